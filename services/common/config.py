@@ -1,0 +1,130 @@
+"""Configuration, read once from environment variables at the edge.
+
+Every variable is documented in the README's configuration table; nothing
+below the entry points reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+SERVICES = ("identity", "graph", "post", "messaging", "feed")
+DEFAULT_GRPC_PORTS = {"identity": 50051, "graph": 50052, "post": 50053, "messaging": 50054,
+                      "feed": 50055}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Kith process needs to know about its surroundings."""
+
+    home: Path = Path(".kith")
+    pg_dsn: str | None = None
+    kafka_bootstrap: str | None = None
+    pg_port: int = 54329
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    topic_partitions: int = 12
+    topic_prefix: str = ""
+    db_prefix: str = "kith"
+    grpc_addrs: Mapping[str, str] = field(default_factory=dict)
+    database_urls: Mapping[str, str] = field(default_factory=dict)
+    gateway_port: int = 8080
+    jwt_secret: str = "dev-only-insecure-secret-change-me-0123456789"
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    log_level: str = "INFO"
+    log_format: str = "json"
+    niche_max_cap: int = 500
+    feed_size: int = 1000
+    conversation_max_members: int = 50
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        grpc_addrs = {
+            svc: env.get(f"KITH_{svc.upper()}_ADDR") or f"127.0.0.1:{port}"
+            for svc, port in DEFAULT_GRPC_PORTS.items()
+        }
+        database_urls = {
+            svc: env[f"KITH_{svc.upper()}_DATABASE_URL"]
+            for svc in SERVICES
+            if env.get(f"KITH_{svc.upper()}_DATABASE_URL")
+        }
+        partitions = _int(env, "KITH_TOPIC_PARTITIONS", 12)
+        if partitions < 1:
+            raise ConfigError("KITH_TOPIC_PARTITIONS must be at least 1")
+        log_format = env.get("KITH_LOG_FORMAT", "json")
+        if log_format not in ("json", "text"):
+            raise ConfigError("KITH_LOG_FORMAT must be 'json' or 'text'")
+        return cls(
+            home=Path(env.get("KITH_HOME", ".kith")).resolve(),
+            pg_dsn=env.get("KITH_PG_DSN") or None,
+            kafka_bootstrap=env.get("KITH_KAFKA_BOOTSTRAP") or None,
+            pg_port=_int(env, "KITH_PG_PORT", 54329),
+            kafka_port=_int(env, "KITH_KAFKA_PORT", 19092),
+            kafka_controller_port=_int(env, "KITH_KAFKA_CONTROLLER_PORT", 19093),
+            topic_partitions=partitions,
+            topic_prefix=env.get("KITH_TOPIC_PREFIX", ""),
+            db_prefix=env.get("KITH_DB_PREFIX", "kith"),
+            grpc_addrs=grpc_addrs,
+            database_urls=database_urls,
+            gateway_port=_int(env, "KITH_GATEWAY_PORT", 8080),
+            jwt_secret=env.get("KITH_JWT_SECRET", cls.jwt_secret),
+            access_token_ttl_s=_int(env, "KITH_ACCESS_TOKEN_TTL_S", 900),
+            refresh_token_ttl_s=_int(env, "KITH_REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
+            log_level=env.get("KITH_LOG_LEVEL", "INFO").upper(),
+            log_format=log_format,
+            niche_max_cap=_int(env, "KITH_NICHE_MAX_CAP", 500),
+            feed_size=_int(env, "KITH_FEED_SIZE", 1000),
+            conversation_max_members=_int(env, "KITH_CONVERSATION_MAX_MEMBERS", 50),
+            extra={k: v for k, v in env.items() if k.startswith("KITH_")},
+        )
+
+    def topic(self, service: str) -> str:
+        """The event topic of a service: ``<service>.events.v1`` (with an optional prefix)."""
+        return f"{self.topic_prefix}{service}.events.v1"
+
+    def database_url(self, service: str) -> str:
+        """The DSN of a service's own database."""
+        if service in self.database_urls:
+            return self.database_urls[service]
+        if not self.pg_dsn:
+            raise ConfigError(
+                f"no database for {service}: set KITH_PG_DSN (or KITH_{service.upper()}_DATABASE_URL)"
+            )
+        return with_database(self.pg_dsn, f"{self.db_prefix}_{service}")
+
+    def grpc_addr(self, service: str) -> str:
+        return self.grpc_addrs.get(service) or f"127.0.0.1:{DEFAULT_GRPC_PORTS[service]}"
+
+    def require_kafka(self) -> str:
+        if not self.kafka_bootstrap:
+            raise ConfigError("KITH_KAFKA_BOOTSTRAP is not set")
+        return self.kafka_bootstrap
+
+
+def with_database(dsn: str, dbname: str) -> str:
+    """Return ``dsn`` pointing at database ``dbname`` (URL-style DSNs only)."""
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"KITH_PG_DSN must be a postgresql:// URL, got {dsn!r}")
+    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))

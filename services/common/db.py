@@ -1,0 +1,62 @@
+"""PostgreSQL access: connection pools and ordered, idempotent SQL migrations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+log = logging.getLogger(__name__)
+MIGRATION_LOCK = 0x6B697468  # "kith": serialises concurrent migrators of one database
+
+
+def make_pool(dsn: str, min_size: int = 1, max_size: int = 10, name: str = "kith") -> ConnectionPool:
+    """An open pool; connections are checked on checkout and reconnect after a server restart."""
+    pool = ConnectionPool(dsn, min_size=min_size, max_size=max_size, name=name, open=False,
+                          check=ConnectionPool.check_connection, kwargs={"autocommit": False})
+    pool.open(wait=True, timeout=30)
+    return pool
+
+
+def migration_files(*packages: str) -> list[tuple[str, str]]:
+    """``(name, sql)`` for the ``migrations/*.sql`` of each package, common first, in name order."""
+    found: list[tuple[str, str]] = []
+    for package in packages:
+        folder = resources.files(package) / "migrations"
+        files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+        found += [(f"{package}:{f.name}", f.read_text()) for f in files]
+    return found
+
+
+def migrate(dsn: str, migrations: Iterable[tuple[str, str]]) -> list[str]:
+    """Apply each migration not yet applied, each in its own transaction; return the applied."""
+    applied: list[str] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                         "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+            for name, sql in migrations:
+                if name in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(sql)
+                    conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+                applied.append(name)
+                log.info("applied migration %s", name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+    return applied
+
+
+def migrate_service(dsn: str, package: str) -> list[str]:
+    """Migrate a service database: the event store tables, then the service's own."""
+    packages = ["kith.common"]
+    if package != "kith.common" and (Path(str(resources.files(package))) / "migrations").is_dir():
+        packages.append(package)
+    return migrate(dsn, migration_files(*packages))

@@ -1,0 +1,137 @@
+"""The write side of every service: an append-only Postgres ``events`` table.
+
+* ``append`` states the version it expects the stream to be at; if another
+  command got there first, the unique ``(stream_id, version)`` key rejects it
+  and :class:`ConcurrencyError` is raised: exactly one concurrent writer wins.
+* Appends take a transaction-scoped advisory lock just before inserting, so
+  global positions become visible in the order they were allocated. That is
+  what lets the outbox relay read ``position > checkpoint`` and never skip an
+  event committed late by a slower transaction. The lock is held only from the
+  insert to the commit; callers write their read-model rows *before* appending.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from kith.common.codec import AvroCodec
+
+APPEND_LOCK = 0x6F7574626F78  # "outbox"
+
+
+class ConcurrencyError(Exception):
+    """The stream moved past the expected version: reload and retry the command."""
+
+    def __init__(self, stream_id: uuid.UUID, expected_version: int) -> None:
+        super().__init__(f"stream {stream_id} is no longer at version {expected_version}")
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event a command decided on, before it is recorded."""
+
+    type: str
+    data: dict[str, Any]
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    position: int
+    stream_id: uuid.UUID
+    version: int
+    event_id: uuid.UUID
+    type: str
+    payload: bytes
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+
+class EventStore:
+    """Append to and read from one service's ``events`` table."""
+
+    def __init__(self, pool: ConnectionPool, codec: AvroCodec) -> None:
+        self.pool = pool
+        self.codec = codec
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """A connection in a transaction, committed on success, for read models + append."""
+        with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    def append(self, stream_id: uuid.UUID, expected_version: int, events: Sequence[NewEvent],
+               metadata: dict[str, Any] | None = None,
+               conn: psycopg.Connection | None = None) -> list[RecordedEvent]:
+        """Record ``events`` as versions ``expected_version + 1 …``; raise on a version conflict.
+
+        With ``conn`` the append joins the caller's transaction (which must commit it);
+        without, it runs in a transaction of its own.
+        """
+        if not events:
+            return []
+        if conn is None:
+            with self.transaction() as own:
+                return self.append(stream_id, expected_version, events, metadata, own)
+        meta = json.dumps(metadata or {})
+        rows = [
+            (stream_id, expected_version + i + 1, e.event_id, e.type,
+             self.codec.encode(e.type, e.data), meta)
+            for i, e in enumerate(events)
+        ]
+        try:
+            with conn.transaction():  # a savepoint: a conflict leaves the caller's tx usable
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO events (stream_id, version, event_id, event_type, payload,"
+                        " metadata) VALUES (%s, %s, %s, %s, %s, %s)"
+                        " RETURNING position, recorded_at",
+                        rows, returning=True,
+                    )
+                    recorded: list[RecordedEvent] = []
+                    for row in rows:
+                        position, recorded_at = cur.fetchone()  # type: ignore[misc]
+                        recorded.append(RecordedEvent(position, row[0], row[1], row[2], row[3],
+                                                      row[4], metadata or {}, recorded_at))
+                        cur.nextset()
+                conn.execute("SELECT pg_notify('kith_events', '')")
+        except psycopg.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name == "events_stream_id_version_key":
+                raise ConcurrencyError(stream_id, expected_version) from None
+            raise
+        return recorded
+
+    def load(self, stream_id: uuid.UUID, conn: psycopg.Connection | None = None
+             ) -> list[RecordedEvent]:
+        """Every event of one stream, in version order."""
+        query = ("SELECT position, stream_id, version, event_id, event_type, payload, metadata,"
+                 " recorded_at FROM events WHERE stream_id = %s ORDER BY version")
+        if conn is not None:
+            return [RecordedEvent(*r) for r in conn.execute(query, (stream_id,))]
+        with self.pool.connection() as own:
+            return [RecordedEvent(*r) for r in own.execute(query, (stream_id,))]
+
+    def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        """Events in global order after ``after_position``."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT position, stream_id, version, event_id, event_type, payload, metadata,"
+                " recorded_at FROM events WHERE position > %s ORDER BY position LIMIT %s",
+                (after_position, limit),
+            ).fetchall()
+        return [RecordedEvent(*r) for r in rows]
+
+    def decode(self, event: RecordedEvent) -> dict[str, Any]:
+        return self.codec.decode(event.payload)[1]

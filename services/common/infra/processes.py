@@ -1,0 +1,84 @@
+"""Small helpers for supervising infrastructure child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+class InfraError(RuntimeError):
+    """Infrastructure could not be brought up; the message says what to do."""
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def require_free_port(port: int, what: str, env_var: str) -> None:
+    if not port_is_free(port):
+        raise InfraError(
+            f"port {port} for {what} is already taken on 127.0.0.1: stop whatever holds it "
+            f"(e.g. `ss -ltnp 'sport = :{port}'`) or choose another port with {env_var}"
+        )
+
+
+def free_port() -> int:
+    """An ephemeral loopback port that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log written)"
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
+                 timeout: float = 30.0) -> None:
+    """Ask a child to stop with ``sig``; kill it if it has not exited after ``timeout``."""
+    if proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(sig)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    except ProcessLookupError:
+        pass
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2,
+               alive: subprocess.Popen[bytes] | None = None) -> bool:
+    """Poll ``predicate`` until true or ``timeout``; stop early if ``alive`` has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if alive is not None and alive.poll() is not None:
+            return False
+        time.sleep(interval)
+    return False
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,210 @@
+"""Projections: Kafka → Postgres read models with exactly-once effect.
+
+A :class:`ProjectionRunner` consumes its topics in a consumer group and applies
+each polled batch in one Postgres transaction together with the partitions'
+next offsets. On (re)assignment it seeks to the offsets stored in Postgres, so
+a crash at any point replays exactly what was not committed.
+
+Two guards make the effect exactly-once:
+
+* the batch's offset rows are locked (``FOR UPDATE``) and messages below the
+  stored offset are dropped, which fences off a consumer that lost its
+  partition in a rebalance while it still held a polled batch;
+* ``projection_streams`` keeps each stream's last applied version, so an event
+  the relay published twice (at-least-once) is dropped by version.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from kith.common.codec import AvroCodec
+from kith.common.kafka import EventEnvelope, consumer_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A decoded event handed to a projection."""
+
+    envelope: EventEnvelope
+    type: str
+    data: dict[str, Any]
+
+    @property
+    def stream_id(self) -> uuid.UUID:
+        return self.envelope.stream_id
+
+
+class Projection(Protocol):
+    """A read model fed from event topics."""
+
+    name: str
+    topics: Sequence[str]
+
+    def apply(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
+        """Apply a batch of new events (in partition order) inside the open transaction."""
+
+    def reset(self, conn: psycopg.Connection) -> None:
+        """Empty the read model, for a rebuild from offset zero."""
+
+
+class ProjectionRunner:
+    def __init__(self, projection: Projection, dsn: str, bootstrap: str, codec: AvroCodec,
+                 batch_size: int = 2000, poll_timeout_s: float = 0.1,
+                 **consumer_overrides: Any) -> None:
+        self.projection = projection
+        self.dsn = dsn
+        self.codec = codec
+        self.batch_size = batch_size
+        self.poll_timeout_s = poll_timeout_s
+        self._config = consumer_config(bootstrap, f"projection.{projection.name}",
+                                       **consumer_overrides)
+        self._conn: psycopg.Connection | None = None
+        self._consumer: Consumer | None = None
+        self.applied = 0
+        self.batches = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume and apply until ``stop`` is set."""
+        self.open()
+        try:
+            while not stop.is_set():
+                self.step()
+        finally:
+            self.close()
+
+    def open(self) -> None:
+        self._conn = psycopg.connect(self.dsn, autocommit=False)
+        self._consumer = Consumer(self._config)
+        self._consumer.subscribe(list(self.projection.topics), on_assign=self._on_assign,
+                                 on_revoke=self._on_revoke, on_lost=self._on_revoke)
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def step(self) -> int:
+        """Poll one batch and apply it; return how many new events took effect."""
+        assert self._consumer is not None and self._conn is not None
+        messages = self._consumer.consume(self.batch_size, self.poll_timeout_s)
+        good = []
+        for msg in messages:
+            err = msg.error()
+            if err is None:
+                good.append(msg)
+            elif err.code() != KafkaError._PARTITION_EOF:
+                log.warning("projection %s: consumer error %s", self.projection.name, err)
+        if not good:
+            return 0
+        applied = self._apply(good)
+        # Best effort, for lag monitoring only: the source of truth is Postgres.
+        self._consumer.commit(offsets=self._next_offsets(good), asynchronous=True)
+        return applied
+
+    def rebuild(self) -> None:
+        """Forget offsets and stream versions and empty the read model: replay from zero."""
+        with psycopg.connect(self.dsn) as conn, conn.transaction():
+            self.projection.reset(conn)
+            conn.execute("DELETE FROM projection_offsets WHERE projection = %s",
+                         (self.projection.name,))
+            conn.execute("DELETE FROM projection_streams WHERE projection = %s",
+                         (self.projection.name,))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _apply(self, messages: list) -> int:
+        conn = self._conn
+        assert conn is not None
+        name = self.projection.name
+        with conn.transaction():
+            keys = sorted({(m.topic(), m.partition()) for m in messages})
+            stored = {
+                (t, p): o for t, p, o in conn.execute(
+                    "SELECT topic, partition, next_offset FROM projection_offsets"
+                    " WHERE projection = %s AND (topic, partition) IN"
+                    " (SELECT * FROM unnest(%s::text[], %s::int[]))"
+                    " ORDER BY topic, partition FOR UPDATE",
+                    (name, [k[0] for k in keys], [k[1] for k in keys]),
+                )
+            }
+            fresh = [m for m in messages if m.offset() >= stored.get((m.topic(), m.partition()), 0)]
+            envelopes = [EventEnvelope.from_message(m) for m in fresh]
+            last = dict(conn.execute(
+                "SELECT stream_id, version FROM projection_streams"
+                " WHERE projection = %s AND stream_id = ANY(%s)",
+                (name, list({e.stream_id for e in envelopes})),
+            ).fetchall())
+            events: list[Event] = []
+            for env in envelopes:
+                if env.version <= last.get(env.stream_id, 0):
+                    continue  # redelivered by the at-least-once relay
+                last[env.stream_id] = env.version
+                event_type, data = self.codec.decode(env.payload)
+                events.append(Event(env, event_type, data))
+            if events:
+                self.projection.apply(conn, events)
+                touched = {e.stream_id: last[e.stream_id] for e in events}
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO projection_streams (projection, stream_id, version)"
+                        " VALUES (%s, %s, %s) ON CONFLICT (projection, stream_id)"
+                        " DO UPDATE SET version = EXCLUDED.version",
+                        [(name, s, v) for s, v in touched.items()],
+                    )
+            if fresh:
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO projection_offsets (projection, topic, partition, next_offset)"
+                        " VALUES (%s, %s, %s, %s) ON CONFLICT (projection, topic, partition)"
+                        " DO UPDATE SET next_offset = EXCLUDED.next_offset",
+                        [(name, tp.topic, tp.partition, tp.offset)
+                         for tp in self._next_offsets(fresh)],
+                    )
+        self.applied += len(events)
+        self.batches += 1
+        return len(events)
+
+    @staticmethod
+    def _next_offsets(messages: list) -> list[TopicPartition]:
+        top: dict[tuple[str, int], int] = {}
+        for m in messages:
+            key = (m.topic(), m.partition())
+            top[key] = max(top.get(key, -1), m.offset())
+        return [TopicPartition(t, p, o + 1) for (t, p), o in top.items()]
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            # Rows to lock from the first batch on (see the fencing in _apply).
+            conn.cursor().executemany(
+                "INSERT INTO projection_offsets (projection, topic, partition, next_offset)"
+                " VALUES (%s, %s, %s, 0) ON CONFLICT DO NOTHING",
+                [(self.projection.name, tp.topic, tp.partition) for tp in partitions],
+            )
+            stored = {
+                (t, p): o for t, p, o in conn.execute(
+                    "SELECT topic, partition, next_offset FROM projection_offsets"
+                    " WHERE projection = %s", (self.projection.name,))
+            }
+        for tp in partitions:
+            tp.offset = stored.get((tp.topic, tp.partition)) or OFFSET_BEGINNING
+        consumer.incremental_assign(partitions)
+        log.info("projection %s assigned %d partitions", self.projection.name, len(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        consumer.incremental_unassign(partitions)

@@ -1,0 +1,135 @@
+"""Running a service: migrations, the gRPC server, its outbox relay and its projections.
+
+Every ``kith <service> serve`` is :func:`serve` with that service's
+:class:`ServiceSpec`; tests start the same thing in-process with
+:func:`start_service`, so what is tested is what runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from psycopg_pool import ConnectionPool
+
+from kith.common import logs
+from kith.common.codec import AvroCodec, default_codec
+from kith.common.config import Settings
+from kith.common.db import make_pool, migrate_service
+from kith.common.eventstore import EventStore
+from kith.common.projection import Projection, ProjectionRunner
+from kith.common.relay import OutboxRelay
+from kith.common.rpc import RunningServer, start_server
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """What a service's adapters are built from."""
+
+    name: str
+    settings: Settings
+    dsn: str
+    pool: ConnectionPool
+    codec: AvroCodec
+    store: EventStore
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """How to assemble one service."""
+
+    name: str
+    package: str
+    grpc_services: Sequence[str]
+    register: Callable[[ServiceContext], Sequence[Callable[[grpc.Server], None]]]
+    projections: Callable[[ServiceContext], Sequence[Projection]] = lambda ctx: ()
+    publishes: bool = True
+    pool_size: int = 16
+
+
+@dataclass
+class RunningService:
+    context: ServiceContext
+    server: RunningServer
+    stop_event: threading.Event
+    threads: list[threading.Thread] = field(default_factory=list)
+    relay: OutboxRelay | None = None
+    runners: list[ProjectionRunner] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(30)
+        self.context.pool.close()
+
+
+def start_service(spec: ServiceSpec, settings: Settings, address: str | None = None,
+                  codec: AvroCodec | None = None) -> RunningService:
+    dsn = settings.database_url(spec.name)
+    migrate_service(dsn, spec.package)
+    codec = codec or default_codec()
+    pool = make_pool(dsn, max_size=spec.pool_size, name=spec.name)
+    ctx = ServiceContext(spec.name, settings, dsn, pool, codec, EventStore(pool, codec))
+    server = start_server(address or settings.grpc_addr(spec.name), spec.register(ctx),
+                          spec.grpc_services)
+    running = RunningService(ctx, server, threading.Event())
+    bootstrap = settings.kafka_bootstrap
+    if spec.publishes and bootstrap:
+        running.relay = OutboxRelay(dsn, bootstrap, settings.topic(spec.name))
+        running.threads.append(_thread(f"{spec.name}-relay", running.relay.run, running.stop_event))
+    for projection in spec.projections(ctx):
+        if not bootstrap:
+            break
+        runner = ProjectionRunner(projection, dsn, bootstrap, codec)
+        running.runners.append(runner)
+        running.threads.append(_thread(f"{spec.name}-{projection.name}", runner.run,
+                                       running.stop_event))
+    log.info("%s serving gRPC on port %d", spec.name, server.port)
+    return running
+
+
+def _thread(name: str, target: Callable[[threading.Event], Any],
+            stop: threading.Event) -> threading.Thread:
+    def guarded() -> None:
+        while not stop.is_set():
+            try:
+                target(stop)
+            except Exception:
+                log.exception("%s crashed; restarting in 1 s", name)
+                stop.wait(1.0)
+
+    thread = threading.Thread(target=guarded, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for_signal() -> threading.Event:
+    """An event set by SIGTERM or SIGINT."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
+    """Entry point of ``kith <service> serve``: run until SIGTERM/SIGINT, then stop gracefully."""
+    settings = settings or Settings.from_env()
+    logs.configure(spec.name, settings.log_level, settings.log_format)
+    stop = wait_for_signal()
+    running = start_service(spec, settings)
+    stop.wait()
+    log.info("%s shutting down", spec.name)
+    running.stop()
+    return 0
