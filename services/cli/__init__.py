@@ -3,7 +3,9 @@
     kith dev up                 the embedded stack (PostgreSQL, Kafka, every service)
     kith <service> <command>    e.g. ``kith identity serve``, ``kith feed fanout``
     kith bench <name>           benchmarks (``backbone``, …); one JSON line each
-    kith infra topics           create the event topics on the configured broker
+    kith infra prepare          databases, migrations and topics on external servers
+    kith demo                   seed a running stack from the socfb-Reed98 graph
+    kith replay …               export or rebuild from the event topics
 
 This package is the composition root: it is the one place that knows every
 service, and it reaches them by name (``kith.<service>.entrypoint``), never by
@@ -16,6 +18,13 @@ import importlib
 import sys
 
 USAGE = __doc__ or ""
+TOOLS = {
+    "dev": "kith.cli.devstack",
+    "bench": "kith.cli.bench",
+    "infra": "kith.cli.infra",
+    "demo": "kith.cli.demo",
+    "replay": "kith.cli.replay",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,18 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE.strip())
         return 0
     group, rest = args[0], args[1:]
-    if group == "dev":
-        from kith.cli.devstack import main as dev_main
-
-        return dev_main(rest)
-    if group == "bench":
-        from kith.cli.bench import main as bench_main
-
-        return bench_main(rest)
-    if group == "infra":
-        from kith.cli.infra import main as infra_main
-
-        return infra_main(rest)
+    if group in TOOLS:
+        return int(importlib.import_module(TOOLS[group]).main(rest) or 0)
     try:
         entry = importlib.import_module(f"kith.{group}.entrypoint")
     except ModuleNotFoundError as exc:
