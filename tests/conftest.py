@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from kith.common.config import SERVICES, Settings
+from kith.common.config import DATABASES, SERVICES, Settings
 from kith.common.db import migrate_service
 from kith.common.infra.kafka import EmbeddedKafka, ensure_topics
 from kith.common.infra.postgres import EmbeddedPostgres, drop_database, ensure_database
@@ -81,12 +81,12 @@ def settings(infra: Infra) -> Iterator[Settings]:
         topic_partitions=TEST_PARTITIONS,
         log_format="text",
     )
-    for service in SERVICES:
+    for service in DATABASES:
         ensure_database(infra.admin_dsn, f"{prefix}_{service}")
         migrate_service(base.database_url(service), "kith.common")
     ensure_topics(infra.bootstrap, [base.topic(s) for s in SERVICES], TEST_PARTITIONS)
     yield base
-    for service in SERVICES:
+    for service in DATABASES:
         drop_database(infra.admin_dsn, f"{prefix}_{service}")
 
 

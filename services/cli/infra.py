@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from kith.common.config import SERVICES, Settings
+from kith.common.config import DATABASES, SERVICES, Settings
 from kith.common.db import migrate_service
 from kith.common.infra.kafka import ensure_topics
 from kith.common.infra.postgres import ensure_database
@@ -16,7 +16,7 @@ def service_available(name: str) -> bool:
 
 def prepare(settings: Settings, admin_dsn: str, bootstrap: str) -> None:
     """Create each service's database (and migrate it) and every event topic."""
-    for service in SERVICES:
+    for service in DATABASES:
         ensure_database(admin_dsn, f"{settings.db_prefix}_{service}")
         if service_available(service):
             migrate_service(settings.database_url(service), f"kith.{service}")

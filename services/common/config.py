@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-SERVICES = ("identity", "graph", "post", "messaging", "feed")
+SERVICES = ("identity", "graph", "post", "messaging", "feed")  # each has a topic
+DATABASES = (*SERVICES, "gateway")  # each has a database of its own
 DEFAULT_GRPC_PORTS = {"identity": 50051, "graph": 50052, "post": 50053, "messaging": 50054,
                       "feed": 50055}
 
