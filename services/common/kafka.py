@@ -36,6 +36,8 @@ def consumer_config(bootstrap: str, group_id: str, **overrides: Any) -> dict[str
         "isolation.level": "read_committed",
         "partition.assignment.strategy": "cooperative-sticky",
         "fetch.wait.max.ms": 20,
+        "session.timeout.ms": 10_000,  # a crashed member's partitions move on within 10 s
+        "heartbeat.interval.ms": 2_000,
         "log_level": 4,
         **overrides,
     }

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from kith.common import metrics
 from kith.common.codec import AvroCodec
 from kith.common.kafka import EventEnvelope, consumer_config
 
@@ -61,18 +63,24 @@ class Projection(Protocol):
 class ProjectionRunner:
     def __init__(self, projection: Projection, dsn: str, bootstrap: str, codec: AvroCodec,
                  batch_size: int = 2000, poll_timeout_s: float = 0.1,
+                 group_id: str | None = None, instance_id: str | None = None,
                  **consumer_overrides: Any) -> None:
+        """``instance_id`` turns on static group membership: a restarted instance with the
+        same id takes its partitions back at once instead of after the session timeout."""
         self.projection = projection
         self.dsn = dsn
         self.codec = codec
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s
-        self._config = consumer_config(bootstrap, f"projection.{projection.name}",
-                                       **consumer_overrides)
+        self.group_id = group_id or f"projection.{projection.name}"
+        if instance_id:
+            consumer_overrides.setdefault("group.instance.id", instance_id)
+        self._config = consumer_config(bootstrap, self.group_id, **consumer_overrides)
         self._conn: psycopg.Connection | None = None
         self._consumer: Consumer | None = None
         self.applied = 0
         self.batches = 0
+        self._lag = metrics.LagSampler(self._config["group.id"])
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -102,6 +110,7 @@ class ProjectionRunner:
     def step(self) -> int:
         """Poll one batch and apply it; return how many new events took effect."""
         assert self._consumer is not None and self._conn is not None
+        self._lag.sample(self._consumer)
         messages = self._consumer.consume(self.batch_size, self.poll_timeout_s)
         good = []
         for msg in messages:
@@ -112,7 +121,10 @@ class ProjectionRunner:
                 log.warning("projection %s: consumer error %s", self.projection.name, err)
         if not good:
             return 0
+        started = time.perf_counter()
         applied = self._apply(good)
+        metrics.observe_projection_batch(self.projection.name, len(good), applied,
+                                         time.perf_counter() - started)
         # Best effort, for lag monitoring only: the source of truth is Postgres.
         self._consumer.commit(offsets=self._next_offsets(good), asynchronous=True)
         return applied

@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from confluent_kafka import KafkaError, Producer
 
+from kith.common import metrics
 from kith.common.kafka import event_headers, producer_config
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class OutboxRelay:
             (checkpoint, self.batch_size),
         ).fetchall()
         if not rows:
+            metrics.observe_relay(self.topic, 0, 0)
             return 0
         producer = self._get_producer()
         errors: list[KafkaError] = []
@@ -104,6 +106,8 @@ class OutboxRelay:
             (self.topic, rows[-1][0]),
         )
         self.published += len(rows)
+        metrics.observe_relay(self.topic, len(rows), 0 if len(rows) < self.batch_size
+                              else self._max_position(conn) - rows[-1][0])
         return len(rows)
 
     def backlog(self, conn: psycopg.Connection) -> int:
@@ -113,6 +117,10 @@ class OutboxRelay:
             " coalesce((SELECT position FROM relay_checkpoints WHERE topic = %s), 0)",
             (self.topic,),
         ).fetchone()[0]
+
+    @staticmethod
+    def _max_position(conn: psycopg.Connection) -> int:
+        return conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
 
     def _wait_for_appends(self, conn: psycopg.Connection) -> None:
         """Sleep until an append commits (NOTIFY) or ``idle_wait_s`` passes."""

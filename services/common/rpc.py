@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from kith.common import metrics
 from kith.common.errors import DomainError
 from kith.common.logs import current_user, request_id
 
@@ -64,9 +65,10 @@ class ServerInterceptor(grpc.ServerInterceptor):
             finally:
                 if context.code() not in (None, grpc.StatusCode.OK) and code is grpc.StatusCode.OK:
                     code = context.code()
+                elapsed = time.perf_counter() - start
+                metrics.observe_rpc(method, code.name, elapsed)
                 log.info("rpc", extra={"fields": {
-                    "method": method, "code": code.name,
-                    "ms": round((time.perf_counter() - start) * 1000, 2)}})
+                    "method": method, "code": code.name, "ms": round(elapsed * 1000, 2)}})
                 current_user.reset(user_token)
                 request_id.reset(rid_token)
 

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 from psycopg_pool import ConnectionPool
 
-from kith.common import logs
+from kith.common import logs, metrics
 from kith.common.codec import AvroCodec, default_codec
 from kith.common.config import Settings
 from kith.common.db import make_pool, migrate_service
@@ -92,7 +92,8 @@ def start_service(spec: ServiceSpec, settings: Settings, address: str | None = N
     for projection in spec.projections(ctx):
         if not bootstrap:
             break
-        runner = ProjectionRunner(projection, dsn, bootstrap, codec)
+        runner = ProjectionRunner(projection, dsn, bootstrap, codec,
+                                  group_id=f"{settings.topic_prefix}projection.{projection.name}")
         running.runners.append(runner)
         running.threads.append(_thread(f"{spec.name}-{projection.name}", runner.run,
                                        running.stop_event))
@@ -128,6 +129,7 @@ def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
     settings = settings or Settings.from_env()
     logs.configure(spec.name, settings.log_level, settings.log_format)
     stop = wait_for_signal()
+    metrics.start_metrics_server(metrics.metrics_port(settings.extra))
     running = start_service(spec, settings)
     stop.wait()
     log.info("%s shutting down", spec.name)

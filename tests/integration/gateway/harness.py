@@ -1,0 +1,100 @@
+"""Helpers for the gateway's HTTP tests: a small client, a served app, polling."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from kith.common.config import Settings
+from kith.common.service import RunningService
+from kith.gateway.config import GatewayConfig
+from kith.gateway.ratelimit import RateLimits
+
+
+class Client:
+    """A tiny HTTP client bound to the gateway under test and, once signed in, to a user."""
+
+    def __init__(self, base_url: str, token: str | None = None, user_id: str | None = None,
+                 username: str | None = None) -> None:
+        self.base_url = base_url
+        self.token = token
+        self.user_id = user_id
+        self.username = username
+        self.http = requests.Session()
+
+    def request(self, method: str, path: str, body: Any = None, *,
+                headers: dict[str, str] | None = None, **kwargs: Any) -> requests.Response:
+        all_headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        all_headers.update(headers or {})
+        return self.http.request(method, self.base_url + path, json=body, headers=all_headers,
+                                 timeout=15, **kwargs)
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
+        return self.request("POST", path, body, **kw)
+
+    def patch(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
+        return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("DELETE", path, **kw)
+
+    def anonymous(self) -> Client:
+        return Client(self.base_url)
+
+
+@dataclass
+class Gateway:
+    url: str
+    settings: Settings
+    services: dict[str, RunningService]
+
+    def client(self) -> Client:
+        return Client(self.url)
+
+    def signup(self, name: str, password: str = "correct horse battery") -> Client:
+        """A new account (unique username derived from ``name``) with a signed-in client."""
+        anon = self.client()
+        username = f"{name}_{uuid.uuid4().hex[:8]}"
+        created = anon.post("/v1/accounts", {"username": username, "password": password,
+                                             "display_name": name.title()})
+        assert created.status_code == 201, created.text
+        session = anon.post("/v1/sessions", {"username": username, "password": password})
+        assert session.status_code == 201, session.text
+        tokens = session.json()
+        return Client(self.url, tokens["access_token"], tokens["user_id"], username)
+
+
+def serve_app(app: Any) -> tuple[BaseWSGIServer, str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def eventually(fetch: Any, predicate: Any, timeout: float = 15.0, interval: float = 0.1) -> Any:
+    """Poll ``fetch()`` until ``predicate(result)`` holds; return the last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = fetch()
+        if predicate(result) or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+def gateway_config(**overrides: Any) -> GatewayConfig:
+    base = GatewayConfig(threads=8, revocation_cache_s=0.0, stream_heartbeat_s=0.5,
+                         rate_limits=RateLimits(per_user="100000/minute",
+                                                per_ip="100000/minute",
+                                                sign_in_per_ip="100000/minute"))
+    return dataclasses.replace(base, **overrides)
+
+

@@ -1,0 +1,23 @@
+"""A real identity service (gRPC server, event store, outbox relay) for each test."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from kith.common.rpc import channel
+from kith.identity.entrypoint import SPEC
+from kith.protos import identity_pb2_grpc
+from tests.integration.identity.identity_helpers import CHEAP_ARGON2, IdentityClient
+
+
+@pytest.fixture
+def identity(stack) -> Iterator[IdentityClient]:
+    stack.settings = dataclasses.replace(stack.settings,
+                                         extra={**stack.settings.extra, **CHEAP_ARGON2})
+    running = stack.start(SPEC)
+    with channel(running.address, deadline_s=15) as chan:
+        yield IdentityClient(identity_pb2_grpc.IdentityServiceStub(chan), running,
+                             stack.settings)

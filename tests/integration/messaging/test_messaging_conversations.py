@@ -1,0 +1,119 @@
+"""Who may talk to whom: shared niches, blocks, the size cap, membership and validation."""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+
+from kith.protos import messaging_pb2 as pb
+from tests.integration.messaging.messaging_helpers import MAX_MEMBERS, World, refused, users
+
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+DENIED = grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_conversations_start_only_among_people_sharing_a_niche(world: World) -> None:
+    alice, bob, carol, stranger = users(4)
+    world.niche_with(alice, bob)
+    world.niche_with(carol, alice)
+    created = world.conversation(alice, bob, carol, bob, title="Trip")
+    assert list(created.members) == [alice, bob, carol] and created.title == "Trip"
+    got = world.messaging.GetConversation(pb.GetConversationRequest(
+        actor_id=carol, conversation_id=created.id))
+    assert got.created_by == alice and list(got.members) == [alice, bob, carol]
+
+    status, code, _ = refused(lambda: world.conversation(alice, bob, stranger))
+    assert (status, code) == (DENIED, "no_shared_niche")
+    status, code, _ = refused(lambda: world.conversation(bob, carol))  # they share none
+    assert (status, code) == (DENIED, "no_shared_niche")
+
+
+def test_the_size_cap_and_input_validation(world: World) -> None:
+    crowd = users(MAX_MEMBERS + 1)
+    world.niche_with(*crowd)
+    assert len(world.conversation(*crowd[:MAX_MEMBERS]).members) == MAX_MEMBERS
+    status, code, _ = refused(lambda: world.conversation(*crowd))
+    assert (status, code) == (grpc.StatusCode.FAILED_PRECONDITION, "conversation_too_large")
+
+    status, _, details = refused(lambda: world.messaging.CreateConversation(
+        pb.CreateConversationRequest(actor_id="nobody", member_ids=["x"], title="t" * 101)))
+    assert status == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(details) == {"actor_id", "member_ids[0]", "title"}
+    status, _, details = refused(lambda: world.conversation(crowd[0]))
+    assert status == grpc.StatusCode.INVALID_ARGUMENT and "member_ids" in details
+
+    conversation = world.conversation(crowd[0], crowd[1])
+    status, _, details = refused(lambda: world.send(crowd[0], conversation.id, "x" * 5001,
+                                                    client_message_id="c" * 65))
+    assert status == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(details) == {"text", "client_message_id"}
+    status, _, details = refused(lambda: world.messaging.ListMessages(pb.ListMessagesRequest(
+        actor_id=crowd[0], conversation_id=conversation.id, after_seq=-1, limit=101)))
+    assert set(details) == {"after_seq", "limit"}
+    status, _, details = refused(lambda: world.messaging.MarkRead(pb.MarkRequest(
+        actor_id=crowd[0], conversation_id=conversation.id, seq=0)))
+    assert set(details) == {"seq"}
+    status, _, details = refused(lambda: world.inbox(crowd[0], cursor="not-a-cursor"))
+    assert status == grpc.StatusCode.INVALID_ARGUMENT and set(details) == {"cursor"}
+
+
+def test_non_members_and_leavers_get_not_found(world: World) -> None:
+    alice, bob, carol, outsider = users(4)
+    world.niche_with(alice, bob, carol, outsider)
+    conversation = world.conversation(alice, bob, carol)
+    cid = conversation.id
+    world.send(alice, cid, "hello")
+
+    def attempts(user: str) -> list:
+        return [
+            lambda: world.send(user, cid, "let me in"),
+            lambda: world.messages(user, cid),
+            lambda: world.messaging.GetConversation(pb.GetConversationRequest(
+                actor_id=user, conversation_id=cid)),
+            lambda: world.messaging.MarkRead(pb.MarkRequest(actor_id=user, conversation_id=cid,
+                                                            seq=1)),
+            lambda: world.messaging.MarkDelivered(pb.MarkRequest(
+                actor_id=user, conversation_id=cid, seq=1)),
+            lambda: world.messaging.LeaveConversation(pb.LeaveConversationRequest(
+                actor_id=user, conversation_id=cid)),
+        ]
+
+    for attempt in attempts(outsider):
+        assert refused(attempt)[0] == NOT_FOUND
+    assert refused(lambda: world.messages(alice, str(uuid.uuid4())))[0] == NOT_FOUND
+
+    world.messaging.LeaveConversation(pb.LeaveConversationRequest(actor_id=carol,
+                                                                  conversation_id=cid))
+    for attempt in attempts(carol):
+        assert refused(attempt)[0] == NOT_FOUND
+    left = world.messaging.GetConversation(pb.GetConversationRequest(actor_id=alice,
+                                                                     conversation_id=cid))
+    assert list(left.members) == [alice, bob]
+    assert world.send(bob, cid, "still here").seq == 2
+
+
+def test_blocks(world: World) -> None:
+    alice, bob, carol = users(3)
+    world.niche_with(alice, bob, carol)
+    direct = world.conversation(alice, bob)
+    group = world.conversation(alice, bob, carol)
+    world.send(alice, direct.id, "before the block")
+
+    world.block(bob, alice)
+    status, code, _ = refused(lambda: world.conversation(alice, bob))
+    assert (status, code) == (DENIED, "blocked")
+    status, code, _ = refused(lambda: world.conversation(bob, alice))
+    assert (status, code) == (DENIED, "blocked")
+    for sender in (alice, bob):  # a block stops a 1:1 conversation both ways
+        status, code, _ = refused(lambda s=sender: world.send(s, direct.id, "hi"))
+        assert (status, code) == (DENIED, "blocked")
+    # Groups carry on (documented rule) ... until only the blocked pair remains.
+    assert world.send(alice, group.id, "group news").seq == 1
+    assert world.send(bob, group.id, "noted").seq == 2
+    world.messaging.LeaveConversation(pb.LeaveConversationRequest(actor_id=carol,
+                                                                  conversation_id=group.id))
+    status, code, _ = refused(lambda: world.send(alice, group.id, "just us now"))
+    assert (status, code) == (DENIED, "blocked")
+    # Reading what was said before stays possible.
+    assert [m.text for m in world.messages(alice, direct.id)] == ["before the block"]

@@ -1,0 +1,35 @@
+"""Reading a whole topic back, for assertions."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import Consumer
+
+from kith.common.kafka import EventEnvelope
+
+
+def read_topic(bootstrap: str, topic: str, expect_at_least: int,
+               timeout_s: float = 30.0) -> list[EventEnvelope]:
+    """Every record of ``topic`` from the beginning, in partition order per partition."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "log_level": 3})
+    consumer.subscribe([topic])
+    records: list[EventEnvelope] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(1000, 0.5):
+                if msg.error() is None:
+                    records.append(EventEnvelope.from_message(msg))
+            if len(records) >= expect_at_least:
+                # Pick up stragglers (duplicates) already in the log, then stop.
+                for msg in consumer.consume(1000, 1.0):
+                    if msg.error() is None:
+                        records.append(EventEnvelope.from_message(msg))
+                break
+    finally:
+        consumer.close()
+    return records

@@ -1,0 +1,38 @@
+"""A projection process for crash tests: ``python -m tests.support.ledger_worker DSN BOOTSTRAP TOPIC``.
+
+Applies the ledger projection with small batches and a little work per batch,
+so that a SIGKILL usually lands in the middle of one.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+import psycopg
+
+from kith.common.projection import Event, ProjectionRunner
+from tests.support.ledger import LedgerProjection, ledger_codec
+
+
+class SlowLedger(LedgerProjection):
+    def apply(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
+        super().apply(conn, events)
+        time.sleep(0.02)
+
+
+def main(dsn: str, bootstrap: str, topic: str) -> None:
+    """Consume ``topic`` as group ``<topic>.ledger`` (instance ``worker-1``) until SIGTERM."""
+    with psycopg.connect(dsn) as conn:
+        LedgerProjection.create_tables(conn)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    ProjectionRunner(SlowLedger([topic]), dsn, bootstrap, ledger_codec(), batch_size=25,
+                     group_id=f"{topic}.ledger", instance_id="worker-1").run(stop)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
