@@ -3,11 +3,14 @@
 * ``append`` states the version it expects the stream to be at; if another
   command got there first, the unique ``(stream_id, version)`` key rejects it
   and :class:`ConcurrencyError` is raised: exactly one concurrent writer wins.
-* Appends take a transaction-scoped advisory lock just before inserting, so
-  global positions become visible in the order they were allocated. That is
-  what lets the outbox relay read ``position > checkpoint`` and never skip an
-  event committed late by a slower transaction. The lock is held only from the
-  insert to the commit; callers write their read-model rows *before* appending.
+* Each append also records its positions in the ``outbox`` table, in the same
+  transaction. The relay publishes whatever the outbox holds, in position
+  order, and deletes it after Kafka's acknowledgement. Appends take no global
+  lock (concurrent commits group-commit), positions may become visible out of
+  order, and still nothing is skipped: a late-committing event simply appears
+  in the outbox later. Per-stream order holds because a stream's version
+  ``n+1`` can only be inserted after version ``n`` committed, so it is
+  allocated a larger position and becomes visible after it.
 """
 
 from __future__ import annotations
@@ -24,8 +27,6 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from kith.common.codec import AvroCodec
-
-APPEND_LOCK = 0x6F7574626F78  # "outbox"
 
 
 class ConcurrencyError(Exception):
@@ -92,7 +93,6 @@ class EventStore:
         ]
         try:
             with conn.transaction():  # a savepoint: a conflict leaves the caller's tx usable
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
                 with conn.cursor() as cur:
                     cur.executemany(
                         "INSERT INTO events (stream_id, version, event_id, event_type, payload,"
@@ -106,7 +106,9 @@ class EventStore:
                         recorded.append(RecordedEvent(position, row[0], row[1], row[2], row[3],
                                                       row[4], metadata or {}, recorded_at))
                         cur.nextset()
-                conn.execute("SELECT pg_notify('kith_events', '')")
+                    cur.execute("INSERT INTO outbox (position) SELECT unnest(%s::bigint[])",
+                                ([r.position for r in recorded],))
+                    cur.execute("SELECT pg_notify('kith_events', '')")
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name == "events_stream_id_version_key":
                 raise ConcurrencyError(stream_id, expected_version) from None

@@ -111,7 +111,12 @@ class ProjectionRunner:
         """Poll one batch and apply it; return how many new events took effect."""
         assert self._consumer is not None and self._conn is not None
         self._lag.sample(self._consumer)
-        messages = self._consumer.consume(self.batch_size, self.poll_timeout_s)
+        # Block for the first message only, then take whatever else is already fetched:
+        # low latency when idle, large batches under load.
+        first = self._consumer.poll(self.poll_timeout_s)
+        if first is None:
+            return 0
+        messages = [first, *self._consumer.consume(self.batch_size - 1, 0)]
         good = []
         for msg in messages:
             err = msg.error()

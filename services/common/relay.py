@@ -1,16 +1,16 @@
 """The outbox relay: publishes a service's committed events to its Kafka topic.
 
-It reads ``events`` in global position order after its checkpoint, produces
-each event keyed by stream id with an idempotent producer, waits for every
-acknowledgement, then advances the checkpoint. Publication is at-least-once
-(a crash between acknowledgement and checkpoint republishes a batch);
-consumers drop redelivered events by stream version.
+It reads the events the ``outbox`` table still lists, in position order,
+produces each keyed by stream id with an idempotent producer, waits for every
+acknowledgement, then deletes those outbox rows. Publication is at-least-once
+(a crash between acknowledgement and delete republishes a batch); consumers
+drop redelivered events by stream version.
 
-Skipping is impossible because appends make positions visible in allocation
-order (see :mod:`kith.common.eventstore`): once position ``p`` is visible,
-every smaller position is either visible or rolled back for good.
-Only one relay per database publishes at a time (a session advisory lock);
-others stand by, so a relay can run beside every replica of a service.
+Skipping is impossible: an event leaves the outbox only once Kafka has it,
+however late its transaction committed (see :mod:`kith.common.eventstore` for
+why per-stream order still holds). Only one relay per database publishes at a
+time (a session advisory lock); others stand by, so a relay can run beside
+every replica of a service.
 """
 
 from __future__ import annotations
@@ -67,14 +67,12 @@ class OutboxRelay:
             self._producer.flush(10)
 
     def publish_batch(self, conn: psycopg.Connection) -> int:
-        """Publish the next batch after the checkpoint; return how many events it held."""
-        row = conn.execute("SELECT position FROM relay_checkpoints WHERE topic = %s",
-                           (self.topic,)).fetchone()
-        checkpoint = row[0] if row else 0
+        """Publish the oldest batch of the outbox; return how many events it held."""
         rows = conn.execute(
-            "SELECT position, stream_id, version, event_id, event_type, payload, metadata"
-            " FROM events WHERE position > %s ORDER BY position LIMIT %s",
-            (checkpoint, self.batch_size),
+            "SELECT e.position, e.stream_id, e.version, e.event_id, e.event_type, e.payload,"
+            " e.metadata FROM outbox o JOIN events e ON e.position = o.position"
+            " ORDER BY o.position LIMIT %s",
+            (self.batch_size,),
         ).fetchall()
         if not rows:
             metrics.observe_relay(self.topic, 0, 0)
@@ -100,11 +98,7 @@ class OutboxRelay:
         if errors or remaining:
             raise RelayError(f"{len(errors)} delivery errors, {remaining} unacknowledged: "
                              f"{errors[:1]}")
-        conn.execute(
-            "INSERT INTO relay_checkpoints (topic, position) VALUES (%s, %s)"
-            " ON CONFLICT (topic) DO UPDATE SET position = EXCLUDED.position",
-            (self.topic, rows[-1][0]),
-        )
+        conn.execute("DELETE FROM outbox WHERE position = ANY(%s)", ([r[0] for r in rows],))
         self.published += len(rows)
         metrics.observe_relay(self.topic, len(rows), 0 if len(rows) < self.batch_size
                               else self._max_position(conn) - rows[-1][0])
@@ -112,11 +106,7 @@ class OutboxRelay:
 
     def backlog(self, conn: psycopg.Connection) -> int:
         """Events recorded but not yet published (for metrics and tests)."""
-        return conn.execute(
-            "SELECT count(*) FROM events WHERE position >"
-            " coalesce((SELECT position FROM relay_checkpoints WHERE topic = %s), 0)",
-            (self.topic,),
-        ).fetchone()[0]
+        return conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
 
     @staticmethod
     def _max_position(conn: psycopg.Connection) -> int:

@@ -13,10 +13,12 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (stream_id, version)
 );
 
--- One row per relayed topic: the highest position published and acknowledged.
-CREATE TABLE IF NOT EXISTS relay_checkpoints (
-    topic     text PRIMARY KEY,
-    position  bigint NOT NULL
+-- The outbox: positions recorded but not yet acknowledged by Kafka. The append
+-- inserts here in its own transaction; the relay deletes after the broker acks.
+-- Nothing is skipped even when positions commit out of order: an event stays
+-- here until it is published, however late its transaction commits.
+CREATE TABLE IF NOT EXISTS outbox (
+    position  bigint PRIMARY KEY
 );
 
 -- Kafka offsets of each projection, written in the same transaction as its effects.

@@ -53,7 +53,8 @@ def record_and_publish(settings: Settings, accounts: int, events: int,
         while relay.publish_batch(conn):
             pass
         if republish_from is not None:  # what a relay crash before its checkpoint looks like
-            conn.execute("UPDATE relay_checkpoints SET position = %s", (republish_from,))
+            conn.execute("INSERT INTO outbox SELECT position FROM events WHERE position > %s",
+                         (republish_from,))
             while relay.publish_batch(conn):
                 pass
     return {str(a): (balances[str(a)], versions[a]) for a in ids if versions[a]}

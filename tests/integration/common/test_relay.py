@@ -91,7 +91,7 @@ def test_concurrent_writers_with_slow_commits_lose_nothing_and_keep_stream_order
 
 
 @pytest.mark.parametrize("restarts", [3])
-def test_a_restarted_relay_resumes_from_its_checkpoint(settings: Settings, restarts: int) -> None:
+def test_a_restarted_relay_resumes_with_what_is_left_in_the_outbox(settings: Settings, restarts: int) -> None:
     dsn = settings.database_url("post")
     topic = settings.topic("post")
     pool = make_pool(dsn)
