@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import grpc
 
+from kith.common.infra.processes import free_port
+from kith.common.rpc import channel
+from kith.messaging.entrypoint import SPEC as MESSAGING
 from kith.protos import messaging_pb2 as pb
+from kith.protos import messaging_pb2_grpc
 from tests.integration.messaging.messaging_helpers import MAX_MEMBERS, World, refused, users
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -117,3 +122,16 @@ def test_blocks(world: World) -> None:
     assert (status, code) == (DENIED, "blocked")
     # Reading what was said before stays possible.
     assert [m.text for m in world.messages(alice, direct.id)] == ["before the block"]
+
+
+def test_without_the_graph_creation_is_unavailable_not_an_internal_error(stack) -> None:
+    nowhere = f"127.0.0.1:{free_port()}"
+    stack.settings = dataclasses.replace(stack.settings,
+                                         grpc_addrs={**stack.settings.grpc_addrs, "graph": nowhere})
+    stack.start(MESSAGING)
+    alice, bob = users(2)
+    with channel(stack.settings.grpc_addr("messaging")) as chan:
+        stub = messaging_pb2_grpc.MessagingServiceStub(chan)
+        status, code, _ = refused(lambda: stub.CreateConversation(pb.CreateConversationRequest(
+            actor_id=alice, member_ids=[bob])))
+    assert (status, code) == (grpc.StatusCode.UNAVAILABLE, "dependency_unavailable")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import grpc
+import uuid
 
+import grpc
+import psycopg
+
+from kith.cli.replay import rebuild_projection
+from kith.common.codec import default_codec
+from kith.messaging.projections import InboxProjection
 from kith.protos import messaging_pb2 as pb
 from tests.integration.messaging.messaging_helpers import (
     World,
@@ -82,3 +88,28 @@ def test_the_inbox_orders_pages_and_forgets_what_was_left(world: World) -> None:
     eventually(lambda: {i.id for i in world.inbox(bob).items}, lambda got: got == {first})
     eventually(lambda: {i.id: list(i.members) for i in world.inbox(carol).items},
                lambda got: got.get(third) == [alice, carol])
+
+
+def test_the_inbox_rebuilds_from_offset_zero_to_the_same_rows(world: World) -> None:
+    alice, bob, carol = users(3)
+    world.niche_with(alice, bob, carol)
+    group = world.conversation(alice, bob, carol, title="Rebuilt")
+    direct = world.conversation(alice, bob)
+    for i in range(3):
+        world.send(bob, group.id, f"g{i}")
+    world.send(alice, direct.id, "d")
+    world.messaging.MarkRead(pb.MarkRequest(actor_id=carol, conversation_id=group.id, seq=2))
+    world.messaging.LeaveConversation(pb.LeaveConversationRequest(actor_id=alice,
+                                                                  conversation_id=direct.id))
+
+    def snapshot() -> list[tuple]:
+        with psycopg.connect(world.messaging_dsn) as conn:
+            return conn.execute("SELECT * FROM inbox ORDER BY user_id, conversation_id").fetchall()
+
+    before = eventually(snapshot, lambda rows: len(rows) == 4 and any(
+        r[1] == uuid.UUID(group.id) and r[5] == 2 for r in rows))
+    result = rebuild_projection(InboxProjection(world.settings.topic("messaging")),
+                                world.messaging_dsn, world.settings.require_kafka(),
+                                default_codec())
+    assert result.applied == 8  # 2 created, 4 sent, 1 read, 1 left
+    assert snapshot() == before

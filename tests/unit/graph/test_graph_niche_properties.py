@@ -50,7 +50,7 @@ def check_invariants(niche: Niche) -> None:
         assert invite.uses <= invite.max_uses
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(command, max_size=40))
 def test_invariants_hold_for_any_command_sequence(commands: list[tuple]) -> None:
     recorded = Niche.create("n", USERS[0], NicheSettings("n", "custom", "", CAP), NOW)

@@ -1,0 +1,1 @@
+"""kith.graph: niches, memberships and roles, invites, removals, blocks between users."""

@@ -1,0 +1,228 @@
+"""Command and query handlers of the graph.
+
+A command loads its stream, rebuilds the aggregate, decides events, writes
+them to the read model and appends them with the version it read, all in one
+transaction. If another command recorded first, the append fails with
+:class:`ConcurrencyError`; the handler then reloads and decides again (a few
+times, with a short jittered back-off). A decision never rests on stale state,
+which is what keeps a niche within its cap and an invite within its uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, Self, TypeVar
+
+import psycopg
+
+from kith.common.errors import Conflict, NotFound
+from kith.common.eventstore import ConcurrencyError, EventStore
+from kith.common.logs import request_id
+from kith.graph import readmodel
+from kith.graph.domain.blocks import BlockList
+from kith.graph.domain.niche import Niche
+from kith.graph.domain.rules import (
+    Role,
+    hash_code,
+    is_well_formed_code,
+    new_invite_code,
+    validate_invite_terms,
+    validate_niche,
+)
+from kith.graph.events import GraphEvent, from_data, to_new_event
+from kith.graph.readmodel import MemberRow, NicheRow
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 10
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Aggregate(Protocol):
+    version: int
+
+    def apply_all(self, events: Iterable) -> Self: ...
+
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True)
+class IssuedInvite:
+    """A new invite; ``code`` is handed out once and never stored."""
+
+    code: str
+    niche_id: str
+    max_uses: int
+    expires_at_ms: int
+
+
+def _view(niche: Niche, role: Role | None) -> NicheRow:
+    return NicheRow(niche.niche_id, niche.name, niche.kind, niche.description, niche.member_cap,
+                    len(niche.members), niche.created_at_ms, niche.archived, role)
+
+
+class GraphApplication:
+    """The graph's use cases over its event store and read model."""
+
+    def __init__(self, store: EventStore, max_cap: int,
+                 clock: Callable[[], int] = wall_clock_ms,
+                 max_attempts: int = MAX_ATTEMPTS) -> None:
+        self.store = store
+        self.max_cap = max_cap
+        self.clock = clock
+        self.max_attempts = max_attempts
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def create_niche(self, actor_id: str, name: str, kind: str, description: str,
+                     member_cap: int) -> NicheRow:
+        settings = validate_niche(name, kind, description, member_cap, self.max_cap)
+        niche_id = str(uuid.uuid4())
+        niche = self._execute(
+            niche_id, self._niche(niche_id),
+            lambda _: Niche.create(niche_id, actor_id, settings, self.clock()), actor_id)
+        return _view(niche, Role.OWNER)
+
+    def create_invite(self, actor_id: str, niche_id: str, max_uses: int,
+                      expires_in_s: int) -> IssuedInvite:
+        terms = validate_invite_terms(max_uses, expires_in_s)
+        code = new_invite_code()
+        code_sha256, invite_id = hash_code(code), str(uuid.uuid4())
+        niche = self._execute(
+            niche_id, self._niche(niche_id),
+            lambda n: n.create_invite(actor_id, invite_id, code_sha256, terms, self.clock()),
+            actor_id)
+        invite = niche.invites[code_sha256]
+        return IssuedInvite(code, niche_id, invite.max_uses, invite.expires_at_ms)
+
+    def accept_invite(self, actor_id: str, code: str) -> NicheRow:
+        """Join the invite's niche; NOT_FOUND for unknown, expired and used-up codes alike."""
+        code_sha256 = hash_code(code)
+        niche_id = None
+        if is_well_formed_code(code):
+            with self.store.pool.connection() as conn:
+                niche_id = readmodel.invite_niche(conn, code_sha256)
+        if niche_id is None:
+            raise NotFound("invite not found")
+        niche = self._execute(
+            niche_id, self._niche(niche_id),
+            lambda n: n.accept_invite(actor_id, code_sha256, self.clock()), actor_id)
+        return _view(niche, Role.MEMBER)
+
+    def remove_member(self, actor_id: str, niche_id: str, user_id: str) -> None:
+        self._execute(niche_id, self._niche(niche_id),
+                      lambda n: n.remove_member(actor_id, user_id, self.clock()), actor_id)
+
+    def change_role(self, actor_id: str, niche_id: str, user_id: str, role: Role) -> None:
+        self._execute(niche_id, self._niche(niche_id),
+                      lambda n: n.change_role(actor_id, user_id, role, self.clock()), actor_id)
+
+    def block(self, actor_id: str, user_id: str) -> None:
+        self._execute(actor_id, self._blocks(actor_id),
+                      lambda b: b.block(user_id, self.clock()), actor_id)
+
+    def unblock(self, actor_id: str, user_id: str) -> None:
+        self._execute(actor_id, self._blocks(actor_id),
+                      lambda b: b.unblock(user_id, self.clock()), actor_id)
+
+    def purge_account(self, user_id: str) -> None:
+        """A deleted account leaves every niche (handing ownership on) and loses its blocks.
+
+        Idempotent: running it again for the same user decides nothing new.
+        """
+        with self.store.pool.connection() as conn:
+            niche_ids = readmodel.niche_ids_of(conn, user_id)
+        for niche_id in niche_ids:
+            self._execute(niche_id, self._niche(niche_id),
+                          lambda n: n.remove_deleted_account(user_id, self.clock()), None)
+        self._execute(user_id, self._blocks(user_id), lambda b: b.unblock_all(self.clock()),
+                      None)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def get_niche(self, actor_id: str, niche_id: str) -> NicheRow:
+        with self.store.pool.connection() as conn:
+            niche = readmodel.niche_for_member(conn, niche_id, actor_id)
+        if niche is None:
+            raise NotFound("niche not found")
+        return niche
+
+    def list_niches(self, actor_id: str) -> list[NicheRow]:
+        with self.store.pool.connection() as conn:
+            return readmodel.niches_of(conn, actor_id)
+
+    def list_members(self, actor_id: str, niche_id: str) -> list[MemberRow]:
+        with self.store.pool.connection() as conn:
+            if readmodel.role_of(conn, niche_id, actor_id) is None:
+                raise NotFound("niche not found")
+            return readmodel.members_of(conn, niche_id)
+
+    def membership(self, niche_id: str, user_id: str) -> Role | None:
+        """The user's role in the niche, None unless a member."""
+        with self.store.pool.connection() as conn:
+            return readmodel.role_of(conn, niche_id, user_id)
+
+    def shares_niche(self, user_id: str, others: Sequence[str]) -> list[str]:
+        """``others`` (in request order, once each) sharing at least one niche with the user."""
+        with self.store.pool.connection() as conn:
+            sharing = readmodel.sharing_niche(conn, user_id, others)
+        return [u for u in dict.fromkeys(others) if u in sharing]
+
+    def list_blocks(self, actor_id: str) -> list[str]:
+        with self.store.pool.connection() as conn:
+            return readmodel.blocked_by(conn, actor_id)
+
+    def blocked_among(self, user_id: str, others: Sequence[str]) -> list[str]:
+        """``others`` (in request order, once each) with a block either way with the user."""
+        with self.store.pool.connection() as conn:
+            blocked = readmodel.blocked_among(conn, user_id, others)
+        return [u for u in dict.fromkeys(others) if u in blocked]
+
+    # -- the command loop -------------------------------------------------------------------
+
+    def _niche(self, niche_id: str) -> Callable[[list[GraphEvent]], Niche]:
+        return lambda events: Niche.replay(niche_id, events)  # type: ignore[arg-type]
+
+    def _blocks(self, user_id: str) -> Callable[[list[GraphEvent]], BlockList]:
+        return lambda events: BlockList.replay(user_id, events)  # type: ignore[arg-type]
+
+    def _execute(self, stream: str, rebuild: Callable[[list[GraphEvent]], A],
+                 decide: Callable[[A], Sequence[GraphEvent]], actor_id: str | None) -> A:
+        """Load, decide, record; on a concurrent write, reload and decide again."""
+        stream_id = uuid.UUID(stream)
+        for attempt in range(self.max_attempts):
+            try:
+                with self.store.transaction() as conn:
+                    state = rebuild(self._load(conn, stream_id))
+                    events = list(decide(state))
+                    if events:
+                        readmodel.record(conn, events)
+                        self.store.append(stream_id, state.version,
+                                          [to_new_event(e) for e in events],
+                                          self._metadata(actor_id), conn=conn)
+                return state.apply_all(events)
+            except (ConcurrencyError, psycopg.errors.UniqueViolation):
+                # A read-model key collision also means a concurrent writer recorded first.
+                log.debug("concurrent write to %s; deciding again (attempt %d)", stream,
+                          attempt + 1)
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+        raise Conflict("too many concurrent changes; try again")
+
+    def _load(self, conn: psycopg.Connection, stream_id: uuid.UUID) -> list[GraphEvent]:
+        return [from_data(*self.store.codec.decode(r.payload))
+                for r in self.store.load(stream_id, conn)]
+
+    @staticmethod
+    def _metadata(actor_id: str | None) -> dict[str, str]:
+        meta = {"actor_id": actor_id or "system"}
+        if rid := request_id.get():
+            meta["correlation_id"] = rid
+        return meta

@@ -1,0 +1,119 @@
+"""The graph's events: type names, payloads as dataclasses, and the dict mapping.
+
+Each dataclass mirrors its Avro schema in ``schemas/graph/<Name>.v1.avsc``
+field for field, so the mapping is ``asdict`` one way and ``cls(**data)`` the
+other. Niche events live in the niche's stream; block events in the blocker's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+from kith.common.eventstore import NewEvent
+
+
+@dataclass(frozen=True)
+class NicheCreated:
+    TYPE: ClassVar[str] = "kith.graph.NicheCreated"
+    niche_id: str
+    owner_id: str
+    name: str
+    kind: str
+    description: str
+    member_cap: int
+    created_at_ms: int
+
+
+@dataclass(frozen=True)
+class MemberJoined:
+    TYPE: ClassVar[str] = "kith.graph.MemberJoined"
+    niche_id: str
+    user_id: str
+    role: str
+    invite_id: str | None
+    joined_at_ms: int
+
+
+@dataclass(frozen=True)
+class MemberLeft:
+    TYPE: ClassVar[str] = "kith.graph.MemberLeft"
+    niche_id: str
+    user_id: str
+    reason: str  # left, removed, account_deleted
+    removed_by: str | None
+    left_at_ms: int
+
+
+@dataclass(frozen=True)
+class MemberRoleChanged:
+    TYPE: ClassVar[str] = "kith.graph.MemberRoleChanged"
+    niche_id: str
+    user_id: str
+    role: str
+    changed_by: str
+    changed_at_ms: int
+
+
+@dataclass(frozen=True)
+class InviteCreated:
+    TYPE: ClassVar[str] = "kith.graph.InviteCreated"
+    niche_id: str
+    invite_id: str
+    code_sha256: str
+    created_by: str
+    max_uses: int
+    expires_at_ms: int
+
+
+@dataclass(frozen=True)
+class NicheArchived:
+    TYPE: ClassVar[str] = "kith.graph.NicheArchived"
+    niche_id: str
+    archived_by: str
+    archived_at_ms: int
+
+
+@dataclass(frozen=True)
+class UserBlocked:
+    TYPE: ClassVar[str] = "kith.graph.UserBlocked"
+    blocker_id: str
+    blocked_id: str
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class UserUnblocked:
+    TYPE: ClassVar[str] = "kith.graph.UserUnblocked"
+    blocker_id: str
+    blocked_id: str
+    at_ms: int
+
+
+NicheEvent = NicheCreated | MemberJoined | MemberLeft | MemberRoleChanged | InviteCreated \
+    | NicheArchived
+BlockEvent = UserBlocked | UserUnblocked
+GraphEvent = NicheEvent | BlockEvent
+
+EVENT_CLASSES: dict[str, type[GraphEvent]] = {
+    cls.TYPE: cls
+    for cls in (NicheCreated, MemberJoined, MemberLeft, MemberRoleChanged, InviteCreated,
+                NicheArchived, UserBlocked, UserUnblocked)
+}
+
+# Reasons a MemberLeft carries.
+LEFT = "left"
+REMOVED = "removed"
+ACCOUNT_DELETED = "account_deleted"
+
+
+def to_new_event(event: GraphEvent) -> NewEvent:
+    """The store's form of a decided event."""
+    return NewEvent(event.TYPE, asdict(event))
+
+
+def from_data(event_type: str, data: dict[str, Any]) -> GraphEvent:
+    """A decoded payload as its dataclass (fields added by later schemas are ignored)."""
+    cls = EVENT_CLASSES[event_type]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})

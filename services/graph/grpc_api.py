@@ -1,0 +1,200 @@
+"""The gRPC face of the graph: validates requests, calls the application, maps the results."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import grpc
+
+from kith.common.errors import InvalidArgument
+from kith.graph.application import GraphApplication, IssuedInvite
+from kith.graph.domain.rules import Role
+from kith.graph.readmodel import MemberRow, NicheRow
+from kith.protos import graph_pb2, graph_pb2_grpc
+
+MAX_IDS = 1000
+_ROLES = {graph_pb2.OWNER: Role.OWNER, graph_pb2.ADMIN: Role.ADMIN,
+          graph_pb2.MEMBER: Role.MEMBER}
+_PB_ROLES = {role: pb for pb, role in _ROLES.items()}
+
+
+class Input:
+    """Collects every malformed field of a request, then raises them together."""
+
+    def __init__(self) -> None:
+        self.problems: dict[str, str] = {}
+
+    def uuid(self, name: str, value: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            self.problems[name] = "must be a UUID"
+            return ""
+
+    def uuids(self, name: str, values: Sequence[str]) -> list[str]:
+        if len(values) > MAX_IDS:
+            self.problems[name] = f"at most {MAX_IDS} ids"
+            return []
+        try:
+            return [str(uuid.UUID(v)) for v in values]
+        except ValueError:
+            self.problems[name] = "every id must be a UUID"
+            return []
+
+    def role(self, name: str, value: int) -> Role:
+        if value not in _ROLES:
+            self.problems[name] = "must be OWNER, ADMIN or MEMBER"
+            return Role.MEMBER
+        return _ROLES[value]
+
+    def text(self, name: str, value: str) -> str:
+        if not value:
+            self.problems[name] = "is required"
+        return value
+
+    def done(self) -> None:
+        if self.problems:
+            raise InvalidArgument("invalid request", details=self.problems)
+
+
+def _niche(row: NicheRow) -> graph_pb2.Niche:
+    return graph_pb2.Niche(
+        id=row.niche_id, name=row.name, kind=row.kind, description=row.description,
+        member_cap=row.member_cap, member_count=row.member_count,
+        my_role=_PB_ROLES[row.my_role] if row.my_role else graph_pb2.ROLE_UNSPECIFIED,
+        created_at_ms=row.created_at_ms, archived=row.archived)
+
+
+def _member(row: MemberRow) -> graph_pb2.Member:
+    return graph_pb2.Member(user_id=row.user_id, role=_PB_ROLES[row.role],
+                            joined_at_ms=row.joined_at_ms)
+
+
+def _invite(invite: IssuedInvite) -> graph_pb2.Invite:
+    return graph_pb2.Invite(code=invite.code, niche_id=invite.niche_id,
+                            max_uses=invite.max_uses, expires_at_ms=invite.expires_at_ms)
+
+
+class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
+    def __init__(self, app: GraphApplication) -> None:
+        self.app = app
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def CreateNiche(self, request: graph_pb2.CreateNicheRequest,
+                    context: grpc.ServicerContext) -> graph_pb2.Niche:
+        i = Input()
+        actor = i.uuid("actor_id", request.actor_id)
+        i.done()
+        return _niche(self.app.create_niche(actor, request.name, request.kind,
+                                            request.description, request.member_cap))
+
+    def CreateInvite(self, request: graph_pb2.CreateInviteRequest,
+                     context: grpc.ServicerContext) -> graph_pb2.Invite:
+        i = Input()
+        actor, niche = i.uuid("actor_id", request.actor_id), i.uuid("niche_id", request.niche_id)
+        i.done()
+        return _invite(self.app.create_invite(actor, niche, request.max_uses,
+                                              request.expires_in_s))
+
+    def AcceptInvite(self, request: graph_pb2.AcceptInviteRequest,
+                     context: grpc.ServicerContext) -> graph_pb2.Niche:
+        i = Input()
+        actor, code = i.uuid("actor_id", request.actor_id), i.text("code", request.code)
+        i.done()
+        return _niche(self.app.accept_invite(actor, code))
+
+    def RemoveMember(self, request: graph_pb2.RemoveMemberRequest,
+                     context: grpc.ServicerContext) -> graph_pb2.Empty:
+        i = Input()
+        actor, niche = i.uuid("actor_id", request.actor_id), i.uuid("niche_id", request.niche_id)
+        user = i.uuid("user_id", request.user_id)
+        i.done()
+        self.app.remove_member(actor, niche, user)
+        return graph_pb2.Empty()
+
+    def ChangeRole(self, request: graph_pb2.ChangeRoleRequest,
+                   context: grpc.ServicerContext) -> graph_pb2.Empty:
+        i = Input()
+        actor, niche = i.uuid("actor_id", request.actor_id), i.uuid("niche_id", request.niche_id)
+        user, role = i.uuid("user_id", request.user_id), i.role("role", request.role)
+        i.done()
+        self.app.change_role(actor, niche, user, role)
+        return graph_pb2.Empty()
+
+    def Block(self, request: graph_pb2.BlockRequest,
+              context: grpc.ServicerContext) -> graph_pb2.Empty:
+        i = Input()
+        actor, user = i.uuid("actor_id", request.actor_id), i.uuid("user_id", request.user_id)
+        i.done()
+        self.app.block(actor, user)
+        return graph_pb2.Empty()
+
+    def Unblock(self, request: graph_pb2.BlockRequest,
+                context: grpc.ServicerContext) -> graph_pb2.Empty:
+        i = Input()
+        actor, user = i.uuid("actor_id", request.actor_id), i.uuid("user_id", request.user_id)
+        i.done()
+        self.app.unblock(actor, user)
+        return graph_pb2.Empty()
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def GetNiche(self, request: graph_pb2.GetNicheRequest,
+                 context: grpc.ServicerContext) -> graph_pb2.Niche:
+        i = Input()
+        actor, niche = i.uuid("actor_id", request.actor_id), i.uuid("niche_id", request.niche_id)
+        i.done()
+        return _niche(self.app.get_niche(actor, niche))
+
+    def ListNiches(self, request: graph_pb2.ListNichesRequest,
+                   context: grpc.ServicerContext) -> graph_pb2.ListNichesResponse:
+        i = Input()
+        actor = i.uuid("actor_id", request.actor_id)
+        i.done()
+        return graph_pb2.ListNichesResponse(items=[_niche(n) for n in self.app.list_niches(actor)])
+
+    def ListMembers(self, request: graph_pb2.ListMembersRequest,
+                    context: grpc.ServicerContext) -> graph_pb2.ListMembersResponse:
+        i = Input()
+        actor, niche = i.uuid("actor_id", request.actor_id), i.uuid("niche_id", request.niche_id)
+        i.done()
+        members = self.app.list_members(actor, niche)
+        return graph_pb2.ListMembersResponse(items=[_member(m) for m in members])
+
+    def GetMembership(self, request: graph_pb2.GetMembershipRequest,
+                      context: grpc.ServicerContext) -> graph_pb2.Membership:
+        i = Input()
+        niche, user = i.uuid("niche_id", request.niche_id), i.uuid("user_id", request.user_id)
+        i.done()
+        role = self.app.membership(niche, user)
+        if role is None:
+            return graph_pb2.Membership(is_member=False)
+        return graph_pb2.Membership(is_member=True, role=_PB_ROLES[role])
+
+    def SharesNiche(self, request: graph_pb2.SharesNicheRequest,
+                    context: grpc.ServicerContext) -> graph_pb2.SharesNicheResponse:
+        i = Input()
+        user, others = i.uuid("user_id", request.user_id), i.uuids("user_ids", request.user_ids)
+        i.done()
+        return graph_pb2.SharesNicheResponse(user_ids=self.app.shares_niche(user, others))
+
+    def ListBlocks(self, request: graph_pb2.ListBlocksRequest,
+                   context: grpc.ServicerContext) -> graph_pb2.ListBlocksResponse:
+        i = Input()
+        actor = i.uuid("actor_id", request.actor_id)
+        i.done()
+        return graph_pb2.ListBlocksResponse(user_ids=self.app.list_blocks(actor))
+
+    def BlockedAmong(self, request: graph_pb2.BlockedAmongRequest,
+                     context: grpc.ServicerContext) -> graph_pb2.BlockedAmongResponse:
+        i = Input()
+        user, others = i.uuid("user_id", request.user_id), i.uuids("other_ids", request.other_ids)
+        i.done()
+        return graph_pb2.BlockedAmongResponse(blocked_ids=self.app.blocked_among(user, others))
+
+
+def register(servicer: GraphServicer):
+    """A registration callback for :func:`kith.common.rpc.start_server`."""
+    return lambda server: graph_pb2_grpc.add_GraphServiceServicer_to_server(servicer, server)

@@ -1,0 +1,1 @@
+"""kith.messaging: one-to-one and small-group conversations, messages and receipts."""

@@ -1,0 +1,85 @@
+"""Messaging events: type names, payloads as dataclasses, and the dict mapping.
+
+Each dataclass mirrors its Avro schema in ``schemas/messaging/<Name>.v1.avsc``
+field for field, so the mapping is ``asdict`` one way and ``cls(**data)`` the
+other. Every event lives in its conversation's stream, so one Kafka partition
+carries a conversation's whole history in order. ``title`` and ``text`` hold
+ciphertext (``kith.common.crypto``) under the conversation's key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from kith.common.eventstore import NewEvent
+
+
+@dataclass(frozen=True)
+class ConversationCreated:
+    TYPE: ClassVar[str] = "kith.messaging.ConversationCreated"
+    conversation_id: str
+    created_by: str
+    member_ids: list[str]
+    title: str | None
+    created_at_ms: int
+
+
+@dataclass(frozen=True)
+class MemberLeftConversation:
+    TYPE: ClassVar[str] = "kith.messaging.MemberLeftConversation"
+    conversation_id: str
+    user_id: str
+    member_ids: list[str]
+    left_at_ms: int
+
+
+@dataclass(frozen=True)
+class MessageSent:
+    TYPE: ClassVar[str] = "kith.messaging.MessageSent"
+    conversation_id: str
+    message_id: str
+    seq: int
+    sender_id: str
+    client_message_id: str
+    text: str
+    member_ids: list[str]
+    sent_at_ms: int
+
+
+@dataclass(frozen=True)
+class MessagesRead:
+    TYPE: ClassVar[str] = "kith.messaging.MessagesRead"
+    conversation_id: str
+    user_id: str
+    seq: int
+    member_ids: list[str]
+    read_at_ms: int
+
+
+@dataclass(frozen=True)
+class MessagesDelivered:
+    TYPE: ClassVar[str] = "kith.messaging.MessagesDelivered"
+    conversation_id: str
+    user_id: str
+    seq: int
+    member_ids: list[str]
+    delivered_at_ms: int
+
+
+ConversationEvent = (ConversationCreated | MemberLeftConversation | MessageSent | MessagesRead
+                     | MessagesDelivered)
+EVENT_TYPES: dict[str, type[ConversationEvent]] = {
+    cls.TYPE: cls
+    for cls in (ConversationCreated, MemberLeftConversation, MessageSent, MessagesRead,
+                MessagesDelivered)
+}
+
+
+def to_new_event(event: ConversationEvent) -> NewEvent:
+    return NewEvent(event.TYPE, asdict(event))
+
+
+def from_data(event_type: str, data: dict[str, Any]) -> ConversationEvent:
+    """The dataclass of a decoded payload (``data`` as the codec returns it)."""
+    return EVENT_TYPES[event_type](**data)

@@ -1,0 +1,54 @@
+"""What messaging asks the graph service: shared niches and blocks (over gRPC)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+import grpc
+
+from kith.common.errors import DomainError
+from kith.common.rpc import channel
+from kith.protos import graph_pb2, graph_pb2_grpc
+
+Request = TypeVar("Request")
+Reply = TypeVar("Reply")
+
+
+class GraphUnavailable(DomainError):
+    """The graph service did not answer: the command cannot be decided now."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+    default_code = "dependency_unavailable"
+
+
+class Graph(Protocol):
+    def sharing_a_niche(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Those of ``others`` who share at least one niche with ``user_id``."""
+
+    def blocked_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Those of ``others`` with a block, in either direction, with ``user_id``."""
+
+
+class GrpcGraph:
+    """:class:`Graph` over the graph service's internal queries."""
+
+    def __init__(self, address: str) -> None:
+        self._stub = graph_pb2_grpc.GraphServiceStub(channel(address))
+
+    def sharing_a_niche(self, user_id: str, others: Sequence[str]) -> set[str]:
+        reply = self._ask(self._stub.SharesNiche,
+                          graph_pb2.SharesNicheRequest(user_id=user_id, user_ids=list(others)))
+        return set(reply.user_ids)
+
+    def blocked_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        reply = self._ask(self._stub.BlockedAmong,
+                          graph_pb2.BlockedAmongRequest(user_id=user_id, other_ids=list(others)))
+        return set(reply.blocked_ids)
+
+    @staticmethod
+    def _ask(method: Callable[[Request], Reply], request: Request) -> Reply:
+        try:
+            return method(request)
+        except grpc.RpcError as exc:
+            raise GraphUnavailable(f"the graph service did not answer: {exc}") from None
