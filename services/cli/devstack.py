@@ -115,7 +115,7 @@ class DevStack:
         for service, command, _ in PROCESSES:
             if service_available(service):
                 self.children.append(self._spawn(service, command))
-        for service, command, has_health in PROCESSES:
+        for service, _command, has_health in PROCESSES:
             if not service_available(service):
                 continue
             if has_health:

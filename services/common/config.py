@@ -14,8 +14,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 SERVICES = ("identity", "graph", "post", "messaging", "feed")  # each has a topic
 DATABASES = (*SERVICES, "gateway")  # each has a database of its own
-DEFAULT_GRPC_PORTS = {"identity": 50051, "graph": 50052, "post": 50053, "messaging": 50054,
-                      "feed": 50055}
+DEFAULT_GRPC_PORTS = {
+    "identity": 50051,
+    "graph": 50052,
+    "post": 50053,
+    "messaging": 50054,
+    "feed": 50055,
+}
 
 
 class ConfigError(ValueError):
@@ -110,7 +115,8 @@ class Settings:
             return self.database_urls[service]
         if not self.pg_dsn:
             raise ConfigError(
-                f"no database for {service}: set KITH_PG_DSN (or KITH_{service.upper()}_DATABASE_URL)"
+                f"no database for {service}: "
+                f"set KITH_PG_DSN (or KITH_{service.upper()}_DATABASE_URL)"
             )
         return with_database(self.pg_dsn, f"{self.db_prefix}_{service}")
 

@@ -14,10 +14,19 @@ log = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x6B697468  # "kith": serialises concurrent migrators of one database
 
 
-def make_pool(dsn: str, min_size: int = 1, max_size: int = 10, name: str = "kith") -> ConnectionPool:
+def make_pool(
+    dsn: str, min_size: int = 1, max_size: int = 10, name: str = "kith"
+) -> ConnectionPool:
     """An open pool; connections are checked on checkout and reconnect after a server restart."""
-    pool = ConnectionPool(dsn, min_size=min_size, max_size=max_size, name=name, open=False,
-                          check=ConnectionPool.check_connection, kwargs={"autocommit": False})
+    pool = ConnectionPool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        name=name,
+        open=False,
+        check=ConnectionPool.check_connection,
+        kwargs={"autocommit": False},
+    )
     pool.open(wait=True, timeout=30)
     return pool
 
@@ -27,7 +36,9 @@ def migration_files(*packages: str) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for package in packages:
         folder = resources.files(package) / "migrations"
-        files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+        files = sorted(
+            (f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name
+        )
         found += [(f"{package}:{f.name}", f.read_text()) for f in files]
     return found
 
@@ -38,8 +49,10 @@ def migrate(dsn: str, migrations: Iterable[tuple[str, str]]) -> list[str]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                         "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
             done = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
             for name, sql in migrations:
                 if name in done:

@@ -92,23 +92,23 @@ class EventStore:
             for i, e in enumerate(events)
         ]
         try:
-            with conn.transaction():  # a savepoint: a conflict leaves the caller's tx usable
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO events (stream_id, version, event_id, event_type, payload,"
-                        " metadata) VALUES (%s, %s, %s, %s, %s, %s)"
-                        " RETURNING position, recorded_at",
-                        rows, returning=True,
-                    )
-                    recorded: list[RecordedEvent] = []
-                    for row in rows:
-                        position, recorded_at = cur.fetchone()  # type: ignore[misc]
-                        recorded.append(RecordedEvent(position, row[0], row[1], row[2], row[3],
-                                                      row[4], metadata or {}, recorded_at))
-                        cur.nextset()
-                    cur.execute("INSERT INTO outbox (position) SELECT unnest(%s::bigint[])",
-                                ([r.position for r in recorded],))
-                    cur.execute("SELECT pg_notify('kith_events', '')")
+            # A savepoint: a conflict leaves the caller's transaction usable.
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO events (stream_id, version, event_id, event_type, payload,"
+                    " metadata) VALUES (%s, %s, %s, %s, %s, %s)"
+                    " RETURNING position, recorded_at",
+                    rows, returning=True,
+                )
+                recorded: list[RecordedEvent] = []
+                for row in rows:
+                    position, recorded_at = cur.fetchone()  # type: ignore[misc]
+                    recorded.append(RecordedEvent(position, row[0], row[1], row[2], row[3],
+                                                  row[4], metadata or {}, recorded_at))
+                    cur.nextset()
+                cur.execute("INSERT INTO outbox (position) SELECT unnest(%s::bigint[])",
+                            ([r.position for r in recorded],))
+                cur.execute("SELECT pg_notify('kith_events', '')")
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name == "events_stream_id_version_key":
                 raise ConcurrencyError(stream_id, expected_version) from None

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from kith.common import metrics
-from kith.common.codec import AvroCodec
+from kith.common.codec import AvroCodec, CodecError
 from kith.common.kafka import EventEnvelope, consumer_config
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class ProjectionRunner:
                 )
             }
             fresh = [m for m in messages if m.offset() >= stored.get((m.topic(), m.partition()), 0)]
-            envelopes = [EventEnvelope.from_message(m) for m in fresh]
+            envelopes = [env for m in fresh if (env := self._envelope(m)) is not None]
             last = dict(conn.execute(
                 "SELECT stream_id, version FROM projection_streams"
                 " WHERE projection = %s AND stream_id = ANY(%s)",
@@ -172,7 +172,12 @@ class ProjectionRunner:
                 if env.version <= last.get(env.stream_id, 0):
                     continue  # redelivered by the at-least-once relay
                 last[env.stream_id] = env.version
-                event_type, data = self.codec.decode(env.payload)
+                try:
+                    event_type, data = self.codec.decode(env.payload)
+                except CodecError as exc:
+                    log.error("projection %s skips undecodable %s at %s/%d/%d: %s", name,
+                              env.type, env.topic, env.partition, env.offset, exc)
+                    continue
                 events.append(Event(env, event_type, data))
             if events:
                 self.projection.apply(conn, events)
@@ -196,6 +201,15 @@ class ProjectionRunner:
         self.applied += len(events)
         self.batches += 1
         return len(events)
+
+    def _envelope(self, msg: Message) -> EventEnvelope | None:
+        """The Kith envelope of a record, or None (logged) for a record that is not one."""
+        try:
+            return EventEnvelope.from_message(msg)
+        except (KeyError, ValueError, AttributeError) as exc:
+            log.error("projection %s skips a foreign record at %s/%d/%d: %r",
+                      self.projection.name, msg.topic(), msg.partition(), msg.offset(), exc)
+            return None
 
     @staticmethod
     def _next_offsets(messages: list) -> list[TopicPartition]:

@@ -1,4 +1,4 @@
-"""A projection process for crash tests: ``python -m tests.support.ledger_worker DSN BOOTSTRAP TOPIC``.
+"""A projection process for crash tests (run with ``python -m tests.support.ledger_worker``).
 
 Applies the ledger projection with small batches and a little work per batch,
 so that a SIGKILL usually lands in the middle of one.

@@ -67,9 +67,19 @@ def resolve_jars(lib_dir: Path) -> Path:
     lib_dir.mkdir(parents=True)
     log.info("resolving Kafka broker jars with Maven into %s", lib_dir)
     result = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-         "-DincludeScope=runtime", f"-DoutputDirectory={lib_dir}"],
-        capture_output=True, text=True, check=False,
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={lib_dir}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0 or not any(lib_dir.glob("kafka_2.13-*.jar")):
         raise InfraError(
@@ -139,30 +149,56 @@ class EmbeddedKafka:
         java = find_java(self.java)
         lib = resolve_jars((self.lib_dir or self.home / "lib").resolve())
         require_free_port(self.port, "Kafka", "KITH_KAFKA_PORT")
-        require_free_port(self.controller_port, "the Kafka controller", "KITH_KAFKA_CONTROLLER_PORT")
+        require_free_port(
+            self.controller_port, "the Kafka controller", "KITH_KAFKA_CONTROLLER_PORT"
+        )
         classpath = f"{lib}/*"
         props = self._write_config()
         logfile = self.home / "server.log"
         log4j = self.home / "log4j2.properties"
         log4j.write_text(LOG4J2.format(logfile=logfile))
-        jvm = [java, f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC",
-               "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
-               f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={self.home}",
-               "-cp", classpath]
+        jvm = [
+            java,
+            f"-Xmx{self.heap}",
+            f"-Xms{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={self.home}",
+            "-cp",
+            classpath,
+        ]
         cluster_id_file = self.home / "cluster.id"
         if not cluster_id_file.exists():
-            out = self._run(jvm + ["kafka.tools.StorageTool", "random-uuid"])
+            out = self._run([*jvm, "kafka.tools.StorageTool", "random-uuid"])
             cluster_id_file.write_text(out.strip().splitlines()[-1])
-        self._run(jvm + ["kafka.tools.StorageTool", "format", "-t",
-                         cluster_id_file.read_text().strip(), "-c", str(props),
-                         "--standalone", "--ignore-formatted"])
+        self._run(
+            [
+                *jvm,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id_file.read_text().strip(),
+                "-c",
+                str(props),
+                "--standalone",
+                "--ignore-formatted",
+            ]
+        )
         with open(self.home / "stdout.log", "ab") as out:
-            self._proc = subprocess.Popen(jvm + ["kafka.Kafka", str(props)], stdout=out,
-                                          stderr=subprocess.STDOUT, start_new_session=True)
+            self._proc = subprocess.Popen(
+                [*jvm, "kafka.Kafka", str(props)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         if not wait_until(self._ready, timeout, interval=0.5, alive=self._proc):
             self.stop()
-            raise InfraError(f"Kafka did not start; its log ({logfile}):\n{log_tail(logfile)}\n"
-                             f"{log_tail(self.home / 'stdout.log')}")
+            raise InfraError(
+                f"Kafka did not start; its log ({logfile}):\n{log_tail(logfile)}\n"
+                f"{log_tail(self.home / 'stdout.log')}"
+            )
         return self.bootstrap
 
     def stop(self) -> None:
@@ -174,7 +210,9 @@ class EmbeddedKafka:
         if port_is_free(self.port):
             return False  # nothing listens yet: don't let a client log connection errors
         try:
-            AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 2}).list_topics(timeout=2)
+            AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 2}).list_topics(
+                timeout=2
+            )
             return True
         except KafkaException:
             return False
@@ -184,28 +222,32 @@ class EmbeddedKafka:
         data.mkdir(exist_ok=True)
         props = self.home / "server.properties"
         ctrl = f"127.0.0.1:{self.controller_port}"
-        props.write_text("\n".join([
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.bootstrap.servers={ctrl}",
-            f"listeners=PLAINTEXT://{self.bootstrap},CONTROLLER://{ctrl}",
-            f"advertised.listeners=PLAINTEXT://{self.bootstrap},CONTROLLER://{ctrl}",
-            "inter.broker.listener.name=PLAINTEXT",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            f"log.dirs={data}",
-            "num.partitions=12",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=12",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=false",
-            "log.retention.hours=-1",
-            "",
-        ]))
+        props.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.bootstrap.servers={ctrl}",
+                    f"listeners=PLAINTEXT://{self.bootstrap},CONTROLLER://{ctrl}",
+                    f"advertised.listeners=PLAINTEXT://{self.bootstrap},CONTROLLER://{ctrl}",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    f"log.dirs={data}",
+                    "num.partitions=12",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=12",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",
+                    "log.retention.hours=-1",
+                    "",
+                ]
+            )
+        )
         return props
 
     @staticmethod
@@ -221,9 +263,14 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)
     wanted = [
-        NewTopic(t, num_partitions=partitions, replication_factor=1,
-                 config={"retention.ms": "-1", "retention.bytes": "-1"})
-        for t in topics if t not in existing
+        NewTopic(
+            t,
+            num_partitions=partitions,
+            replication_factor=1,
+            config={"retention.ms": "-1", "retention.bytes": "-1"},
+        )
+        for t in topics
+        if t not in existing
     ]
     if not wanted:
         return

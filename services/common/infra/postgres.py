@@ -8,6 +8,7 @@ as PostgreSQL requires.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pwd
@@ -59,22 +60,54 @@ class EmbeddedPostgres:
         user = self._prepare_ownership(bin_path)
         if not (self.data_dir / "PG_VERSION").exists():
             log.info("initialising PostgreSQL data directory %s", self.data_dir)
-            self._run([str(bin_path / "initdb"), "-D", str(self.data_dir), "--auth=trust",
-                       "-U", "postgres", "--encoding=UTF8", "--no-instructions"], user)
+            self._run(
+                [
+                    str(bin_path / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                user,
+            )
         require_free_port(self.port, "PostgreSQL", "KITH_PG_PORT")
         stale = self.data_dir / "postmaster.pid"
         if stale.exists():
             stale.unlink()  # we hold the stack lock, so no live server owns it
         logfile = self.data_dir / "server.log"
-        args = [str(bin_path / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1",
-                "-p", str(self.port), "-k", str(self.data_dir), "-c", "max_connections=300",
-                "-c", "shared_buffers=256MB", "-c", "max_wal_size=2GB"]
+        args = [
+            str(bin_path / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.data_dir),
+            "-c",
+            "max_connections=300",
+            "-c",
+            "shared_buffers=256MB",
+            "-c",
+            "max_wal_size=2GB",
+        ]
         if not self.durable:
-            args += ["-c", "fsync=off", "-c", "synchronous_commit=off",
-                     "-c", "full_page_writes=off"]
+            args += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
         with open(logfile, "ab") as out:
-            self._proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                          user=user, start_new_session=True)
+            self._proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, user=user, start_new_session=True
+            )
         if not wait_until(self._accepts_connections, timeout, alive=self._proc):
             self.stop()
             raise InfraError(f"PostgreSQL did not start; its log ({logfile}):\n{log_tail(logfile)}")
@@ -123,12 +156,12 @@ def ensure_database(admin_dsn: str, dbname: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
-            try:
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-            except psycopg.errors.DuplicateDatabase:
-                pass
 
 
 def drop_database(admin_dsn: str, dbname: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
+        )

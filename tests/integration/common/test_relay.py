@@ -48,11 +48,18 @@ def test_concurrent_writers_with_slow_commits_lose_nothing_and_keep_stream_order
                 try:
                     with store.transaction() as conn:
                         version = len(store.load(stream, conn))
-                        store.append(stream, version, [
-                            NewEvent(DEPOSITED, {"account_id": str(stream), "amount": i,
-                                                 "memo": f"w{seed}"})
-                            for _ in range(rng.randint(1, 3))
-                        ], conn=conn)
+                        store.append(
+                            stream,
+                            version,
+                            [
+                                NewEvent(
+                                    DEPOSITED,
+                                    {"account_id": str(stream), "amount": i, "memo": f"w{seed}"},
+                                )
+                                for _ in range(rng.randint(1, 3))
+                            ],
+                            conn=conn,
+                        )
                         time.sleep(rng.random() * 0.004)  # a slow commit, lock held
                         if rng.random() < 0.1:
                             raise Rollback
@@ -71,7 +78,8 @@ def test_concurrent_writers_with_slow_commits_lose_nothing_and_keep_stream_order
 
     with psycopg.connect(dsn) as conn:
         committed = conn.execute(
-            "SELECT event_id, stream_id, version FROM events ORDER BY position").fetchall()
+            "SELECT event_id, stream_id, version FROM events ORDER BY position"
+        ).fetchall()
         gaps = conn.execute("SELECT max(position) - count(*) FROM events").fetchone()[0]
     assert gaps > 0, "the test should roll some appends back, leaving position gaps"
 
@@ -91,7 +99,9 @@ def test_concurrent_writers_with_slow_commits_lose_nothing_and_keep_stream_order
 
 
 @pytest.mark.parametrize("restarts", [3])
-def test_a_restarted_relay_resumes_with_what_is_left_in_the_outbox(settings: Settings, restarts: int) -> None:
+def test_a_restarted_relay_resumes_with_what_is_left_in_the_outbox(
+    settings: Settings, restarts: int
+) -> None:
     dsn = settings.database_url("post")
     topic = settings.topic("post")
     pool = make_pool(dsn)
@@ -99,8 +109,14 @@ def test_a_restarted_relay_resumes_with_what_is_left_in_the_outbox(settings: Set
     stream = uuid.uuid4()
     total = 0
     for round_ in range(restarts):
-        store.append(stream, total, [NewEvent(DEPOSITED, {"account_id": "a", "amount": round_,
-                                                          "memo": ""}) for _ in range(5)])
+        store.append(
+            stream,
+            total,
+            [
+                NewEvent(DEPOSITED, {"account_id": "a", "amount": round_, "memo": ""})
+                for _ in range(5)
+            ],
+        )
         total += 5
         relay = OutboxRelay(dsn, settings.kafka_bootstrap, topic)
         with psycopg.connect(dsn, autocommit=True) as conn:
