@@ -117,7 +117,16 @@ def test_blocks_hide_posts_both_ways_until_unblocked(world: World) -> None:
     assert world.get(owner, by_alice.id).id == by_alice.id  # others are unaffected
     assert world.get(alice, by_alice.id).id == by_alice.id
 
+    # On a third member's post each sees the thread without the other's comments.
+    by_owner = world.publish(owner, niche)
+    world.comment(owner, by_owner.id, "from the owner")
+    world.comment(bob, by_owner.id, "from bob")
+    assert [c.text for c in world.comments(alice, by_owner.id).items] == ["from the owner"]
+    assert len(world.comments(owner, by_owner.id).items) == 2
+
     world.unblock(alice, bob)
+    assert [c.text for c in world.comments(alice, by_owner.id).items] == [
+        "from the owner", "from bob"]
     assert world.get(bob, by_alice.id).id == by_alice.id
     world.react(bob, by_alice.id, "hug")
     assert dict(world.get(alice, by_alice.id).reactions) == {"hug": 1}
@@ -292,24 +301,34 @@ def test_events_reach_the_post_topic_in_stream_order(world: World) -> None:
     assert records[0].metadata["actor_id"] == owner
 
 
-def test_account_deletion_deletes_every_post_of_the_user(world: World) -> None:
+def test_account_deletion_takes_down_posts_comments_and_reactions(world: World) -> None:
     owner, leaving, staying = user(), user(), user()
     first = world.niche(owner, leaving, staying)
     second = world.niche(leaving, owner)
     theirs = [world.publish(leaving, first), world.publish(leaving, second)]
     kept = world.publish(staying, first)
     world.react(leaving, kept.id, "like")
+    world.react(owner, kept.id, "like")
+    remark = world.comment(leaving, kept.id, "mine")
+    world.comment(owner, kept.id, "theirs")
 
     world.delete_account(leaving)
     for post in theirs:
         eventually(lambda p=post: not world.visible(owner, p.id))
-    assert world.get(owner, kept.id).id == kept.id
+    seen = world.get(owner, kept.id)
+    assert (dict(seen.reactions), seen.comment_count) == ({"like": 1}, 1)
+    assert [c.text for c in world.comments(owner, kept.id).items] == ["theirs"]
+
     records = read_topic(world.settings.kafka_bootstrap or "", world.settings.topic("post"),
-                         expect_at_least=6)
+                         expect_at_least=11)
     codec = default_codec()
+    taken_down = {r.type.rsplit(".", 1)[1]: codec.decode(r.payload)[1] for r in records
+                  if r.metadata.get("reason") == "account_deleted"}
     deletions = [codec.decode(r.payload)[1] for r in records if r.type.endswith("PostDeleted")]
     assert sorted(d["post_id"] for d in deletions) == sorted(p.id for p in theirs)
     assert {d["deleted_by"] for d in deletions} == {leaving}
+    assert taken_down["CommentDeleted"]["comment_id"] == remark.id
+    assert taken_down["ReactionRemoved"]["user_id"] == leaving
     # Once erased, the account publishes nothing more (even before graph drops its memberships).
     assert refused(lambda: world.publish(leaving, first))[0] == NOT_FOUND
     with psycopg.connect(world.settings.database_url("post")) as conn:

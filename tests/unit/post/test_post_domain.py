@@ -23,6 +23,7 @@ from kith.post.domain import (
 )
 from kith.post.events import (
     CommentAdded,
+    CommentDeleted,
     PostDeleted,
     PostEdited,
     PostPublished,
@@ -97,12 +98,34 @@ def test_a_deleted_post_refuses_every_command() -> None:
     for command in commands:
         with pytest.raises(NotFound):
             command()
-    assert post.erase_with_account(7) == []
+    assert post.erase_accounts({AUTHOR, OTHER}, 7) == []
 
 
-def test_erasing_with_the_account_is_a_deletion_by_the_author() -> None:
+def test_erasing_the_authors_account_deletes_the_post_by_the_author() -> None:
     post = published()
-    assert post.erase_with_account(9) == [PostDeleted(post.post_id, NICHE, AUTHOR, AUTHOR, 9)]
+    post.apply(post.comment("c1", OTHER, "hi", 2)[0])
+    assert post.erase_accounts({AUTHOR, OTHER}, 9) == [
+        PostDeleted(post.post_id, NICHE, AUTHOR, AUTHOR, 9)]
+
+
+def test_erasing_another_account_takes_down_its_comments_and_reactions_only() -> None:
+    post = published()
+    third = str(uuid.uuid4())
+    for event in (*post.comment("c1", OTHER, "one", 2), *post.comment("c2", third, "two", 3),
+                  *post.comment("c3", OTHER, "three", 4), *post.react(OTHER, "love", 5),
+                  *post.react(OTHER, "hug", 5), *post.react(third, "hug", 5)):
+        post.apply(event)
+    events = post.erase_accounts({OTHER}, 9)
+    assert events == [
+        CommentDeleted(post.post_id, NICHE, "c1", OTHER, OTHER, 9),
+        CommentDeleted(post.post_id, NICHE, "c3", OTHER, OTHER, 9),
+        ReactionRemoved(post.post_id, NICHE, OTHER, "hug", 9),
+        ReactionRemoved(post.post_id, NICHE, OTHER, "love", 9),
+    ]
+    for event in events:
+        post.apply(event)
+    assert (post.comments, post.reactions) == ({"c2": third}, {(third, "hug")})
+    assert post.erase_accounts({OTHER}, 10) == []
 
 
 def test_comments_are_counted_and_validated() -> None:
@@ -154,7 +177,9 @@ def test_events_round_trip_through_their_store_form() -> None:
     post = published()
     for event in (PostPublished(post.post_id, NICHE, AUTHOR, "t", 1),
                   *post.edit(AUTHOR, "u", 2), *post.react(OTHER, "hug", 3),
-                  *post.comment("c", OTHER, "hey", 4), *post.delete(AUTHOR, Role.MEMBER, 5)):
+                  *post.comment("c", OTHER, "hey", 4),
+                  CommentDeleted(post.post_id, NICHE, "c", OTHER, OTHER, 5),
+                  *post.delete(AUTHOR, Role.MEMBER, 5)):
         new = to_new_event(event)
         assert from_data(new.type, {**new.data, "added_later": 1}) == event
 

@@ -1,0 +1,246 @@
+"""Command and query handlers of the post service.
+
+Every handler asks graph (through the :class:`Graph` port, one round trip)
+whether the user may act on or see the post, then, for a command, locks the
+post's read-model row, rebuilds the aggregate from its stream, decides, writes
+the read model and appends, in one transaction. The graph answer is taken
+before the transaction so that no row lock is held across a network call.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import psycopg
+
+from kith.common.errors import Conflict, NotFound, check
+from kith.common.eventstore import ConcurrencyError, EventStore
+from kith.common.logs import request_id
+from kith.post import readmodel
+from kith.post.domain import Post, Role, can_see, check_member, check_visible
+from kith.post.events import CommentAdded, PostEvent, from_data, to_new_event
+from kith.post.readmodel import CommentView, PostView
+
+COMMAND_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What graph says about one user: their roles in the niches asked about, and blocks."""
+
+    roles: Mapping[str, Role] = field(default_factory=dict)
+    blocked: frozenset[str] = frozenset()  # users blocking or blocked by the viewer
+
+    def role(self, niche_id: str) -> Role | None:
+        return self.roles.get(niche_id)
+
+    def can_see(self, niche_id: str, author_id: str) -> bool:
+        return can_see(self.role(niche_id), author_id in self.blocked)
+
+
+class Graph(Protocol):
+    """The port onto the graph service."""
+
+    def audience(self, user_id: str, niche_ids: Collection[str],
+                 other_ids: Collection[str]) -> Audience:
+        """``user_id``'s roles among ``niche_ids`` and blocks with ``other_ids``: one round trip."""
+        ...
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class CommentPage:
+    items: list[CommentView]
+    next_after_seq: int | None  # None on the last page
+
+
+class PostApplication:
+    def __init__(self, store: EventStore, graph: Graph,
+                 clock: Callable[[], int] = now_ms) -> None:
+        self.store = store
+        self.graph = graph
+        self.clock = clock
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def publish(self, actor_id: str, niche_id: str, text: str) -> PostView:
+        check_member(self.graph.audience(actor_id, [niche_id], ()).role(niche_id))
+        event = Post.publish(str(uuid.uuid4()), niche_id, actor_id, text, self.clock())
+        with self.store.transaction() as conn:
+            readmodel.lock_authors(conn, [actor_id], exclusive=False)
+            check(not readmodel.author_deleted(conn, actor_id), NotFound("niche not found"))
+            readmodel.record(conn, 1, [event])
+            self.store.append(uuid.UUID(event.post_id), 0, [to_new_event(event)],
+                              _metadata(actor_id), conn=conn)
+        return PostView(post_id=event.post_id, niche_id=niche_id, author_id=actor_id,
+                        text=event.text, created_at_ms=event.created_at_ms, edited_at_ms=0,
+                        reactions={}, my_reactions=[], comment_count=0)
+
+    def edit(self, actor_id: str, post_id: str, text: str) -> PostView:
+        self._authorize(actor_id, post_id, blocks_hide=False)
+        now = self.clock()
+        done = self._command(post_id, lambda post: post.edit(actor_id, text, now),
+                             _metadata(actor_id), view_for=actor_id)
+        assert done.view is not None
+        return done.view
+
+    def delete(self, actor_id: str, post_id: str) -> None:
+        # Moderators act on every post of their niche, even one whose author blocks them.
+        role = self._authorize(actor_id, post_id, blocks_hide=False)
+        now = self.clock()
+        self._command(post_id, lambda post: post.delete(actor_id, role, now),
+                      _metadata(actor_id))
+
+    def add_comment(self, actor_id: str, post_id: str, text: str) -> CommentView:
+        self._authorize(actor_id, post_id, blocks_hide=True)
+        comment_id, now = str(uuid.uuid4()), self.clock()
+        done = self._command(post_id, lambda post: post.comment(comment_id, actor_id, text, now),
+                             _metadata(actor_id))
+        event = done.events[0]
+        assert isinstance(event, CommentAdded)
+        return CommentView(comment_id, post_id, actor_id, event.text, now, done.post.version)
+
+    def add_reaction(self, actor_id: str, post_id: str, kind: str) -> None:
+        self._authorize(actor_id, post_id, blocks_hide=True)
+        now = self.clock()
+        self._command(post_id, lambda post: post.react(actor_id, kind, now),
+                      _metadata(actor_id))
+
+    def remove_reaction(self, actor_id: str, post_id: str, kind: str) -> None:
+        self._authorize(actor_id, post_id, blocks_hide=True)
+        now = self.clock()
+        self._command(post_id, lambda post: post.unreact(actor_id, kind, now),
+                      _metadata(actor_id))
+
+    def erase_accounts(self, conn: psycopg.Connection, user_ids: Sequence[str]) -> int:
+        """Take down every post, comment and reaction of deleted accounts; return the event count.
+
+        Runs in the caller's transaction (the projection's). The exclusive author
+        lock orders this against a concurrent :meth:`publish`, which then sees the
+        ``deleted_authors`` mark; every touched post's row is locked before the
+        first append, the order every command follows too.
+        """
+        readmodel.lock_authors(conn, user_ids, exclusive=True)
+        readmodel.mark_authors_deleted(conn, user_ids)
+        gone, now = frozenset(user_ids), self.clock()
+        metadata = {"reason": "account_deleted", "user_ids": sorted(gone),
+                    "correlation_id": request_id.get() or ""}
+        recorded = 0
+        for post_id in readmodel.lock_posts_touched_by(conn, user_ids):
+            done = self._command(post_id, lambda post: post.erase_accounts(gone, now), metadata,
+                                 conn=conn)
+            recorded += len(done.events)
+        return recorded
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def get_post(self, viewer_id: str, post_id: str) -> PostView:
+        found = self.batch_get_posts(viewer_id, [post_id])
+        check(bool(found), NotFound("post not found"))
+        return found[0]
+
+    def batch_get_posts(self, viewer_id: str, post_ids: Sequence[str]) -> list[PostView]:
+        """The posts among ``post_ids`` that ``viewer_id`` may see, in request order."""
+        with self.store.pool.connection() as conn:
+            views = readmodel.posts(conn, post_ids, viewer_id)
+        if not views:
+            return []
+        audience = self.graph.audience(viewer_id, {v.niche_id for v in views},
+                                       {v.author_id for v in views})
+        visible = {v.post_id: v for v in views if audience.can_see(v.niche_id, v.author_id)}
+        return [visible[p] for p in dict.fromkeys(post_ids) if p in visible]
+
+    def list_comments(self, viewer_id: str, post_id: str, after_seq: int,
+                      limit: int) -> CommentPage:
+        """Oldest first; ``after_seq`` is the previous page's ``next_after_seq`` (0 first).
+
+        Comments by users the viewer blocks or is blocked by are left out, asked
+        of graph in the same round trip as the post's own visibility.
+        """
+        with self.store.pool.connection() as conn:
+            head = readmodel.header(conn, post_id)
+            check(head is not None, NotFound("post not found"))
+            assert head is not None
+            items = readmodel.comments(conn, post_id, after_seq, limit + 1)
+        more = len(items) > limit
+        items = items[:limit]
+        audience = self.graph.audience(viewer_id, [head.niche_id],
+                                       {head.author_id, *(c.author_id for c in items)})
+        check_visible(audience.role(head.niche_id), head.author_id in audience.blocked)
+        return CommentPage([c for c in items if c.author_id not in audience.blocked],
+                           items[-1].seq if more else None)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _authorize(self, user_id: str, post_id: str, blocks_hide: bool) -> Role:
+        """The user's role in the post's niche, if the post is theirs to act on; else NOT_FOUND."""
+        with self.store.pool.connection() as conn:
+            head = readmodel.header(conn, post_id)
+        check(head is not None, NotFound("post not found"))
+        assert head is not None
+        others = [head.author_id] if blocks_hide and head.author_id != user_id else []
+        audience = self.graph.audience(user_id, [head.niche_id], others)
+        role = audience.role(head.niche_id)
+        check_visible(role, head.author_id in audience.blocked)
+        assert role is not None
+        return role
+
+    def _command(self, post_id: str, decide: Callable[[Post], list[PostEvent]],
+                 metadata: dict[str, Any], conn: psycopg.Connection | None = None,
+                 view_for: str | None = None) -> _Done:
+        """Lock, load, decide, record and append; retry on a concurrent append."""
+        for _ in range(COMMAND_RETRIES):
+            try:
+                with self._transaction(conn) as tx:
+                    check(readmodel.lock_live(tx, post_id), NotFound("post not found"))
+                    post = self._load(tx, post_id)
+                    events = decide(post)
+                    if events:
+                        readmodel.record(tx, post.version + 1, events)
+                        self.store.append(uuid.UUID(post_id), post.version,
+                                          [to_new_event(e) for e in events], metadata,
+                                          conn=tx)
+                        for event in events:
+                            post.apply(event)
+                    view = (readmodel.posts(tx, [post_id], view_for)[0]
+                            if view_for is not None else None)
+                    return _Done(post, events, view)
+            except ConcurrencyError:
+                continue
+        raise Conflict("the post changed concurrently; try again", code="version_conflict")
+
+    @contextmanager
+    def _transaction(self, conn: psycopg.Connection | None) -> Iterator[psycopg.Connection]:
+        """A transaction of its own, or a savepoint in the caller's."""
+        if conn is None:
+            with self.store.transaction() as own:
+                yield own
+        else:
+            with conn.transaction():
+                yield conn
+
+    def _load(self, conn: psycopg.Connection, post_id: str) -> Post:
+        recorded = self.store.load(uuid.UUID(post_id), conn)
+        post = Post.replay(from_data(r.type, self.store.decode(r)) for r in recorded)
+        check(post is not None, NotFound("post not found"))
+        assert post is not None
+        return post
+
+
+@dataclass(frozen=True)
+class _Done:
+    post: Post
+    events: list[PostEvent]
+    view: PostView | None
+
+
+def _metadata(actor_id: str) -> dict[str, Any]:
+    return {"actor_id": actor_id, "correlation_id": request_id.get() or ""}

@@ -1,0 +1,109 @@
+"""The post service's events: type names, payloads as dataclasses, and the dict mapping.
+
+Each dataclass mirrors its Avro schema in ``schemas/post/<Name>.v1.avsc`` field
+for field, so the mapping is ``asdict`` one way and ``cls(**data)`` the other.
+Every event lives in the stream of its post (stream id = post id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+from kith.common.eventstore import NewEvent
+
+
+@dataclass(frozen=True)
+class PostPublished:
+    TYPE: ClassVar[str] = "kith.post.PostPublished"
+    post_id: str
+    niche_id: str
+    author_id: str
+    text: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True)
+class PostEdited:
+    TYPE: ClassVar[str] = "kith.post.PostEdited"
+    post_id: str
+    niche_id: str
+    text: str
+    edited_at_ms: int
+
+
+@dataclass(frozen=True)
+class PostDeleted:
+    TYPE: ClassVar[str] = "kith.post.PostDeleted"
+    post_id: str
+    niche_id: str
+    author_id: str
+    deleted_by: str
+    deleted_at_ms: int
+
+
+@dataclass(frozen=True)
+class CommentAdded:
+    TYPE: ClassVar[str] = "kith.post.CommentAdded"
+    post_id: str
+    niche_id: str
+    comment_id: str
+    author_id: str
+    text: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True)
+class CommentDeleted:
+    TYPE: ClassVar[str] = "kith.post.CommentDeleted"
+    post_id: str
+    niche_id: str
+    comment_id: str
+    author_id: str
+    deleted_by: str
+    deleted_at_ms: int
+
+
+@dataclass(frozen=True)
+class ReactionAdded:
+    TYPE: ClassVar[str] = "kith.post.ReactionAdded"
+    post_id: str
+    niche_id: str
+    user_id: str
+    kind: str
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class ReactionRemoved:
+    TYPE: ClassVar[str] = "kith.post.ReactionRemoved"
+    post_id: str
+    niche_id: str
+    user_id: str
+    kind: str
+    at_ms: int
+
+
+PostEvent = PostPublished | PostEdited | PostDeleted | CommentAdded | CommentDeleted \
+    | ReactionAdded | ReactionRemoved
+
+EVENT_CLASSES: dict[str, type[PostEvent]] = {
+    cls.TYPE: cls
+    for cls in (PostPublished, PostEdited, PostDeleted, CommentAdded, CommentDeleted,
+                ReactionAdded, ReactionRemoved)
+}
+
+# What the account-deletion projection consumes from identity.events.v1.
+ACCOUNT_DELETED = "kith.identity.AccountDeleted"
+
+
+def to_new_event(event: PostEvent) -> NewEvent:
+    """The store's form of a decided event."""
+    return NewEvent(event.TYPE, asdict(event))
+
+
+def from_data(event_type: str, data: dict[str, Any]) -> PostEvent:
+    """A decoded payload as its dataclass (fields added by later schemas are ignored)."""
+    cls = EVENT_CLASSES[event_type]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})

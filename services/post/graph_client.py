@@ -1,0 +1,57 @@
+"""The :class:`~kith.post.application.Graph` port over graph's gRPC API.
+
+Every question is one round trip: the membership question and the block
+question go out together (the block call as a future) and are awaited together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import grpc
+
+from kith.common.errors import DomainError
+from kith.post.application import Audience
+from kith.post.domain import Role
+from kith.protos import graph_pb2, graph_pb2_grpc
+
+_ROLES = {graph_pb2.OWNER: Role.OWNER, graph_pb2.ADMIN: Role.ADMIN,
+          graph_pb2.MEMBER: Role.MEMBER}
+
+
+class GraphUnavailable(DomainError):
+    """Graph could not answer, so nothing may be shown or done (fail closed)."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+    default_code = "unavailable"
+
+
+class GraphClient:
+    def __init__(self, channel: grpc.Channel) -> None:
+        self.stub = graph_pb2_grpc.GraphServiceStub(channel)
+
+    def audience(self, user_id: str, niche_ids: Collection[str],
+                 other_ids: Collection[str]) -> Audience:
+        niches = sorted(set(niche_ids))
+        others = sorted(set(other_ids) - {user_id})
+        try:
+            blocks = (self.stub.BlockedAmong.future(graph_pb2.BlockedAmongRequest(
+                user_id=user_id, other_ids=others)) if others else None)
+            roles = self._roles(user_id, niches)
+            blocked = frozenset(blocks.result().blocked_ids) if blocks else frozenset()
+        except grpc.RpcError as exc:
+            raise GraphUnavailable(f"graph did not answer: {exc.code().name}") from None
+        return Audience(roles, blocked)
+
+    def _roles(self, user_id: str, niches: list[str]) -> dict[str, Role]:
+        if not niches:
+            return {}
+        if len(niches) == 1:  # the cheapest question graph answers
+            membership = self.stub.GetMembership(graph_pb2.GetMembershipRequest(
+                niche_id=niches[0], user_id=user_id))
+            return ({niches[0]: _ROLES.get(membership.role, Role.MEMBER)}
+                    if membership.is_member else {})
+        # Several niches (a home-feed page): all of the user's niches in one call.
+        wanted = set(niches)
+        listed = self.stub.ListNiches(graph_pb2.ListNichesRequest(actor_id=user_id))
+        return {n.id: _ROLES.get(n.my_role, Role.MEMBER) for n in listed.items if n.id in wanted}

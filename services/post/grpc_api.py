@@ -1,0 +1,173 @@
+"""The gRPC face of the post service: validate every field, call the application, map back."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
+
+from kith.common.errors import InvalidArgument
+from kith.post.application import PostApplication
+from kith.post.domain import COMMENT_MAX_CHARS, POST_MAX_CHARS, check_kind, check_text
+from kith.post.readmodel import CommentView, PostView
+from kith.protos import post_pb2, post_pb2_grpc
+
+DEFAULT_COMMENT_PAGE = 50
+MAX_COMMENT_PAGE = 100
+MAX_BATCH = 200
+_CURSOR_PREFIX = "c1:"
+T = TypeVar("T")
+
+
+class Fields:
+    """Collects every problem with a request, so one error names all bad fields."""
+
+    def __init__(self) -> None:
+        self.problems: dict[str, str] = {}
+
+    def uuid(self, name: str, value: str) -> str:
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            self.problems[name] = "must be a UUID"
+            return value
+
+    def rule(self, rule: Callable[[], T], fallback: T) -> T:
+        """Run a domain ``check_*`` rule, recording its field-level details on failure."""
+        try:
+            return rule()
+        except InvalidArgument as exc:
+            self.problems.update(exc.details)
+            return fallback
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise InvalidArgument("invalid request", details=self.problems)
+
+
+def encode_cursor(after_seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{after_seq}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    """The position a cursor stands for; an empty cursor is the start."""
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if raw.startswith(_CURSOR_PREFIX) and (seq := int(raw[len(_CURSOR_PREFIX):])) >= 0:
+            return seq
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise InvalidArgument("invalid cursor", details={"cursor": "is not a cursor from this list"})
+
+
+def post_message(view: PostView) -> post_pb2.Post:
+    return post_pb2.Post(
+        id=view.post_id, niche_id=view.niche_id, author_id=view.author_id, text=view.text,
+        created_at_ms=view.created_at_ms, edited_at_ms=view.edited_at_ms,
+        reactions=view.reactions, my_reactions=view.my_reactions,
+        comment_count=view.comment_count)
+
+
+def comment_message(view: CommentView) -> post_pb2.Comment:
+    return post_pb2.Comment(id=view.comment_id, post_id=view.post_id, author_id=view.author_id,
+                            text=view.text, created_at_ms=view.created_at_ms)
+
+
+class PostServicer(post_pb2_grpc.PostServiceServicer):
+    def __init__(self, app: PostApplication) -> None:
+        self.app = app
+
+    def Publish(self, request: post_pb2.PublishRequest, context: grpc.ServicerContext
+                ) -> post_pb2.Post:
+        f = Fields()
+        actor, niche = f.uuid("actor_id", request.actor_id), f.uuid("niche_id", request.niche_id)
+        text = f.rule(lambda: check_text(request.text, POST_MAX_CHARS), "")
+        f.raise_if_any()
+        return post_message(self.app.publish(actor, niche, text))
+
+    def Edit(self, request: post_pb2.EditRequest, context: grpc.ServicerContext
+             ) -> post_pb2.Post:
+        f = Fields()
+        actor, post = f.uuid("actor_id", request.actor_id), f.uuid("post_id", request.post_id)
+        text = f.rule(lambda: check_text(request.text, POST_MAX_CHARS), "")
+        f.raise_if_any()
+        return post_message(self.app.edit(actor, post, text))
+
+    def Delete(self, request: post_pb2.DeleteRequest, context: grpc.ServicerContext
+               ) -> post_pb2.Empty:
+        f = Fields()
+        actor, post = f.uuid("actor_id", request.actor_id), f.uuid("post_id", request.post_id)
+        f.raise_if_any()
+        self.app.delete(actor, post)
+        return post_pb2.Empty()
+
+    def AddComment(self, request: post_pb2.AddCommentRequest, context: grpc.ServicerContext
+                   ) -> post_pb2.Comment:
+        f = Fields()
+        actor, post = f.uuid("actor_id", request.actor_id), f.uuid("post_id", request.post_id)
+        text = f.rule(lambda: check_text(request.text, COMMENT_MAX_CHARS), "")
+        f.raise_if_any()
+        return comment_message(self.app.add_comment(actor, post, text))
+
+    def ListComments(self, request: post_pb2.ListCommentsRequest,
+                     context: grpc.ServicerContext) -> post_pb2.ListCommentsResponse:
+        f = Fields()
+        viewer, post = f.uuid("viewer_id", request.viewer_id), f.uuid("post_id", request.post_id)
+        after = f.rule(lambda: decode_cursor(request.cursor), 0)
+        limit = request.limit or DEFAULT_COMMENT_PAGE
+        if not 1 <= limit <= MAX_COMMENT_PAGE:
+            f.problems["limit"] = f"must be 1 to {MAX_COMMENT_PAGE}"
+        f.raise_if_any()
+        page = self.app.list_comments(viewer, post, after, limit)
+        return post_pb2.ListCommentsResponse(
+            items=[comment_message(c) for c in page.items],
+            next_cursor="" if page.next_after_seq is None else encode_cursor(page.next_after_seq))
+
+    def AddReaction(self, request: post_pb2.ReactionRequest, context: grpc.ServicerContext
+                    ) -> post_pb2.Empty:
+        actor, post, kind = self._reaction(request)
+        self.app.add_reaction(actor, post, kind)
+        return post_pb2.Empty()
+
+    def RemoveReaction(self, request: post_pb2.ReactionRequest,
+                       context: grpc.ServicerContext) -> post_pb2.Empty:
+        actor, post, kind = self._reaction(request)
+        self.app.remove_reaction(actor, post, kind)
+        return post_pb2.Empty()
+
+    def GetPost(self, request: post_pb2.GetPostRequest, context: grpc.ServicerContext
+                ) -> post_pb2.Post:
+        f = Fields()
+        viewer, post = f.uuid("viewer_id", request.viewer_id), f.uuid("post_id", request.post_id)
+        f.raise_if_any()
+        return post_message(self.app.get_post(viewer, post))
+
+    def BatchGetPosts(self, request: post_pb2.BatchGetPostsRequest,
+                      context: grpc.ServicerContext) -> post_pb2.BatchGetPostsResponse:
+        f = Fields()
+        viewer = f.uuid("viewer_id", request.viewer_id)
+        if len(request.post_ids) > MAX_BATCH:
+            f.problems["post_ids"] = f"at most {MAX_BATCH} ids"
+        ids = [f.uuid("post_ids", p) for p in request.post_ids]
+        f.raise_if_any()
+        views = self.app.batch_get_posts(viewer, ids) if ids else []
+        return post_pb2.BatchGetPostsResponse(items=[post_message(v) for v in views])
+
+    @staticmethod
+    def _reaction(request: post_pb2.ReactionRequest) -> tuple[str, str, str]:
+        f = Fields()
+        actor, post = f.uuid("actor_id", request.actor_id), f.uuid("post_id", request.post_id)
+        kind = f.rule(lambda: check_kind(request.kind), "")
+        f.raise_if_any()
+        return actor, post, kind
+
+
+def register(app: PostApplication) -> Callable[[grpc.Server], None]:
+    return lambda server: post_pb2_grpc.add_PostServiceServicer_to_server(
+        PostServicer(app), server)
