@@ -80,6 +80,9 @@ def settings(infra: Infra) -> Iterator[Settings]:
         db_prefix=prefix,
         topic_partitions=TEST_PARTITIONS,
         log_format="text",
+        # Cheap password hashing: the production argon2id cost would dominate the suite.
+        extra={"KITH_ARGON2_TIME_COST": "1", "KITH_ARGON2_MEMORY_KIB": "8",
+               "KITH_ARGON2_PARALLELISM": "1"},
     )
     for service in DATABASES:
         ensure_database(infra.admin_dsn, f"{prefix}_{service}")

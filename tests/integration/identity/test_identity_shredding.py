@@ -57,7 +57,7 @@ def test_deleting_an_account_leaves_nothing_readable_of_it(identity: IdentityCli
     stub.ChangePassword(pb.ChangePasswordRequest(actor_id=leaver.id, current_password=PASSWORD,
                                                  new_password="leaver's new secret"))
     session = identity.login("zed_leaver", "leaver's new secret")
-    identity.refresh(session.refresh_token)
+    session = identity.refresh(session.refresh_token)
     stayer = identity.register("yara_stays", "Yara Stays", "Gardens and bees")
     leaver_secrets = ["zed_leaver", "Zedekiah Leaver", "I collect rare moths", "Zed Mothman",
                       "Moths of the Carpathians", PASSWORD, "leaver's new secret"]
@@ -73,6 +73,7 @@ def test_deleting_an_account_leaves_nothing_readable_of_it(identity: IdentityCli
     assert refused(lambda: identity.login("zed_leaver", "leaver's new secret"))[0] == (
         grpc.StatusCode.UNAUTHENTICATED)
     assert refused(lambda: identity.verify(session.access_token))[1] == "session_revoked"
+    assert refused(lambda: identity.refresh(session.refresh_token))[1] == "session_revoked"
     batch = stub.BatchGetProfiles(pb.BatchGetProfilesRequest(user_ids=[leaver.id, stayer.id]))
     assert [p.id for p in batch.profiles] == [stayer.id]
 
@@ -95,7 +96,9 @@ def test_deleting_an_account_leaves_nothing_readable_of_it(identity: IdentityCli
     assert set(keys) == {stayer.id}, "the leaver's data key is destroyed"
 
     # The raw topic, read from the beginning: the same events, the same absence.
+    _wait_until_relayed(identity)
     messages = read_topic(identity.settings, expected=len(events))
+    assert len(messages) >= len(events), f"only {len(messages)} of {len(events)} on the topic"
     assert {m.headers["event_id"] for m in messages} == set(_event_ids(identity))
     _assert_absent(leaver_secrets, [m.bytes() for m in messages], "topic")
 
@@ -122,6 +125,16 @@ def test_deleting_an_account_leaves_nothing_readable_of_it(identity: IdentityCli
             except crypto.ShreddedError:
                 continue
             raise AssertionError("a remaining key opened the leaver's data")
+
+
+def _wait_until_relayed(identity: IdentityClient, timeout_s: float = 30) -> None:
+    relay = identity.running.relay
+    assert relay is not None
+    deadline = time.monotonic() + timeout_s
+    with identity.db() as conn:
+        while (backlog := relay.backlog(conn)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert backlog == 0, f"the relay has not published {backlog} events"
 
 
 def _event_ids(identity: IdentityClient) -> list[bytes]:

@@ -1,0 +1,31 @@
+"""``kith identity serve``: the identity service and its outbox relay."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kith.common.service import ServiceContext, ServiceSpec, serve
+from kith.identity.application import Identity
+from kith.identity.grpc_api import IdentityServicer, register
+from kith.identity.passwords import Argon2Params, Passwords
+from kith.identity.tokens import AccessTokens
+from kith.protos import identity_pb2
+
+SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
+
+
+def _application(ctx: ServiceContext) -> Identity:
+    settings = ctx.settings
+    return Identity(ctx.store, Passwords(Argon2Params.from_env(settings.extra)),
+                    AccessTokens(settings.jwt_secret, settings.access_token_ttl_s),
+                    settings.refresh_token_ttl_s)
+
+
+SPEC = ServiceSpec(
+    name="identity",
+    package="kith.identity",
+    grpc_services=[SERVICE_NAME],
+    register=lambda ctx: [register(IdentityServicer(_application(ctx)))],
+)
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": lambda argv: serve(SPEC)}
