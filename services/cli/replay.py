@@ -7,7 +7,7 @@
 and Spark read directly) laid out as
 ``DIR/<topic>/<event type>/<YYYY-MM-DD>/part-<chunk>.avro``: one record per
 event with the envelope (``_topic``, ``_partition``, ``_offset``,
-``_timestamp_ms``, ``_stream_id``, ``_event_id``, ``_stream_version``,
+``_timestamp``, ``_stream_id``, ``_event_id``, ``_stream_version``,
 ``_position``, ``_metadata``) and the payload fields decoded with the newest
 schema of the event type. The day is the Kafka record's timestamp (UTC). The
 export is bounded: it stops at the end offsets seen when it started.
@@ -168,7 +168,7 @@ _ENVELOPE_FIELDS: list[dict[str, Any]] = [
     {"name": "_topic", "type": "string"},
     {"name": "_partition", "type": "int"},
     {"name": "_offset", "type": "long"},
-    {"name": "_timestamp_ms", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "_timestamp", "type": {"type": "long", "logicalType": "timestamp-millis"}},
     {"name": "_stream_id", "type": "string"},
     {"name": "_event_id", "type": "string"},
     {"name": "_stream_version", "type": "long"},
@@ -226,7 +226,7 @@ def redact(value: Any) -> Any:
 def export_record(env: EventEnvelope, timestamp_ms: int, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "_topic": env.topic, "_partition": env.partition, "_offset": env.offset,
-        "_timestamp_ms": timestamp_ms, "_stream_id": str(env.stream_id),
+        "_timestamp": timestamp_ms, "_stream_id": str(env.stream_id),
         "_event_id": str(env.event_id), "_stream_version": env.version,
         "_position": env.position, "_metadata": json.dumps(env.metadata, sort_keys=True),
         **redact(data),
@@ -441,7 +441,7 @@ class Rebuildable(Projection, Protocol):
 
 
 @dataclass
-class _Renamed:
+class Renamed:
     """The same projection under another name (own consumer group, offsets and versions)."""
 
     inner: Projection
@@ -505,13 +505,14 @@ def rebuild_projection(projection: Rebuildable, dsn: str, bootstrap: str, codec:
     shadow, retired = f"rebuild_{_ident(live)}", f"retired_{_ident(live)}"
     started = time.monotonic()
     with psycopg.connect(dsn, autocommit=True) as conn:
+        _check_copyable(conn, tables)
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(shadow)))
         for table in tables:
             conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} (LIKE public.{} INCLUDING ALL)")
                          .format(sql.Identifier(shadow), sql.Identifier(table),
                                  sql.Identifier(table)))
     shadow_dsn = make_conninfo(dsn, options=f"-c search_path={shadow},public")
-    runner = ProjectionRunner(_Renamed(projection, shadow_name), shadow_dsn, bootstrap, codec,
+    runner = ProjectionRunner(Renamed(projection, shadow_name), shadow_dsn, bootstrap, codec,
                               batch_size=batch_size)
     runner.open()
     try:
@@ -534,6 +535,23 @@ def rebuild_projection(projection: Rebuildable, dsn: str, bootstrap: str, codec:
     finally:
         runner.close()
     return RebuildResult(runner.applied, time.monotonic() - started, swap_seconds)
+
+
+def _check_copyable(conn: psycopg.Connection, tables: list[str]) -> None:
+    """Refuse tables that are missing or take ``serial`` defaults: a copy would keep using
+    the live table's sequence, which goes when the replaced table is dropped."""
+    found = {r[0] for r in conn.execute(
+        "SELECT table_name FROM information_schema.tables"
+        " WHERE table_schema = 'public' AND table_name = ANY(%s)", (tables,))}
+    if missing := sorted(set(tables) - found):
+        raise ReplayError(f"no table {', '.join(missing)} in schema public")
+    serial = conn.execute(
+        "SELECT table_name || '.' || column_name FROM information_schema.columns"
+        " WHERE table_schema = 'public' AND table_name = ANY(%s)"
+        " AND column_default LIKE 'nextval(%%'", (tables,)).fetchall()
+    if serial:
+        raise ReplayError(f"{', '.join(r[0] for r in serial)}: serial columns cannot be "
+                          "rebuilt side by side (use GENERATED … AS IDENTITY)")
 
 
 def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[TP, int]:
@@ -592,14 +610,60 @@ def resolve_topics(settings: Settings, names: Sequence[str]) -> list[str]:
     return [settings.topic(n) if n in SERVICES else n for n in names]
 
 
+@dataclass
+class WithTables:
+    """A projection with the tables it owns named from outside (see :class:`Rebuildable`)."""
+
+    inner: Projection
+    tables: Sequence[str]
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def topics(self) -> Sequence[str]:
+        return self.inner.topics
+
+    def apply(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
+        self.inner.apply(conn, events)
+
+    def reset(self, conn: psycopg.Connection) -> None:
+        self.inner.reset(conn)
+
+
+# The fan-out worker's read model. ``feed_refs`` (uuid → surrogate id, never rewritten) is
+# left out on purpose: the copy shares it through the search_path, so ids stay the same.
+FEED_FANOUT_TABLES = ("feed_niches", "feed_members", "feed_blocks", "feed_posts", "feed_entries")
+
+
+def feed_fanout(settings: Settings) -> tuple[Rebuildable, str]:
+    """The fan-out worker's projection (run by ``kith feed fanout``, not by a SPEC)."""
+    from kith.feed.entrypoint import fanout_runner
+
+    runner = fanout_runner(settings)  # also migrates the feed database
+    tables = getattr(runner.projection, "tables", None) or FEED_FANOUT_TABLES
+    return WithTables(runner.projection, tables), runner.dsn
+
+
+# Projections that run in workers of their own rather than in a service's SPEC.
+WORKER_PROJECTIONS: dict[tuple[str, str], Callable[[Settings], tuple[Rebuildable, str]]] = {
+    ("feed", "feed.fanout"): feed_fanout,
+}
+
+
 def find_projection(settings: Settings, service: str, name: str
                     ) -> tuple[Projection, str, Callable[[], None]]:
-    """``(projection, dsn, close)`` of a projection declared by ``kith.<service>``'s SPEC."""
+    """``(projection, dsn, close)`` of a worker's projection or one in ``kith.<service>``'s
+    SPEC."""
     from kith.common.codec import default_codec
     from kith.common.db import make_pool
     from kith.common.eventstore import EventStore
     from kith.common.service import ServiceContext
 
+    if (service, name) in WORKER_PROJECTIONS:
+        projection, dsn = WORKER_PROJECTIONS[(service, name)](settings)
+        return projection, dsn, lambda: None
     try:
         spec = importlib.import_module(f"kith.{service}.entrypoint").SPEC
     except (ModuleNotFoundError, AttributeError):

@@ -119,18 +119,34 @@ class LagSampler:
         except KafkaException as exc:
             log.debug("lag sample skipped: %s", exc)
             return {}
+        committed = self._committed(consumer, [tp for tp in positions if tp.offset < 0])
         lags: dict[tuple[str, int], int] = {}
         for tp in positions:
+            key = (tp.topic, tp.partition)
             try:
-                _low, high = consumer.get_watermark_offsets(tp, cached=True)
+                low, high = consumer.get_watermark_offsets(tp, cached=True)
             except KafkaException:
                 continue
-            if high < 0 or tp.offset < 0:
+            if high < 0:
                 continue  # nothing fetched yet for this partition
-            lags[(tp.topic, tp.partition)] = max(0, high - tp.offset)
+            # No record delivered since the assignment: it resumes where the group committed,
+            # or, never committed, at the beginning.
+            offset = tp.offset if tp.offset >= 0 else committed.get(key, -1)
+            lags[key] = max(0, high - (offset if offset >= 0 else max(low, 0)))
         for (topic, partition), lag in lags.items():
             CONSUMER_LAG.labels(self.group, topic, str(partition)).set(lag)
         for gone in self._labelled - lags.keys():  # partitions revoked since the last sample
             CONSUMER_LAG.remove(self.group, gone[0], str(gone[1]))
         self._labelled = set(lags)
         return lags
+
+    @staticmethod
+    def _committed(consumer: Consumer, partitions: list[TopicPartition]
+                   ) -> dict[tuple[str, int], int]:
+        if not partitions:
+            return {}
+        try:
+            return {(tp.topic, tp.partition): tp.offset
+                    for tp in consumer.committed(partitions, timeout=1.0)}
+        except KafkaException:
+            return {}

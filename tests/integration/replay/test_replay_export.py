@@ -14,9 +14,9 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from kith.cli.replay import CHECKPOINT, Exporter, ReplayError, StartAt
+from kith.cli.replay import CHECKPOINT, Exporter, ReplayError, StartAt, main
 from tests.integration.replay.ledger_events import WITHDRAWN, Ledger
-from tests.support.ledger import DEPOSITED, ledger_codec
+from tests.support.ledger import DEPOSITED, SCHEMAS, ledger_codec
 
 LAYOUT = re.compile(r"^(?P<topic>[^/]+)/(?P<type>kith\.ledger\.\w+)/(?P<day>\d{4}-\d{2}-\d{2})"
                     r"/part-\d{6}\.avro$")
@@ -29,7 +29,7 @@ def read_export(out: Path) -> list[dict]:
         assert match, path
         with open(path, "rb") as f:
             for record in fastavro.reader(f):
-                day = datetime.fromtimestamp(record["_timestamp_ms"].timestamp(), UTC)
+                day = datetime.fromtimestamp(record["_timestamp"].timestamp(), UTC)
                 assert day.strftime("%Y-%m-%d") == match["day"]
                 records.append({**record, "_type_dir": match["type"]})
     return records
@@ -155,3 +155,25 @@ def test_withdrawals_and_deposits_get_their_own_schema(ledger: Ledger, tmp_path:
             schema = fastavro.reader(f).writer_schema
         names = {f["name"] for f in schema["fields"]}
         assert {n for n in names if not n.startswith("_")} == payload
+
+
+def test_the_command_line_exports_and_reports_progress_on_stderr(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ledger.append(30)
+    ledger.publish()
+    monkeypatch.setenv("KITH_KAFKA_BOOTSTRAP", ledger.settings.require_kafka())
+
+    code = main(["export", "--out", str(tmp_path), "--topic", ledger.topic,
+                 "--schemas", str(SCHEMAS), "--chunk-size", "10"])
+
+    out, err = capsys.readouterr()
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["exported"] == 30 and summary["complete"] and not summary["resumed"]
+    assert "export: 30/30 events (100.0%)" in err and "ev/s" in err and "ETA" in err
+    assert len(read_export(tmp_path)) == 30
+    assert main(["export", "--out", str(tmp_path), "--topic", ledger.topic, "--since", "soon",
+                 "--schemas", str(SCHEMAS)]) == 1
+    assert "--since must be an ISO-8601 time" in capsys.readouterr().err

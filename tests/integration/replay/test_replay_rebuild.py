@@ -126,7 +126,14 @@ def test_an_interrupted_rebuild_resumes_and_keeps_the_old_tables_on_request(
                             ).fetchone()[0] == 0
 
 
-def test_a_projection_that_does_not_name_its_tables_is_refused(ledger: Ledger) -> None:
+def test_projections_whose_tables_cannot_be_copied_are_refused(ledger: Ledger) -> None:
+    dsn, bootstrap = ledger.settings.database_url("post"), ledger.settings.require_kafka()
     with pytest.raises(ReplayError, match="does not name its tables"):
-        rebuild_projection(LedgerProjection([ledger.topic]), ledger.settings.database_url("post"),
-                           ledger.settings.require_kafka(), ledger_codec())
+        rebuild_projection(LedgerProjection([ledger.topic]), dsn, bootstrap, ledger_codec())
+    with pytest.raises(ReplayError, match="no table ledger_balances"):
+        rebuild_projection(Balances([ledger.topic]), dsn, bootstrap, ledger_codec())
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE ledger_balances (id serial, account_id text)")
+    with pytest.raises(ReplayError, match=r"ledger_balances\.id: serial columns"):
+        rebuild_projection(Balances([ledger.topic]), dsn, bootstrap, ledger_codec())
+    assert not {s for s in schemas(dsn) if s.startswith("rebuild_")}

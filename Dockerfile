@@ -1,0 +1,60 @@
+# syntax=docker/dockerfile:1
+# One image for every Kith process: `kith identity serve`, `kith feed fanout`,
+# `kith gateway serve`, `kith infra prepare`, `kith replay …`.
+#
+#   docker build -t kith:dev .
+#
+# The builder generates the gRPC code from proto/ into the package (what
+# `make proto` does) and installs the package into a venv; the final stage
+# holds that venv and the event schemas only, and runs as an unprivileged user.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+# Code generation tools live in a venv of their own and stay in this stage.
+RUN python -m venv /opt/tools \
+ && /opt/tools/bin/pip install "grpcio-tools>=1.66" \
+ && python -m venv /opt/kith
+COPY pyproject.toml setup.py README.md ./
+COPY proto/ proto/
+COPY services/ services/
+RUN rm -rf services/protos build \
+ && mkdir -p build/gen services/protos \
+ && /opt/tools/bin/python -m grpc_tools.protoc -Ikith/protos=proto \
+      --python_out=build/gen --grpc_python_out=build/gen --pyi_out=build/gen proto/*.proto \
+ && cp build/gen/kith/protos/* services/protos/ \
+ && echo '"""Generated from proto/ by the image build; do not edit."""' \
+      > services/protos/__init__.py \
+ && /opt/kith/bin/pip install . \
+ && /opt/kith/bin/python -m compileall -q /opt/kith/lib
+# Fail the build, not the first pod, if a service's migrations were left out of the package.
+RUN cd services && for dir in */migrations; do \
+      test -n "$(ls /opt/kith/lib/python3.11/site-packages/kith/${dir}/*.sql)" \
+        || { echo "missing package data: kith/${dir}" >&2; exit 1; }; \
+    done \
+ && /opt/kith/bin/kith --help > /dev/null
+
+FROM ${PYTHON_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="kith" \
+      org.opencontainers.image.description="Kith services, workers and tools (one image)"
+RUN groupadd --system --gid 10001 kith \
+ && useradd --system --uid 10001 --gid kith --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin kith
+COPY --from=builder /opt/kith /opt/kith
+COPY schemas/ /opt/kith-schemas/
+ENV PATH=/opt/kith/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    KITH_SCHEMAS_DIR=/opt/kith-schemas \
+    KITH_HOME=/tmp/kith \
+    KITH_LOG_FORMAT=json
+USER 10001:10001
+WORKDIR /tmp
+# gRPC services (identity 50051 … feed 50055), the gateway, and every process's /metrics.
+EXPOSE 50051 50052 50053 50054 50055 8080 9100
+ENTRYPOINT ["kith"]
+CMD ["--help"]

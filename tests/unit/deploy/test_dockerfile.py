@@ -1,0 +1,142 @@
+"""The Dockerfile, checked statically (no Docker engine here): stages, user, contents, secrets."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+SECRETISH = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|_DSN)",
+                       re.IGNORECASE)
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def all(self, op: str) -> list[str]:
+        return [args for o, args in self.instructions if o == op]
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """``(OP, arguments)`` per instruction, continuation lines joined, comments dropped."""
+    found: list[tuple[str, str]] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        line = pending + line
+        pending = ""
+        op, _, args = line.partition(" ")
+        found.append((op.upper(), args.strip()))
+    return found
+
+
+@pytest.fixture(scope="module")
+def stages() -> list[Stage]:
+    parsed: list[Stage] = []
+    args: dict[str, str] = {}
+    for op, rest in instructions((REPO / "Dockerfile").read_text()):
+        if op == "ARG" and not parsed:
+            name, _, default = rest.partition("=")
+            args[name] = default
+        elif op == "FROM":
+            words = rest.split()
+            base = re.sub(r"\$\{(\w+)\}", lambda m: args[m[1]], words[0])
+            parsed.append(Stage(base, words[2] if len(words) == 3 else None))
+        else:
+            parsed[-1].instructions.append((op, rest))
+    return parsed
+
+
+def test_a_multi_stage_build_on_python_311_slim(stages: list[Stage]) -> None:
+    assert [s.name for s in stages] == ["builder", "runtime"]
+    assert {s.base for s in stages} == {"python:3.11-slim"}
+
+
+def test_the_runtime_runs_kith_as_an_unprivileged_user(stages: list[Stage]) -> None:
+    runtime = stages[-1]
+    (user,) = runtime.all("USER")
+    uid = user.split(":")[0]
+    assert uid.isdigit() and int(uid) >= 1000, user
+    ops = [op for op, _ in runtime.instructions]
+    assert ops.index("USER") > max(i for i, op in enumerate(ops) if op in ("RUN", "COPY"))
+    (entrypoint,) = runtime.all("ENTRYPOINT")
+    assert entrypoint == '["kith"]'
+
+
+def test_the_runtime_holds_only_the_venv_and_the_schemas(stages: list[Stage]) -> None:
+    runtime = stages[-1]
+    copies = sorted(runtime.all("COPY"))
+    assert copies == ["--from=builder /opt/kith /opt/kith", "schemas/ /opt/kith-schemas/"]
+    env = " ".join(runtime.all("ENV"))
+    assert "KITH_SCHEMAS_DIR=/opt/kith-schemas" in env
+    assert "PATH=/opt/kith/bin:$PATH" in env
+
+
+def test_the_builder_generates_the_protos_like_make_proto(stages: list[Stage]) -> None:
+    builder_runs = " ".join(stages[0].all("RUN"))
+    makefile = (REPO / "Makefile").read_text()
+    make_flags = re.search(r"grpc_tools\.protoc (-I\S+)", makefile)
+    assert make_flags and f"grpc_tools.protoc {make_flags[1]}" in builder_runs
+    assert "cp build/gen/kith/protos/* services/protos/" in builder_runs
+    assert "/opt/kith/bin/pip install ." in builder_runs
+    assert "grpcio-tools" not in " ".join(stages[-1].all("RUN"))
+
+
+def test_no_secret_is_baked_into_the_image(stages: list[Stage]) -> None:
+    for stage in stages:
+        for op, rest in stage.instructions:
+            if op in ("ENV", "ARG", "LABEL"):
+                for name in re.findall(r"(\w+)=", rest) or [rest.split()[0]]:
+                    assert not SECRETISH.search(name), f"{op} {rest}"
+            assert "KITH_JWT_SECRET" not in rest
+
+
+def test_the_build_context_holds_exactly_what_the_dockerfile_copies(stages: list[Stage]) -> None:
+    ignore = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    assert ignore[0] == "**"  # everything else (.venv, .kith data, tests, …) stays out
+
+    def included(path: str) -> bool:
+        keep = False
+        for pattern in ignore:
+            negate = pattern.startswith("!")
+            glob = pattern.lstrip("!").rstrip("/")
+            if fnmatch.fnmatch(path, glob) or path.startswith(glob + "/"):
+                keep = negate
+        return keep
+
+    sources = [word for stage in stages for args in stage.all("COPY")
+               if not args.startswith("--from")
+               for word in shlex.split(args)[:-1]]
+    assert sources
+    for source in sources:
+        assert included(source.rstrip("/")), source
+        assert (REPO / source).exists() or source == "README.md", source
+    assert not included("services/protos/graph_pb2.py")  # regenerated by the build
+    assert not included(".venv/bin/python") and not included("tests/conftest.py")
+
+
+def test_the_installed_package_carries_every_services_migrations() -> None:
+    """`pip install .` (the image) must ship ``services/*/migrations/*.sql``."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    package_data = pyproject["tool"]["setuptools"].get("package-data", {})
+    for folder in sorted((REPO / "services").glob("*/migrations")):
+        package = f"kith.{folder.parent.name}"
+        patterns = [*package_data.get(package, []), *package_data.get("*", [])]
+        sample = next(folder.glob("*.sql")).relative_to(folder.parent).as_posix()
+        assert any(fnmatch.fnmatch(sample, p) for p in patterns), (
+            f"{sample} of {package} is not package data: the image would lack it")
