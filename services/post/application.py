@@ -21,9 +21,18 @@ import psycopg
 from kith.common.errors import Conflict, NotFound, check
 from kith.common.eventstore import ConcurrencyError, EventStore
 from kith.common.logs import request_id
-from kith.post import readmodel
+from kith.post import keys, readmodel
 from kith.post.domain import Post, Role, can_see, check_member, check_visible
-from kith.post.events import CommentAdded, PostEvent, from_data, to_new_event
+from kith.post.events import (
+    CommentAdded,
+    PostEvent,
+    PostPublished,
+    from_data,
+    seal,
+    text_owner,
+    to_new_event,
+    unseal,
+)
 from kith.post.readmodel import CommentView, PostView
 
 COMMAND_RETRIES = 5
@@ -78,7 +87,8 @@ class PostApplication:
             readmodel.lock_authors(conn, [actor_id], exclusive=False)
             check(not readmodel.author_deleted(conn, actor_id), NotFound("niche not found"))
             readmodel.record(conn, 1, [event])
-            self.store.append(uuid.UUID(event.post_id), 0, [to_new_event(event)],
+            sealed = seal(event, keys.key_for(conn, actor_id))
+            self.store.append(uuid.UUID(event.post_id), 0, [to_new_event(sealed)],
                               _metadata(actor_id), conn=conn)
         return PostView(post_id=event.post_id, niche_id=niche_id, author_id=actor_id,
                         text=event.text, created_at_ms=event.created_at_ms, edited_at_ms=0,
@@ -138,6 +148,7 @@ class PostApplication:
             done = self._command(post_id, lambda post: post.erase_accounts(gone, now), metadata,
                                  conn=conn)
             recorded += len(done.events)
+        keys.destroy(conn, user_ids)  # their texts in the log become unreadable for good
         return recorded
 
     # -- queries ------------------------------------------------------------------------------
@@ -205,8 +216,9 @@ class PostApplication:
                     events = decide(post)
                     if events:
                         readmodel.record(tx, post.version + 1, events)
+                        sealed = [self._seal(tx, e, post.author_id) for e in events]
                         self.store.append(uuid.UUID(post_id), post.version,
-                                          [to_new_event(e) for e in events], metadata,
+                                          [to_new_event(e) for e in sealed], metadata,
                                           conn=tx)
                         for event in events:
                             post.apply(event)
@@ -227,9 +239,19 @@ class PostApplication:
             with conn.transaction():
                 yield conn
 
+    @staticmethod
+    def _seal(conn: psycopg.Connection, event: PostEvent, post_author_id: str) -> PostEvent:
+        owner = text_owner(event, post_author_id)
+        return event if owner is None else seal(event, keys.key_for(conn, owner))
+
     def _load(self, conn: psycopg.Connection, post_id: str) -> Post:
         recorded = self.store.load(uuid.UUID(post_id), conn)
-        post = Post.replay(from_data(r.type, self.store.decode(r)) for r in recorded)
+        events = [from_data(r.type, self.store.decode(r)) for r in recorded]
+        author = next((e.author_id for e in events if isinstance(e, PostPublished)), None)
+        owners = {o for e in events if author and (o := text_owner(e, author))}
+        found = keys.keys_of(conn, owners)
+        post = Post.replay(
+            unseal(e, found.get(text_owner(e, author) or "")) if author else e for e in events)
         check(post is not None, NotFound("post not found"))
         assert post is not None
         return post

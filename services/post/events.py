@@ -7,9 +7,10 @@ Every event lives in the stream of its post (stream id = post id).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, ClassVar
 
+from kith.common import crypto
 from kith.common.eventstore import NewEvent
 
 
@@ -107,3 +108,35 @@ def from_data(event_type: str, data: dict[str, Any]) -> PostEvent:
     cls = EVENT_CLASSES[event_type]
     names = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# -- sealing texts (crypto-shredding) -------------------------------------------------------------
+
+TextEvent = PostPublished | PostEdited | CommentAdded
+
+
+def text_owner(event: PostEvent, post_author_id: str) -> str | None:
+    """Whose key seals the event's text: the comment's author, else the post's; None: no text."""
+    if isinstance(event, CommentAdded):
+        return event.author_id
+    if isinstance(event, PostPublished | PostEdited):
+        return post_author_id
+    return None
+
+
+def seal(event: PostEvent, key: bytes) -> PostEvent:
+    """The event with its text encrypted under ``key``, bound to the event's post."""
+    if not isinstance(event, PostPublished | PostEdited | CommentAdded):
+        return event
+    return replace(event, text=crypto.encrypt(key, event.post_id, event.text))
+
+
+def unseal(event: PostEvent, key: bytes | None) -> PostEvent:
+    """The event with its text readable again, or emptied if the key was destroyed."""
+    if not isinstance(event, PostPublished | PostEdited | CommentAdded) \
+            or not crypto.is_encrypted(event.text):
+        return event
+    try:
+        return replace(event, text=crypto.decrypt(key, event.post_id, event.text))
+    except crypto.ShreddedError:
+        return replace(event, text="")

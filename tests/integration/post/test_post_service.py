@@ -10,6 +10,7 @@ import grpc
 import psycopg
 import pytest
 
+from kith.common import crypto
 from kith.common.codec import default_codec
 from kith.graph.entrypoint import SPEC as GRAPH
 from kith.post.entrypoint import SPEC as POST
@@ -294,8 +295,14 @@ def test_events_reach_the_post_topic_in_stream_order(world: World) -> None:
     assert [decoded[v][0].rsplit(".", 1)[1] for v in sorted(decoded)] == [
         "PostPublished", "PostEdited", "CommentAdded", "ReactionAdded", "ReactionRemoved",
         "PostDeleted"]
-    assert decoded[1][1] == {"post_id": post.id, "niche_id": niche, "author_id": owner,
-                             "text": "hello niche", "created_at_ms": post.created_at_ms}
+    published = dict(decoded[1][1])
+    sealed_text = published.pop("text")
+    assert published == {"post_id": post.id, "niche_id": niche, "author_id": owner,
+                         "created_at_ms": post.created_at_ms}
+    with psycopg.connect(world.settings.database_url("post")) as conn:
+        key = conn.execute("SELECT key FROM author_keys WHERE user_id = %s", (owner,)).fetchone()
+    assert crypto.is_encrypted(sealed_text)  # the text is sealed under its author's key
+    assert crypto.decrypt(bytes(key[0]), post.id, sealed_text) == "hello niche"
     assert decoded[3][1]["comment_id"] == comment.id
     assert decoded[6][1]["deleted_by"] == owner
     assert records[0].metadata["actor_id"] == owner
@@ -333,3 +340,9 @@ def test_account_deletion_takes_down_posts_comments_and_reactions(world: World) 
     assert refused(lambda: world.publish(leaving, first))[0] == NOT_FOUND
     with psycopg.connect(world.settings.database_url("post")) as conn:
         assert conn.execute("SELECT user_id::text FROM deleted_authors").fetchall() == [(leaving,)]
+        # Crypto-shredding: their key is gone, and no text they wrote is readable in the log.
+        keys = {u for (u,) in conn.execute("SELECT user_id::text FROM author_keys")}
+        payloads = b"".join(bytes(p) for (p,) in conn.execute("SELECT payload FROM events"))
+    assert leaving not in keys and owner in keys
+    assert b"mine" not in payloads and b"hello niche" not in payloads
+    assert all(b"mine" not in r.payload for r in records)

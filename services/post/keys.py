@@ -1,0 +1,37 @@
+"""Per-author data keys: the texts a user writes are sealed in events under their key.
+
+The keys never leave the post service. When identity reports an account
+deleted, :func:`destroy` drops the key in the same transaction that takes the
+user's posts down, so their texts become unreadable in the event table, the
+topic and every export — while the log itself stays intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import psycopg
+
+from kith.common import crypto
+
+
+def key_for(conn: psycopg.Connection, user_id: str) -> bytes:
+    """The user's key, created on first use."""
+    row = conn.execute(
+        "INSERT INTO author_keys (user_id, key) VALUES (%s, %s) ON CONFLICT (user_id)"
+        " DO UPDATE SET key = author_keys.key RETURNING key",
+        (user_id, crypto.new_key()),
+    ).fetchone()
+    assert row is not None
+    return bytes(row[0])
+
+
+def keys_of(conn: psycopg.Connection, user_ids: Collection[str]) -> dict[str, bytes]:
+    """The keys that still exist among ``user_ids`` (a shredded user has none)."""
+    return {str(u): bytes(k) for u, k in conn.execute(
+        "SELECT user_id, key FROM author_keys WHERE user_id = ANY(%s::uuid[])",
+        (list(user_ids),))}
+
+
+def destroy(conn: psycopg.Connection, user_ids: Collection[str]) -> None:
+    conn.execute("DELETE FROM author_keys WHERE user_id = ANY(%s::uuid[])", (list(user_ids),))
