@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +124,9 @@ class DevStack:
                 self._wait_healthy(service, addr)
                 addresses[service] = addr
             elif service == "gateway":
-                addresses["gateway"] = f"http://127.0.0.1:{settings.gateway_port}"
+                url = f"http://127.0.0.1:{settings.gateway_port}"
+                self._wait_http(service, f"{url}/healthz")
+                addresses["gateway"] = url
         return addresses
 
     def supervise(self, stop) -> None:
@@ -169,6 +172,20 @@ class DevStack:
                     pass
                 time.sleep(0.2)
         raise InfraError(f"{service} did not become healthy at {address}; see "
+                         f"{self.home / 'logs' / f'{service}-serve.log'}")
+
+
+    def _wait_http(self, service: str, url: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise InfraError(f"{service} did not answer {url}; see "
                          f"{self.home / 'logs' / f'{service}-serve.log'}")
 
 

@@ -95,7 +95,7 @@ class PostApplication:
                         reactions={}, my_reactions=[], comment_count=0)
 
     def edit(self, actor_id: str, post_id: str, text: str) -> PostView:
-        self._authorize(actor_id, post_id, blocks_hide=False)
+        self._authorize(actor_id, post_id)
         now = self.clock()
         done = self._command(post_id, lambda post: post.edit(actor_id, text, now),
                              _metadata(actor_id), view_for=actor_id)
@@ -104,13 +104,13 @@ class PostApplication:
 
     def delete(self, actor_id: str, post_id: str) -> None:
         # Moderators act on every post of their niche, even one whose author blocks them.
-        role = self._authorize(actor_id, post_id, blocks_hide=False)
+        role = self._authorize(actor_id, post_id, moderators_see_all=True)
         now = self.clock()
         self._command(post_id, lambda post: post.delete(actor_id, role, now),
                       _metadata(actor_id))
 
     def add_comment(self, actor_id: str, post_id: str, text: str) -> CommentView:
-        self._authorize(actor_id, post_id, blocks_hide=True)
+        self._authorize(actor_id, post_id)
         comment_id, now = str(uuid.uuid4()), self.clock()
         done = self._command(post_id, lambda post: post.comment(comment_id, actor_id, text, now),
                              _metadata(actor_id))
@@ -119,13 +119,13 @@ class PostApplication:
         return CommentView(comment_id, post_id, actor_id, event.text, now, done.post.version)
 
     def add_reaction(self, actor_id: str, post_id: str, kind: str) -> None:
-        self._authorize(actor_id, post_id, blocks_hide=True)
+        self._authorize(actor_id, post_id)
         now = self.clock()
         self._command(post_id, lambda post: post.react(actor_id, kind, now),
                       _metadata(actor_id))
 
     def remove_reaction(self, actor_id: str, post_id: str, kind: str) -> None:
-        self._authorize(actor_id, post_id, blocks_hide=True)
+        self._authorize(actor_id, post_id)
         now = self.clock()
         self._command(post_id, lambda post: post.unreact(actor_id, kind, now),
                       _metadata(actor_id))
@@ -191,16 +191,21 @@ class PostApplication:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _authorize(self, user_id: str, post_id: str, blocks_hide: bool) -> Role:
-        """The user's role in the post's niche, if the post is theirs to act on; else NOT_FOUND."""
+    def _authorize(self, user_id: str, post_id: str, moderators_see_all: bool = False) -> Role:
+        """The user's role in the post's niche, if the post is visible to them; else NOT_FOUND.
+
+        A block either way hides the post — except, with ``moderators_see_all``, from the
+        niche's owner and admins, so an author cannot escape moderation by blocking them.
+        """
         with self.store.pool.connection() as conn:
             head = readmodel.header(conn, post_id)
         check(head is not None, NotFound("post not found"))
         assert head is not None
-        others = [head.author_id] if blocks_hide and head.author_id != user_id else []
+        others = [head.author_id] if head.author_id != user_id else []
         audience = self.graph.audience(user_id, [head.niche_id], others)
         role = audience.role(head.niche_id)
-        check_visible(role, head.author_id in audience.blocked)
+        moderator = moderators_see_all and role in (Role.OWNER, Role.ADMIN)
+        check_visible(role, head.author_id in audience.blocked and not moderator)
         assert role is not None
         return role
 

@@ -61,7 +61,8 @@ class DevStackProcess:
 
 
 @pytest.fixture
-def dev_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+def dev_env(tmp_path: Path, infra: object) -> Iterator[dict[str, str]]:
+    """Environment for a dev stack of its own; ``infra`` has the broker's jars resolved."""
     repo = Path(__file__).resolve().parents[3]
     env = {
         **os.environ,

@@ -115,6 +115,11 @@ def test_blocks_hide_posts_both_ways_until_unblocked(world: World) -> None:
         assert refused(lambda v=viewer, p=post: world.comment(v, p.id))[0] == NOT_FOUND
         assert refused(lambda v=viewer, p=post: world.react(v, p.id, "hug"))[0] == NOT_FOUND
         assert refused(lambda v=viewer, p=post: world.comments(v, p.id))[0] == NOT_FOUND
+        # Edit and delete say "not found" too, never "not yours": the post stays hidden.
+        assert refused(lambda v=viewer, p=post: world.post.Edit(post_pb2.EditRequest(
+            actor_id=v, post_id=p.id, text="x")))[:2] == (NOT_FOUND, "not_found")
+        assert refused(lambda v=viewer, p=post: world.delete(v, p.id))[:2] == (
+            NOT_FOUND, "not_found")
     assert world.get(owner, by_alice.id).id == by_alice.id  # others are unaffected
     assert world.get(alice, by_alice.id).id == by_alice.id
 
