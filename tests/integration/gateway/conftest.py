@@ -12,6 +12,7 @@ import dataclasses
 import importlib
 import itertools
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,10 +23,11 @@ from kith.common.db import migrate_service
 from kith.common.infra.kafka import ensure_topics
 from kith.common.infra.postgres import drop_database, ensure_database
 from kith.common.service import RunningService, start_service
+from kith.feed.entrypoint import fanout_runner
 from kith.gateway.app import create_app
 from tests.integration.gateway.harness import Gateway, gateway_config, serve_app
 
-STACK_ORDER = ("identity", "graph", "post", "messaging")
+STACK_ORDER = ("identity", "graph", "post", "messaging", "feed")
 PARTITIONS = 2
 _modules = itertools.count(1)
 
@@ -49,6 +51,8 @@ def module_settings(infra: Any) -> Iterator[Settings]:
 @pytest.fixture(scope="module")
 def stack(module_settings: Settings) -> Iterator[tuple[Settings, dict[str, RunningService]]]:
     settings, running = module_settings, {}
+    stop = threading.Event()
+    worker: threading.Thread | None = None
     try:
         for name in STACK_ORDER:
             spec = importlib.import_module(f"kith.{name}.entrypoint").SPEC
@@ -56,8 +60,14 @@ def stack(module_settings: Settings) -> Iterator[tuple[Settings, dict[str, Runni
             running[name] = service
             settings = dataclasses.replace(
                 settings, grpc_addrs={**settings.grpc_addrs, name: service.address})
+        runner = fanout_runner(settings, batch_size=200)  # the feed's fan-out worker
+        worker = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+        worker.start()
         yield settings, running
     finally:
+        stop.set()
+        if worker is not None:
+            worker.join(30)
         for service in reversed(list(running.values())):
             service.stop()
 

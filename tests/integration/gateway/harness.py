@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import queue
 import threading
 import time
 import uuid
@@ -94,7 +96,57 @@ def gateway_config(**overrides: Any) -> GatewayConfig:
     base = GatewayConfig(threads=8, revocation_cache_s=0.0, stream_heartbeat_s=0.5,
                          rate_limits=RateLimits(per_user="100000/minute",
                                                 per_ip="100000/minute",
-                                                sign_in_per_ip="100000/minute"))
+                                                sign_in="100000/minute"))
     return dataclasses.replace(base, **overrides)
 
 
+
+
+class EventStream:
+    """A connected ``GET /v1/stream``, parsed into ``(event, data)`` pairs in the background."""
+
+    def __init__(self, client: Client) -> None:
+        self.events: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self.ready = threading.Event()
+        self._response = client.get("/v1/stream", stream=True)
+        assert self._response.status_code == 200, self._response.text
+        assert self._response.headers["Content-Type"].startswith("text/event-stream")
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.ready.wait(15), "the stream never became ready"
+
+    def _read(self) -> None:
+        event = None
+        try:
+            for line in self._response.iter_lines(decode_unicode=True):
+                if line == ": ready":
+                    self.ready.set()
+                elif line.startswith("event: "):
+                    event = line[len("event: "):]
+                elif line.startswith("data: ") and event:
+                    self.events.put((event, json.loads(line[len("data: "):])))
+                    event = None
+        except (requests.RequestException, AttributeError, ValueError):
+            pass  # closed by the test
+
+    def next(self, event: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The next event of type ``event`` (others are skipped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no {event} event within {timeout} s"
+            try:
+                name, data = self.events.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if name == event:
+                return data
+
+    def drain(self, wait: float = 0.5) -> list[tuple[str, dict[str, Any]]]:
+        time.sleep(wait)
+        out = []
+        while not self.events.empty():
+            out.append(self.events.get_nowait())
+        return out
+
+    def close(self) -> None:
+        self._response.close()

@@ -85,6 +85,7 @@ def test_idempotency_key_replays_and_never_executes_twice(gateway: Gateway) -> N
     again = user.post("/v1/niches", body, headers=key)
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == first.headers["Location"]
     assert_error(user.post("/v1/niches", {**body, "name": "Other"}, headers=key), 422,
                  "idempotency_key_reused")
     # The same key is independent per user.
@@ -130,7 +131,7 @@ def test_operations_endpoints(gateway: Gateway) -> None:
 
 
 def test_rate_limits_per_ip_and_per_user_answer_429_with_retry_after(gateway: Gateway) -> None:
-    limits = RateLimits(per_user="3/minute", per_ip="6/minute", sign_in_per_ip="100/minute")
+    limits = RateLimits(per_user="3/minute", per_ip="6/minute", sign_in="100/minute")
     app = create_app(gateway.settings, gateway_config(rate_limits=limits))
     server, url = serve_app(app)
     try:
@@ -143,9 +144,28 @@ def test_rate_limits_per_ip_and_per_user_answer_429_with_retry_after(gateway: Ga
         assert int(resp.headers["Retry-After"]) >= 1
         anon = gateway.client()
         anon.base_url = url
-        codes = [anon.get("/v1/niches").status_code for _ in range(3)]
-        assert codes[-1] == 429  # the IP budget (6) is spent: 5 above + these
+        codes = [anon.get("/v1/niches").status_code for _ in range(7)]
+        first = codes.index(429)  # the IP budget (6) is shared with the user's calls above
+        assert 0 < first <= 6 and set(codes[:first]) == {401} and set(codes[first:]) == {429}
         assert anon.get("/healthz").status_code == 200  # operations endpoints are exempt
+    finally:
+        server.shutdown()
+        app.extensions["kith"].close()
+
+
+def test_sign_in_is_throttled_per_ip_and_username(gateway: Gateway) -> None:
+    limits = RateLimits(per_user="100/minute", per_ip="100/minute", sign_in="2/minute")
+    app = create_app(gateway.settings, gateway_config(rate_limits=limits))
+    server, url = serve_app(app)
+    try:
+        anon = gateway.client()
+        anon.base_url = url
+        guesses = [anon.post("/v1/sessions", {"username": "victim", "password": "guess"})
+                   for _ in range(3)]
+        assert [g.status_code for g in guesses] == [401, 401, 429]
+        assert "Retry-After" in guesses[-1].headers
+        other = anon.post("/v1/sessions", {"username": "someone_else", "password": "guess"})
+        assert other.status_code == 401
     finally:
         server.shutdown()
         app.extensions["kith"].close()

@@ -1,0 +1,226 @@
+"""``kith demo``: seed a running stack through its gateway from the socfb-Reed98 friendship graph.
+
+People are a connected slice of the Reed College Facebook graph (breadth-first
+from its best-connected student); each of the best-connected people founds a
+niche with friends of theirs; members post, react, comment and message each
+other. A newcomer account joins a few niches and gets a conversation, and its
+login is printed at the end. Everything goes through the public HTTP API, so
+the demo also exercises the gateway end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+DATASET = REPO.parent / "shared" / "datasets" / "social-graphs" / "socfb-Reed98.edges"
+PASSWORD = "kith-demo-password"
+KINDS = ["family", "friends", "book_club", "professional", "skills", "neighbourhood", "custom"]
+NAMES = {
+    "family": "The {} family", "friends": "{}'s friends", "book_club": "{}'s book circle",
+    "professional": "{}'s study group", "skills": "{}'s skill swap",
+    "neighbourhood": "{}'s street", "custom": "{}'s band",
+}
+FIRST = ["Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jun", "Kit", "Lea",
+         "Max", "Nia", "Oto", "Pia", "Quin", "Rui", "Sol", "Tess", "Uma", "Vic", "Wes", "Yara"]
+POSTS = ["Anyone up for a walk on Saturday?", "Finished the book — no spoilers!",
+         "Photos from last night are in the shared folder.", "Who has a ladder I can borrow?",
+         "Happy birthday, you know who you are!", "Soup is on, come by after six.",
+         "Great meeting today, notes to follow.", "Lost: one blue umbrella. Reward: cake."]
+COMMENTS = ["Count me in!", "Love this", "Thanks for sharing", "Ha, classic", "Same here"]
+REACTIONS = ["like", "love", "hug", "congrats", "support", "laugh"]
+
+
+class ApiError(RuntimeError):
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body[:300]}")
+        self.status = status
+
+
+@dataclass
+class Person:
+    node: int
+    username: str
+    display_name: str
+    token: str = ""
+    user_id: str = ""
+
+
+class Gateway:
+    """Just enough of an HTTP client (stdlib only), retrying 429/503 as the API asks."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None,
+             attempts: int = 8) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json", "Idempotency-Key": secrets.token_hex(12)}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        for attempt in range(attempts):
+            request = urllib.request.Request(self.url + path, data, headers, method=method)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as resp:
+                    raw = resp.read()
+                    return json.loads(raw) if raw else None
+            except urllib.error.HTTPError as exc:
+                text = exc.read().decode(errors="replace")
+                if exc.code in (429, 503) and attempt + 1 < attempts:
+                    time.sleep(float(exc.headers.get("Retry-After") or 1))
+                    continue
+                raise ApiError(exc.code, text) from None
+        raise AssertionError("unreachable")
+
+
+def load_graph(path: Path) -> dict[int, set[int]]:
+    graph: dict[int, set[int]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            a, b = (int(x) for x in line.split())
+            graph.setdefault(a, set()).add(b)
+            graph.setdefault(b, set()).add(a)
+    return graph
+
+
+def connected_slice(graph: dict[int, set[int]], size: int) -> list[int]:
+    """``size`` people, breadth-first from the best-connected one."""
+    start = max(graph, key=lambda n: len(graph[n]))
+    seen, queue = [start], deque([start])
+    chosen = {start}
+    while queue and len(seen) < size:
+        for friend in sorted(graph[queue.popleft()]):
+            if friend not in chosen and len(seen) < size:
+                chosen.add(friend)
+                seen.append(friend)
+                queue.append(friend)
+    return seen
+
+
+def plan_niches(graph: dict[int, set[int]], people: list[int], count: int,
+                size: int) -> list[tuple[int, list[int]]]:
+    """``[(founder, members)]``: the best-connected people found niches of their friends."""
+    chosen = set(people)
+    founders = sorted(people, key=lambda n: -len(graph[n] & chosen))[:count]
+    return [(f, sorted(graph[f] & chosen, key=lambda n: -len(graph[n]))[:size - 1])
+            for f in founders]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kith demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8080", help="the gateway")
+    parser.add_argument("--people", type=int, default=150)
+    parser.add_argument("--niches", type=int, default=15)
+    parser.add_argument("--niche-size", type=int, default=14)
+    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--seed", type=int, default=98)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    gw = Gateway(args.url)
+    started = time.monotonic()
+    try:
+        gw.call("GET", "/healthz")
+    except (OSError, ApiError) as exc:
+        print(f"kith demo: no gateway at {args.url} ({exc}); start one with `make run`",
+              file=sys.stderr)
+        return 1
+
+    graph = load_graph(args.dataset)
+    tag = secrets.token_hex(2)
+    nodes = connected_slice(graph, args.people)
+    people = {n: Person(n, f"reed{n}_{tag}", f"{FIRST[n % len(FIRST)]} R{n}") for n in nodes}
+    newcomer = Person(-1, f"newcomer_{tag}", "Newcomer")
+    pool = ThreadPoolExecutor(args.concurrency)
+
+    def enrol(p: Person) -> None:
+        gw.call("POST", "/v1/accounts", {"username": p.username, "password": PASSWORD,
+                                          "display_name": p.display_name})
+        tokens = gw.call("POST", "/v1/sessions", {"username": p.username,
+                                                   "password": PASSWORD})
+        p.token, p.user_id = tokens["access_token"], tokens["user_id"]
+
+    list(pool.map(enrol, [*people.values(), newcomer]))
+
+    niches: list[tuple[str, list[Person]]] = []
+    for i, (founder, friends) in enumerate(plan_niches(graph, nodes, args.niches,
+                                                       args.niche_size)):
+        kind = KINDS[i % len(KINDS)]
+        owner = people[founder]
+        niche = gw.call("POST", "/v1/niches", {
+            "name": NAMES[kind].format(owner.display_name.split()[0]), "kind": kind,
+            "description": f"Seeded from socfb-Reed98 around node {founder}"}, owner.token)
+        members = [people[f] for f in friends] + ([newcomer] if i < 3 else [])
+        code = gw.call("POST", f"/v1/niches/{niche['id']}/invites",
+                       {"max_uses": len(members) + 1}, owner.token)["code"]
+        list(pool.map(lambda m, c=code: gw.call("POST", f"/v1/invites/{c}/accept",
+                                                token=m.token), members))
+        niches.append((niche["id"], [owner, *members]))
+
+    def converse(niche: tuple[str, list[Person]]) -> int:
+        niche_id, members = niche
+        done = 0
+        for author in rng.sample(members, min(3, len(members))):
+            post = gw.call("POST", f"/v1/niches/{niche_id}/posts",
+                           {"text": rng.choice(POSTS)}, author.token)
+            for reader in rng.sample(members, min(3, len(members))):
+                gw.call("POST", f"/v1/posts/{post['id']}/reactions",
+                        {"kind": rng.choice(REACTIONS)}, reader.token)
+            gw.call("POST", f"/v1/posts/{post['id']}/comments",
+                    {"text": rng.choice(COMMENTS)}, rng.choice(members).token)
+            done += 1
+        return done
+
+    posts = sum(pool.map(converse, niches))
+    conversations = 0
+    for _, members in niches[:3]:
+        owner = members[0]
+        conv = gw.call("POST", "/v1/conversations",
+                       {"member_ids": [newcomer.user_id], "title": "Welcome!"}, owner.token)
+        gw.call("POST", f"/v1/conversations/{conv['id']}/messages",
+                {"client_message_id": "welcome",
+                 "text": f"Welcome to Kith, {newcomer.display_name}! Say hi to everyone."},
+                owner.token)
+        conversations += 1
+    for _, members in niches:
+        pair = _friends_pair(graph, members)
+        if pair is not None:
+            a, b = pair
+            conv = gw.call("POST", "/v1/conversations", {"member_ids": [b.user_id]}, a.token)
+            for i, (sender, text) in enumerate([(a, "Coffee tomorrow?"), (b, "Sure, 10am")]):
+                gw.call("POST", f"/v1/conversations/{conv['id']}/messages",
+                        {"client_message_id": f"m{i}", "text": text}, sender.token)
+            conversations += 1
+    pool.shutdown()
+
+    print(json.dumps({"people": len(people) + 1, "niches": len(niches), "posts": posts,
+                      "conversations": conversations,
+                      "seconds": round(time.monotonic() - started, 1)}))
+    print(f"\nKith is seeded. Sign in at {args.url} as\n"
+          f"  username: {newcomer.username}\n  password: {PASSWORD}\n"
+          f"e.g.  curl -s -X POST {args.url}/v1/sessions -H 'Content-Type: application/json' "
+          f"-d '{{\"username\": \"{newcomer.username}\", \"password\": \"{PASSWORD}\"}}'")
+    return 0
+
+
+def _friends_pair(graph: dict[int, set[int]], members: Iterable[Person]
+                  ) -> tuple[Person, Person] | None:
+    listed = [m for m in members if m.node >= 0]
+    for a in listed:
+        for b in listed:
+            if a.node < b.node and b.node in graph[a.node]:
+                return a, b
+    return None

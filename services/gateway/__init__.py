@@ -1,0 +1,1 @@
+"""The public HTTP/JSON gateway (Flask behind gunicorn): see docs/gateway.md."""

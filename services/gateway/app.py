@@ -1,0 +1,154 @@
+"""The Flask application factory: ``create_app(settings)``.
+
+One app per process (gunicorn worker): it migrates and pools the gateway's own
+database (idempotency keys, rate-limit counters), builds the gRPC clients,
+registers every operation of :data:`kith.gateway.api.api`, and renders every
+failure — including Flask's own 404/405/413 — in the public error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+import grpc
+import psycopg
+from flask import Flask, Response, request
+from psycopg_pool import ConnectionPool, PoolTimeout
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from kith.common.config import Settings
+from kith.common.db import migrate_service
+from kith.common.logs import request_id
+from kith.gateway import metrics, routes
+from kith.gateway.api import api
+from kith.gateway.auth import Principal, SessionCheck, TokenVerifier
+from kith.gateway.clients import Clients
+from kith.gateway.config import GatewayConfig
+from kith.gateway.errors import ApiError, error_response, from_rpc_error
+from kith.gateway.http import make_view
+from kith.gateway.idempotency import IdempotencyStore
+from kith.gateway.pagination import Cursors
+from kith.gateway.ratelimit import install_limiter, sign_in_key
+from kith.gateway.stream import StreamHub
+from kith.protos import identity_pb2
+
+log = logging.getLogger(__name__)
+SIGN_IN_ROUTES = {"create_account", "create_session", "refresh_session"}
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+              413: "payload_too_large", 415: "unsupported_media_type"}
+
+
+@dataclass
+class Gateway:
+    """The per-process dependencies every handler reaches through ``call.gw``."""
+
+    settings: Settings
+    config: GatewayConfig
+    clients: Clients
+    verifier: TokenVerifier
+    idempotency: IdempotencyStore
+    cursors: Cursors
+    pool: ConnectionPool
+    hub: StreamHub
+
+    def close(self) -> None:
+        self.hub.stop()
+        self.clients.close()
+        self.pool.close()
+
+
+def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask:
+    config = config or GatewayConfig.from_settings(settings)
+    dsn = settings.database_url("gateway")
+    migrate_service(dsn, "kith.gateway")
+    pool = _pool(dsn, max(4, config.threads))
+    clients = Clients(settings, config.rpc_deadline_s)
+    verifier = TokenVerifier(settings.jwt_secret, _session_check(clients),
+                             config.revocation_cache_s)
+    gw = Gateway(settings, config, clients, verifier,
+                 IdempotencyStore(pool, settings.jwt_secret), Cursors(settings.jwt_secret),
+                 pool, StreamHub(settings, clients))
+
+    app = Flask("kith.gateway")
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["kith"] = gw
+    if config.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
+    limiter = install_limiter(app, pool, config.rate_limits, verifier)
+    metrics.install_metrics(app)
+    _install_request_ids(app)
+    _install_error_handlers(app)
+
+    routes.load()
+    for op in api.operations:
+        view = make_view(op, gw)
+        if op.operation_id in SIGN_IN_ROUTES and config.rate_limits.enabled:
+            view = limiter.limit(config.rate_limits.sign_in, key_func=sign_in_key)(view)
+        app.add_url_rule(op.flask_rule, endpoint=op.operation_id, view_func=view,
+                         methods=[op.method])
+    return app
+
+
+def _pool(dsn: str, size: int) -> ConnectionPool:
+    """Autocommit connections: every gateway statement stands alone, one round trip each."""
+    pool = ConnectionPool(dsn, min_size=2, max_size=size, name="gateway", open=False,
+                          kwargs={"autocommit": True})
+    pool.open(wait=True, timeout=30)
+    return pool
+
+
+def _session_check(clients: Clients) -> SessionCheck:
+    def check(principal: Principal) -> None:
+        try:
+            reply = clients.identity.VerifyToken(
+                identity_pb2.VerifyTokenRequest(access_token=principal.token))
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        if reply.user_id != principal.user_id:
+            raise ApiError(401, "unauthenticated", "the session has ended")
+
+    return check
+
+
+def _install_request_ids(app: Flask) -> None:
+    @app.before_request
+    def bind_request_id() -> None:
+        rid = request.headers.get("X-Request-Id", "")
+        request_id.set(rid if 0 < len(rid) <= 64 and rid.isprintable() else uuid.uuid4().hex[:16])
+
+    @app.after_request
+    def echo_request_id(response: Response) -> Response:
+        if rid := request_id.get():
+            response.headers["X-Request-Id"] = rid
+        return response
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        return exc.response()
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        response = error_response(status, HTTP_CODES.get(status, "http_error"),
+                                  exc.description or exc.name)
+        if status == 405 and (allowed := exc.get_response().headers.get("Allow")):
+            response.headers["Allow"] = allowed
+        return response
+
+    @app.errorhandler(psycopg.OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(exc: Exception) -> Response:
+        log.warning("gateway database unavailable: %s", exc)
+        return error_response(503, "unavailable", "temporarily unavailable; retry shortly",
+                              headers={"Retry-After": "1"})
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal", "something went wrong on our side")

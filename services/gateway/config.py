@@ -1,0 +1,58 @@
+"""Gateway knobs, read from ``Settings.extra`` (``KITH_GATEWAY_*`` variables) at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from kith.common.config import ConfigError, Settings
+from kith.gateway.ratelimit import RateLimits
+
+T = TypeVar("T", int, float)
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    workers: int = 2
+    threads: int = 16
+    max_body_bytes: int = 64 * 1024
+    rpc_deadline_s: float = 5.0
+    revocation_cache_s: float = 5.0
+    trusted_proxies: int = 0
+    stream_max_s: float = 300.0
+    stream_heartbeat_s: float = 15.0
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GatewayConfig:
+        env = settings.extra
+        return cls(
+            workers=_num(env, "KITH_GATEWAY_WORKERS", 2, int),
+            threads=_num(env, "KITH_GATEWAY_THREADS", 16, int),
+            max_body_bytes=_num(env, "KITH_GATEWAY_MAX_BODY_BYTES", 64 * 1024, int),
+            rpc_deadline_s=_num(env, "KITH_GATEWAY_RPC_DEADLINE_S", 5.0, float),
+            revocation_cache_s=_num(env, "KITH_GATEWAY_REVOCATION_CACHE_S", 5.0, float),
+            trusted_proxies=_num(env, "KITH_GATEWAY_TRUSTED_PROXIES", 0, int),
+            stream_max_s=_num(env, "KITH_GATEWAY_STREAM_MAX_S", 300.0, float),
+            stream_heartbeat_s=_num(env, "KITH_GATEWAY_STREAM_HEARTBEAT_S", 15.0, float),
+            rate_limits=RateLimits(
+                per_user=env.get("KITH_GATEWAY_RATE_LIMIT_USER", RateLimits.per_user),
+                per_ip=env.get("KITH_GATEWAY_RATE_LIMIT_IP", RateLimits.per_ip),
+                sign_in=env.get("KITH_GATEWAY_RATE_LIMIT_SIGN_IN", RateLimits.sign_in),
+                enabled=env.get("KITH_GATEWAY_RATE_LIMITS", "on") != "off",
+            ),
+        )
+
+
+def _num(env: Mapping[str, str], name: str, default: T, kind: type[T]) -> T:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value

@@ -1,0 +1,41 @@
+"""``kith gateway serve [--bind HOST:PORT]``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from kith.common import logs
+from kith.common.config import Settings
+
+
+def serve(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kith gateway serve")
+    parser.add_argument("--bind", help="HOST:PORT (default 0.0.0.0:$KITH_GATEWAY_PORT)")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    logs.configure("gateway", settings.log_level, settings.log_format)
+    _multiprocess_metrics(settings)
+    from kith.gateway.server import serve as run  # only now: it imports prometheus_client
+
+    return run(settings, args.bind)
+
+
+def _multiprocess_metrics(settings: Settings) -> None:
+    """Point prometheus_client at a fresh per-port directory shared by every gunicorn worker.
+
+    prometheus_client decides at import time whether it runs multi-process, so
+    this must happen before anything imports it (kith.common.rpc does).
+    """
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before the metrics directory was set")
+    port = settings.gateway_port
+    metrics_dir = settings.home / "run" / f"gateway-metrics-{port}"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+COMMANDS = {"serve": serve}

@@ -1,0 +1,147 @@
+"""``Idempotency-Key`` on POST: a retry returns the original response and performs nothing twice.
+
+Protocol (per caller — the user id, or ``anonymous`` before sign-in):
+
+1. **Claim first.** ``INSERT … ON CONFLICT DO NOTHING`` a row holding the
+   request's fingerprint (method, path, body). Exactly one of several
+   concurrent duplicates wins the insert; only the winner executes.
+2. The winner stores the response (status, content type, body) — 2xx and 4xx
+   alike, since a retry must see the same answer. 5xx/429 outcomes release the
+   claim instead, so the retry really retries.
+3. A loser (or a later retry) finds the row: same fingerprint and finished →
+   the stored response is replayed (``Idempotent-Replayed: true``); same
+   fingerprint, still running → 409 ``idempotency_in_progress`` with
+   ``Retry-After``; different fingerprint → 422 ``idempotency_key_reused``.
+
+Keys live ``ttl_s`` (default 24 h). A claim whose process died is taken over
+after ``claim_timeout_s``. Stored bodies may hold session tokens, so they are
+sealed with AES-GCM under a key derived from the JWT secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+from collections.abc import Callable
+from typing import Protocol
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import Response
+from psycopg_pool import ConnectionPool
+
+from kith.gateway.errors import ApiError, error_response, invalid
+
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+REPLAYED_HEADERS = ("Content-Type", "Location")
+
+
+class Renderable(Protocol):
+    def to_response(self) -> Response: ...
+
+
+Execute = Callable[[], "Response | Renderable"]
+
+
+class IdempotencyStore:
+    def __init__(self, pool: ConnectionPool, secret: str, ttl_s: int = 24 * 3600,
+                 claim_timeout_s: int = 60) -> None:
+        self._pool = pool
+        self._ttl_s = ttl_s
+        self._claim_timeout_s = claim_timeout_s
+        self._aead = AESGCM(HKDF(hashes.SHA256(), 32, salt=None,
+                                 info=b"kith-gateway-idempotency").derive(secret.encode()))
+
+    def run(self, scope: str, key: str, method: str, path: str, body: bytes,
+            execute: Execute) -> Response:
+        if not KEY_PATTERN.match(key):
+            raise invalid({"Idempotency-Key": "must be 1-255 visible ASCII characters"})
+        fingerprint = hashlib.sha256(b"\n".join([method.encode(), path.encode(), body])).digest()
+        if not self._claim(scope, key, fingerprint):
+            return self._existing(scope, key, fingerprint)
+        try:
+            outcome = execute()
+            response = outcome if isinstance(outcome, Response) else outcome.to_response()
+        except ApiError as exc:
+            response = exc.response()
+        except BaseException:
+            self._release(scope, key)
+            raise
+        if response.status_code >= 500 or response.status_code == 429:
+            self._release(scope, key)
+        else:
+            self._store(scope, key, response)
+        return response
+
+    # -- storage -----------------------------------------------------------------------------
+
+    def _claim(self, scope: str, key: str, fingerprint: bytes) -> bool:
+        with self._pool.connection() as conn:
+            if random.random() < 0.001:
+                conn.execute("DELETE FROM idempotency_keys"
+                             " WHERE created_at < now() - make_interval(secs => %s)",
+                             (self._ttl_s,))
+            won = conn.execute(
+                "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING 1", (scope, key, fingerprint)).fetchone()
+            if won:
+                return True
+            # Expired keys and abandoned claims are taken over by whoever updates them first.
+            taken = conn.execute(
+                "UPDATE idempotency_keys SET fingerprint = %s, status = NULL, headers = NULL,"
+                " body = NULL, created_at = now()"
+                " WHERE scope = %s AND key = %s AND ("
+                "   created_at < now() - make_interval(secs => %s)"
+                "   OR (status IS NULL AND created_at < now() - make_interval(secs => %s)))"
+                " RETURNING 1",
+                (fingerprint, scope, key, self._ttl_s, self._claim_timeout_s)).fetchone()
+            return bool(taken)
+
+    def _existing(self, scope: str, key: str, fingerprint: bytes) -> Response:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT fingerprint, status, headers, body FROM idempotency_keys"
+                " WHERE scope = %s AND key = %s", (scope, key)).fetchone()
+        if row is None:  # released between our insert attempt and this read
+            return error_response(409, "idempotency_in_progress",
+                                  "a request with this Idempotency-Key is being processed",
+                                  headers={"Retry-After": "1"})
+        stored_fp, status, headers, sealed = row
+        if bytes(stored_fp) != fingerprint:
+            return error_response(422, "idempotency_key_reused",
+                                  "this Idempotency-Key was used with a different request",
+                                  {"Idempotency-Key": "already used for another request"})
+        if status is None:
+            return error_response(409, "idempotency_in_progress",
+                                  "a request with this Idempotency-Key is being processed",
+                                  headers={"Retry-After": "1"})
+        body = self._open(scope, key, bytes(sealed)) if sealed else b""
+        return Response(body or None, status=status,
+                        headers={**(headers or {}), "Idempotent-Replayed": "true"})
+
+    def _store(self, scope: str, key: str, response: Response) -> None:
+        body = response.get_data()
+        headers = {name: value for name, value in response.headers.items()
+                   if name in REPLAYED_HEADERS}
+        with self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE idempotency_keys SET status = %s, headers = %s, body = %s"
+                " WHERE scope = %s AND key = %s",
+                (response.status_code, json.dumps(headers),
+                 self._seal(scope, key, body) if body else None, scope, key))
+
+    def _release(self, scope: str, key: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute("DELETE FROM idempotency_keys WHERE scope = %s AND key = %s AND"
+                         " status IS NULL", (scope, key))
+
+    def _seal(self, scope: str, key: str, body: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, body, f"{scope}\n{key}".encode())
+
+    def _open(self, scope: str, key: str, sealed: bytes) -> bytes:
+        return self._aead.decrypt(sealed[:12], sealed[12:], f"{scope}\n{key}".encode())

@@ -1,0 +1,167 @@
+"""Protobuf → public JSON, and the response schemas that document it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from kith.gateway.schema import (
+    Schema,
+    array,
+    integer,
+    map_of,
+    nullable,
+    obj,
+    string,
+    uuid_string,
+)
+from kith.protos import feed_pb2, graph_pb2, identity_pb2, messaging_pb2, post_pb2
+
+NICHE_KINDS = ["family", "friends", "book_club", "professional", "skills", "neighbourhood",
+               "custom"]
+REACTION_KINDS = ["like", "love", "hug", "congrats", "support", "laugh"]
+ROLES = {graph_pb2.MEMBER: "member", graph_pb2.ADMIN: "admin", graph_pb2.OWNER: "owner"}
+ROLE_VALUES = {name: value for value, name in ROLES.items()}
+DELETED_USER = "deleted user"
+
+TIME = string(fmt="date-time")
+
+
+def when(ms: int) -> str | None:
+    """RFC 3339 UTC from epoch milliseconds (``None`` for 0 = never)."""
+    if not ms:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
+
+
+def list_of(item: Schema) -> Schema:
+    return obj({"items": array(item), "next_cursor": nullable(string())}, closed=False)
+
+
+# -- identity ------------------------------------------------------------------------------
+
+ACCOUNT = obj({"id": uuid_string(), "username": string(), "display_name": string()},
+              closed=False)
+PROFILE = obj({"id": uuid_string(), "username": string(), "display_name": string(),
+               "bio": string()}, closed=False)
+TOKENS = obj({"access_token": string(), "refresh_token": string(), "expires_in": integer(),
+              "user_id": uuid_string()}, closed=False)
+
+
+def profile(p: identity_pb2.Profile) -> dict[str, Any]:
+    return {"id": p.id, "username": p.username, "display_name": p.display_name, "bio": p.bio,
+            "created_at": when(p.created_at_ms)}
+
+
+def tokens(t: identity_pb2.TokenPair) -> dict[str, Any]:
+    return {"access_token": t.access_token, "refresh_token": t.refresh_token,
+            "token_type": "Bearer", "expires_in": t.expires_in, "user_id": t.user_id,
+            "refresh_expires_in": t.refresh_expires_in}
+
+
+# -- graph ---------------------------------------------------------------------------------
+
+NICHE = obj({"id": uuid_string(), "name": string(), "kind": string(enum=NICHE_KINDS),
+             "description": string(), "member_cap": integer(), "member_count": integer(),
+             "my_role": nullable(string(enum=list(ROLE_VALUES)))}, closed=False)
+MEMBER = obj({"user_id": uuid_string(), "display_name": string(),
+              "role": string(enum=list(ROLE_VALUES)), "joined_at": TIME}, closed=False)
+INVITE = obj({"code": string(), "max_uses": integer(), "expires_at": TIME}, closed=False)
+BLOCK = obj({"user_id": uuid_string()}, closed=False)
+
+
+def niche(n: graph_pb2.Niche) -> dict[str, Any]:
+    return {"id": n.id, "name": n.name, "kind": n.kind, "description": n.description,
+            "member_cap": n.member_cap, "member_count": n.member_count,
+            "my_role": ROLES.get(n.my_role), "created_at": when(n.created_at_ms)}
+
+
+def member(m: graph_pb2.Member, names: Mapping[str, str]) -> dict[str, Any]:
+    return {"user_id": m.user_id, "display_name": names.get(m.user_id, DELETED_USER),
+            "role": ROLES.get(m.role, "member"), "joined_at": when(m.joined_at_ms)}
+
+
+def invite(i: graph_pb2.Invite) -> dict[str, Any]:
+    return {"code": i.code, "niche_id": i.niche_id, "max_uses": i.max_uses,
+            "expires_at": when(i.expires_at_ms)}
+
+
+# -- posts ---------------------------------------------------------------------------------
+
+AUTHOR = obj({"id": uuid_string(), "display_name": string()}, closed=False)
+NEW_POST = obj({"id": uuid_string(), "niche_id": uuid_string(), "author_id": uuid_string(),
+                "text": string(), "created_at": TIME}, closed=False)
+POST = obj({"id": uuid_string(), "niche_id": uuid_string(), "author": AUTHOR, "text": string(),
+            "created_at": TIME, "edited_at": nullable(TIME), "reactions": map_of(integer()),
+            "my_reactions": array(string(enum=REACTION_KINDS)), "comment_count": integer()},
+           closed=False)
+COMMENT = obj({"id": uuid_string(), "post_id": uuid_string(), "author_id": uuid_string(),
+               "text": string(), "created_at": TIME}, closed=False)
+
+
+def new_post(p: post_pb2.Post) -> dict[str, Any]:
+    return {"id": p.id, "niche_id": p.niche_id, "author_id": p.author_id, "text": p.text,
+            "created_at": when(p.created_at_ms)}
+
+
+def post(p: post_pb2.Post, names: Mapping[str, str]) -> dict[str, Any]:
+    return {"id": p.id, "niche_id": p.niche_id,
+            "author": {"id": p.author_id, "display_name": names.get(p.author_id, DELETED_USER)},
+            "author_id": p.author_id, "text": p.text, "created_at": when(p.created_at_ms),
+            "edited_at": when(p.edited_at_ms), "reactions": dict(p.reactions),
+            "my_reactions": list(p.my_reactions), "comment_count": p.comment_count}
+
+
+def feed_item(i: feed_pb2.FeedItem) -> dict[str, Any]:
+    """A feed entry, in the shape of ``GET /v1/posts/{id}``."""
+    return {"id": i.id, "niche_id": i.niche_id,
+            "author": {"id": i.author_id, "display_name": i.author_display_name or DELETED_USER},
+            "author_id": i.author_id, "text": i.text, "created_at": when(i.created_at_ms),
+            "edited_at": when(i.edited_at_ms), "reactions": dict(i.reactions),
+            "my_reactions": list(i.my_reactions), "comment_count": i.comment_count}
+
+
+def comment(c: post_pb2.Comment, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": c.id, "post_id": c.post_id, "author_id": c.author_id,
+                           "text": c.text, "created_at": when(c.created_at_ms)}
+    if names is not None:
+        out["author"] = {"id": c.author_id, "display_name": names.get(c.author_id, DELETED_USER)}
+    return out
+
+
+# -- messaging -----------------------------------------------------------------------------
+
+PERSON = obj({"user_id": uuid_string(), "display_name": string()}, closed=False)
+MESSAGE = obj({"id": uuid_string(), "seq": integer(), "sender_id": uuid_string(),
+               "text": string(), "sent_at": TIME}, closed=False)
+CONVERSATION = obj({"id": uuid_string(), "title": nullable(string()), "members": array(PERSON)},
+                   closed=False)
+MESSAGE_PAGE = obj({"items": array(MESSAGE), "next_cursor": nullable(string()),
+                    "next_after_seq": nullable(integer())}, closed=False)
+INBOX_ITEM = obj({"id": uuid_string(), "title": nullable(string()), "members": array(PERSON),
+                  "last_message": nullable(MESSAGE),
+                  "unread_count": integer()}, closed=False)
+
+
+def people(ids: Iterable[str], names: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"user_id": i, "display_name": names.get(i, DELETED_USER)} for i in ids]
+
+
+def message(m: messaging_pb2.Message) -> dict[str, Any]:
+    return {"id": m.id, "conversation_id": m.conversation_id, "seq": m.seq,
+            "sender_id": m.sender_id, "text": m.text, "sent_at": when(m.sent_at_ms),
+            "client_message_id": m.client_message_id}
+
+
+def conversation(c: messaging_pb2.Conversation, names: Mapping[str, str]) -> dict[str, Any]:
+    return {"id": c.id, "title": c.title or None, "members": people(c.members, names),
+            "created_by": c.created_by, "created_at": when(c.created_at_ms),
+            "last_seq": c.last_seq, "read_seq": c.read_seq}
+
+
+def inbox_item(i: messaging_pb2.InboxItem, names: Mapping[str, str]) -> dict[str, Any]:
+    return {"id": i.id, "title": i.title or None, "members": people(i.members, names),
+            "last_message": message(i.last_message) if i.HasField("last_message") else None,
+            "unread_count": i.unread_count, "last_seq": i.last_seq, "read_seq": i.read_seq}

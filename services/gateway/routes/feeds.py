@@ -1,0 +1,39 @@
+"""The home feed and niche feeds (feed), newest first."""
+
+from __future__ import annotations
+
+from kith.gateway import render
+from kith.gateway.api import api
+from kith.gateway.http import Call, Reply
+from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
+from kith.protos import feed_pb2
+
+TAG = "feeds"
+
+
+def _page(call: Call, page: feed_pb2.FeedPage, listing: str) -> Reply:
+    return Reply(200, {"items": [render.feed_item(i) for i in page.items],
+                       "next_cursor": seal_cursor(call.gw.cursors, page.next_cursor, listing)})
+
+
+def _cursor(call: Call, listing: str) -> str:
+    after = open_cursor(call.gw.cursors, call.query.get("cursor"), listing)
+    return after if isinstance(after, str) else ""
+
+
+@api.operation("GET", "/v1/feed", summary="My home feed: every niche of mine, newest first",
+               tag=TAG, query=PAGE_QUERY, response=render.list_of(render.POST))
+def home_feed(call: Call) -> Reply:
+    page = call.rpc(call.gw.clients.feed.GetHomeFeed, feed_pb2.GetHomeFeedRequest(
+        viewer_id=call.user_id, limit=call.query["limit"], cursor=_cursor(call, "home")))
+    return _page(call, page, "home")
+
+
+@api.operation("GET", "/v1/niches/{niche_id}/feed", summary="One niche's feed, newest first",
+               tag=TAG, query=PAGE_QUERY, response=render.list_of(render.POST))
+def niche_feed(call: Call) -> Reply:
+    listing = f"niche:{call.params['niche_id']}"
+    page = call.rpc(call.gw.clients.feed.GetNicheFeed, feed_pb2.GetNicheFeedRequest(
+        viewer_id=call.user_id, niche_id=call.params["niche_id"], limit=call.query["limit"],
+        cursor=_cursor(call, listing)))
+    return _page(call, page, listing)

@@ -1,0 +1,112 @@
+"""Conversations, messages and read receipts (messaging)."""
+
+from __future__ import annotations
+
+from kith.gateway import render
+from kith.gateway.api import api
+from kith.gateway.http import Call, Reply
+from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
+from kith.gateway.profiles import display_names
+from kith.gateway.schema import array, integer, obj, string, uuid_string
+from kith.protos import messaging_pb2
+
+TAG = "messaging"
+MAX_SEQ = 2**62
+# The member cap itself is the service's (a 409 conversation_too_large); this only bounds input.
+MAX_MEMBER_IDS = 1000
+MESSAGES_QUERY = {
+    "after_seq": {**integer(0, MAX_SEQ, "messages with seq > after_seq (default 0)"),
+                  "default": 0},
+    "limit": {**integer(1, 100, "page size (default 50)"), "default": 50},
+}
+
+
+@api.operation("POST", "/v1/conversations",
+               summary="Start a conversation with people who share a niche with me", tag=TAG,
+               status=201, response=render.CONVERSATION, errors=(403, 409),
+               body=obj({"member_ids": array(uuid_string(), 1, MAX_MEMBER_IDS)},
+                        {"title": string(0, 100)}))
+def create_conversation(call: Call) -> Reply:
+    c = call.rpc(call.gw.clients.messaging.CreateConversation,
+                 messaging_pb2.CreateConversationRequest(
+                     actor_id=call.user_id, member_ids=call.body["member_ids"],
+                     title=call.body.get("title", "")))
+    names = display_names(call, c.members)
+    return Reply(201, render.conversation(c, names), {"Location": f"/v1/conversations/{c.id}"})
+
+
+@api.operation("GET", "/v1/conversations",
+               summary="My conversations, most recently active first, with unread counts",
+               tag=TAG, query=PAGE_QUERY, response=render.list_of(render.INBOX_ITEM))
+def list_conversations(call: Call) -> Reply:
+    after = open_cursor(call.gw.cursors, call.query.get("cursor"), "conversations")
+    reply = call.rpc(call.gw.clients.messaging.ListConversations,
+                     messaging_pb2.ListConversationsRequest(
+                         actor_id=call.user_id, limit=call.query["limit"],
+                         cursor=after if isinstance(after, str) else ""))
+    names = display_names(call, (m for i in reply.items for m in i.members))
+    return Reply(200, {"items": [render.inbox_item(i, names) for i in reply.items],
+                       "next_cursor": seal_cursor(call.gw.cursors, reply.next_cursor,
+                                                  "conversations")})
+
+
+@api.operation("GET", "/v1/conversations/{conversation_id}", summary="A conversation of mine",
+               tag=TAG, response=render.CONVERSATION)
+def get_conversation(call: Call) -> Reply:
+    c = call.rpc(call.gw.clients.messaging.GetConversation, messaging_pb2.GetConversationRequest(
+        actor_id=call.user_id, conversation_id=call.params["conversation_id"]))
+    return Reply(200, render.conversation(c, display_names(call, c.members)))
+
+
+@api.operation("POST", "/v1/conversations/{conversation_id}/messages",
+               summary="Send a message (the same client_message_id returns the same message)",
+               tag=TAG, status=201, response=render.MESSAGE, errors=(403,),
+               body=obj({"client_message_id": string(1, 64), "text": string(1, 5000)}))
+def send_message(call: Call) -> Reply:
+    m = call.rpc(call.gw.clients.messaging.SendMessage, messaging_pb2.SendMessageRequest(
+        actor_id=call.user_id, conversation_id=call.params["conversation_id"],
+        client_message_id=call.body["client_message_id"], text=call.body["text"]))
+    return Reply(201, render.message(m))
+
+
+@api.operation("GET", "/v1/conversations/{conversation_id}/messages",
+               summary="Messages in seq order after after_seq", tag=TAG, query=MESSAGES_QUERY,
+               response=render.MESSAGE_PAGE)
+def list_messages(call: Call) -> Reply:
+    conversation_id = call.params["conversation_id"]
+    reply = call.rpc(call.gw.clients.messaging.ListMessages, messaging_pb2.ListMessagesRequest(
+        actor_id=call.user_id, conversation_id=conversation_id,
+        after_seq=call.query["after_seq"], limit=call.query["limit"]))
+    next_after = reply.next_after_seq or None
+    return Reply(200, {"items": [render.message(m) for m in reply.items],
+                       "next_cursor": str(next_after) if next_after else None,
+                       "next_after_seq": next_after})
+
+
+@api.operation("POST", "/v1/conversations/{conversation_id}/read",
+               summary="Read receipt: I have read up to seq", tag=TAG, status=204,
+               errors=(409,), body=obj({"seq": integer(1, MAX_SEQ)}))
+def mark_read(call: Call) -> Reply:
+    call.rpc(call.gw.clients.messaging.MarkRead, messaging_pb2.MarkRequest(
+        actor_id=call.user_id, conversation_id=call.params["conversation_id"],
+        seq=call.body["seq"]))
+    return Reply(204)
+
+
+@api.operation("POST", "/v1/conversations/{conversation_id}/delivered",
+               summary="Delivery receipt: my device has received up to seq", tag=TAG,
+               status=204, errors=(409,), body=obj({"seq": integer(1, MAX_SEQ)}))
+def mark_delivered(call: Call) -> Reply:
+    call.rpc(call.gw.clients.messaging.MarkDelivered, messaging_pb2.MarkRequest(
+        actor_id=call.user_id, conversation_id=call.params["conversation_id"],
+        seq=call.body["seq"]))
+    return Reply(204)
+
+
+@api.operation("POST", "/v1/conversations/{conversation_id}/leave",
+               summary="Leave a conversation", tag=TAG, status=204)
+def leave_conversation(call: Call) -> Reply:
+    call.rpc(call.gw.clients.messaging.LeaveConversation,
+             messaging_pb2.LeaveConversationRequest(
+                 actor_id=call.user_id, conversation_id=call.params["conversation_id"]))
+    return Reply(204)

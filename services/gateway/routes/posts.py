@@ -1,0 +1,100 @@
+"""Posts, comments and reactions (post)."""
+
+from __future__ import annotations
+
+from kith.gateway import render
+from kith.gateway.api import api
+from kith.gateway.http import Call, Reply
+from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
+from kith.gateway.profiles import display_names
+from kith.gateway.schema import obj, string
+from kith.protos import post_pb2
+
+TAG = "posts"
+POST_TEXT = string(1, 5000)
+COMMENT_TEXT = string(1, 2000)
+REACTION = string(enum=render.REACTION_KINDS)
+
+
+def hydrated(call: Call, p: post_pb2.Post) -> dict:
+    return render.post(p, display_names(call, [p.author_id]))
+
+
+def require_visible(call: Call, post_id: str) -> post_pb2.Post:
+    """The post as the caller sees it, else 404 — checked before any 403 could reveal it."""
+    return call.rpc(call.gw.clients.post.GetPost,
+                    post_pb2.GetPostRequest(viewer_id=call.user_id, post_id=post_id))
+
+
+@api.operation("POST", "/v1/niches/{niche_id}/posts", summary="Post into a niche I belong to",
+               tag=TAG, status=201, response=render.NEW_POST, body=obj({"text": POST_TEXT}))
+def publish_post(call: Call) -> Reply:
+    p = call.rpc(call.gw.clients.post.Publish, post_pb2.PublishRequest(
+        actor_id=call.user_id, niche_id=call.params["niche_id"], text=call.body["text"]))
+    return Reply(201, render.new_post(p), {"Location": f"/v1/posts/{p.id}"})
+
+
+@api.operation("GET", "/v1/posts/{post_id}", summary="A post I can see", tag=TAG,
+               response=render.POST)
+def get_post(call: Call) -> Reply:
+    p = call.rpc(call.gw.clients.post.GetPost, post_pb2.GetPostRequest(
+        viewer_id=call.user_id, post_id=call.params["post_id"]))
+    return Reply(200, hydrated(call, p))
+
+
+@api.operation("PATCH", "/v1/posts/{post_id}", summary="Edit my post", tag=TAG,
+               response=render.POST, errors=(403,), body=obj({"text": POST_TEXT}))
+def edit_post(call: Call) -> Reply:
+    require_visible(call, call.params["post_id"])
+    p = call.rpc(call.gw.clients.post.Edit, post_pb2.EditRequest(
+        actor_id=call.user_id, post_id=call.params["post_id"], text=call.body["text"]))
+    return Reply(200, hydrated(call, p))
+
+
+@api.operation("DELETE", "/v1/posts/{post_id}",
+               summary="Delete a post (its author, or an owner/admin of its niche)", tag=TAG,
+               status=204, errors=(403,))
+def delete_post(call: Call) -> Reply:
+    # No visibility pre-check here: owners and admins moderate even posts whose author
+    # blocks them. The post service answers 404 to anyone else who cannot see the post.
+    call.rpc(call.gw.clients.post.Delete, post_pb2.DeleteRequest(
+        actor_id=call.user_id, post_id=call.params["post_id"]))
+    return Reply(204)
+
+
+@api.operation("POST", "/v1/posts/{post_id}/reactions", summary="React to a post", tag=TAG,
+               status=204, body=obj({"kind": REACTION}))
+def add_reaction(call: Call) -> Reply:
+    call.rpc(call.gw.clients.post.AddReaction, post_pb2.ReactionRequest(
+        actor_id=call.user_id, post_id=call.params["post_id"], kind=call.body["kind"]))
+    return Reply(204)
+
+
+@api.operation("DELETE", "/v1/posts/{post_id}/reactions/{kind}", summary="Take my reaction back",
+               tag=TAG, status=204, path_params={"kind": REACTION})
+def remove_reaction(call: Call) -> Reply:
+    call.rpc(call.gw.clients.post.RemoveReaction, post_pb2.ReactionRequest(
+        actor_id=call.user_id, post_id=call.params["post_id"], kind=call.params["kind"]))
+    return Reply(204)
+
+
+@api.operation("POST", "/v1/posts/{post_id}/comments", summary="Comment on a post", tag=TAG,
+               status=201, response=render.COMMENT, body=obj({"text": COMMENT_TEXT}))
+def add_comment(call: Call) -> Reply:
+    c = call.rpc(call.gw.clients.post.AddComment, post_pb2.AddCommentRequest(
+        actor_id=call.user_id, post_id=call.params["post_id"], text=call.body["text"]))
+    return Reply(201, render.comment(c))
+
+
+@api.operation("GET", "/v1/posts/{post_id}/comments", summary="Comments on a post, oldest first",
+               tag=TAG, query=PAGE_QUERY, response=render.list_of(render.COMMENT))
+def list_comments(call: Call) -> Reply:
+    post_id = call.params["post_id"]
+    listing = f"comments:{post_id}"
+    after = open_cursor(call.gw.cursors, call.query.get("cursor"), listing)
+    reply = call.rpc(call.gw.clients.post.ListComments, post_pb2.ListCommentsRequest(
+        viewer_id=call.user_id, post_id=post_id, limit=call.query["limit"],
+        cursor=after if isinstance(after, str) else ""))
+    names = display_names(call, (c.author_id for c in reply.items))
+    return Reply(200, {"items": [render.comment(c, names) for c in reply.items],
+                       "next_cursor": seal_cursor(call.gw.cursors, reply.next_cursor, listing)})

@@ -1,0 +1,60 @@
+"""``kith gateway serve``: the Flask app behind gunicorn, started programmatically.
+
+gunicorn runs ``workers`` processes of ``threads`` threads each (``gthread``:
+threads also carry the long-lived ``/v1/stream`` connections). The app is
+built in each worker after the fork, so every process has its own gRPC
+channels, database pool and stream consumer. Prometheus metrics are collected
+across workers through ``PROMETHEUS_MULTIPROC_DIR`` (set up by the entry point).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from kith.common.config import Settings
+from kith.gateway.config import GatewayConfig
+
+
+class GatewayServer(BaseApplication):
+    def __init__(self, settings: Settings, config: GatewayConfig, bind: str | None = None) -> None:
+        self.settings = settings
+        self.config = config
+        self.bind = bind or f"0.0.0.0:{settings.gateway_port}"
+        super().__init__()
+
+    def load_config(self) -> None:
+        options: dict[str, Any] = {
+            "bind": self.bind,
+            "workers": max(1, self.config.workers),
+            "threads": max(1, self.config.threads),
+            "worker_class": "gthread",
+            "timeout": 30,
+            "graceful_timeout": 20,
+            "keepalive": 5,
+            "accesslog": None,
+            "proc_name": "kith-gateway",
+            "child_exit": _child_exit,
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from kith.gateway.app import create_app  # in the worker, after the fork
+
+        return create_app(self.settings, self.config)
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def serve(settings: Settings, bind: str | None = None) -> int:
+    """Run until SIGTERM/SIGINT (gunicorn's own signal handling, graceful)."""
+    GatewayServer(settings, GatewayConfig.from_settings(settings), bind).run()
+    return 0

@@ -1,0 +1,29 @@
+"""``kith demo`` seeds a running gateway and hands out a login that works."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from kith.cli import demo
+from tests.integration.gateway.harness import Client, Gateway, eventually
+
+
+def test_demo_seeds_and_prints_a_working_login(gateway: Gateway,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo.main(["--url", gateway.url, "--people", "24", "--niches", "4",
+                      "--niche-size", "6", "--concurrency", "4"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out.splitlines()[0])
+    assert summary["people"] == 25 and summary["niches"] == 4 and summary["posts"] >= 4
+    username = re.search(r"username: (\S+)", out).group(1)  # type: ignore[union-attr]
+    password = re.search(r"password: (\S+)", out).group(1)  # type: ignore[union-attr]
+    session = gateway.client().post("/v1/sessions", {"username": username, "password": password})
+    assert session.status_code == 201
+    me = Client(gateway.url, session.json()["access_token"])
+    assert len(me.get("/v1/niches").json()["items"]) == 3
+    inbox = eventually(lambda: me.get("/v1/conversations").json()["items"],
+                       lambda items: len(items) == 3)
+    assert len(inbox) == 3 and all(i["unread_count"] == 1 for i in inbox)
