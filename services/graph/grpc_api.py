@@ -2,60 +2,25 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
-
 import grpc
 
-from kith.common.errors import InvalidArgument
+from kith.common.validation import Fields
 from kith.graph.application import GraphApplication, IssuedInvite
 from kith.graph.domain.rules import Role
 from kith.graph.readmodel import MemberRow, NicheRow
 from kith.protos import graph_pb2, graph_pb2_grpc
 
-MAX_IDS = 1000
 _ROLES = {graph_pb2.OWNER: Role.OWNER, graph_pb2.ADMIN: Role.ADMIN,
           graph_pb2.MEMBER: Role.MEMBER}
 _PB_ROLES = {role: pb for pb, role in _ROLES.items()}
 
 
-class Input:
-    """Collects every malformed field of a request, then raises them together."""
-
-    def __init__(self) -> None:
-        self.problems: dict[str, str] = {}
-
-    def uuid(self, name: str, value: str) -> str:
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            self.problems[name] = "must be a UUID"
-            return ""
-
-    def uuids(self, name: str, values: Sequence[str]) -> list[str]:
-        if len(values) > MAX_IDS:
-            self.problems[name] = f"at most {MAX_IDS} ids"
-            return []
-        try:
-            return [str(uuid.UUID(v)) for v in values]
-        except ValueError:
-            self.problems[name] = "every id must be a UUID"
-            return []
-
-    def role(self, name: str, value: int) -> Role:
-        if value not in _ROLES:
-            self.problems[name] = "must be OWNER, ADMIN or MEMBER"
-            return Role.MEMBER
-        return _ROLES[value]
-
-    def text(self, name: str, value: str) -> str:
-        if not value:
-            self.problems[name] = "is required"
-        return value
-
-    def done(self) -> None:
-        if self.problems:
-            raise InvalidArgument("invalid request", details=self.problems)
+def _role(fields: Fields, value: int) -> Role:
+    """The role a protobuf enum names; ROLE_UNSPECIFIED and unknown values are refused."""
+    if value not in _ROLES:
+        fields.add("role", "must be OWNER, ADMIN or MEMBER")
+        return Role.MEMBER
+    return _ROLES[value]
 
 
 def _niche(row: NicheRow) -> graph_pb2.Niche:
@@ -84,7 +49,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
 
     def CreateNiche(self, request: graph_pb2.CreateNicheRequest,
                     context: grpc.ServicerContext) -> graph_pb2.Niche:
-        i = Input()
+        i = Fields()
         actor = i.uuid("actor_id", request.actor_id)
         i.done()
         return _niche(self.app.create_niche(actor, request.name, request.kind,
@@ -92,7 +57,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
 
     def CreateInvite(self, request: graph_pb2.CreateInviteRequest,
                      context: grpc.ServicerContext) -> graph_pb2.Invite:
-        i = Input()
+        i = Fields()
         actor, niche = i.uuid("actor_id", request.actor_id), i.uuid("niche_id", request.niche_id)
         i.done()
         return _invite(self.app.create_invite(actor, niche, request.max_uses,
@@ -100,14 +65,14 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
 
     def AcceptInvite(self, request: graph_pb2.AcceptInviteRequest,
                      context: grpc.ServicerContext) -> graph_pb2.Niche:
-        i = Input()
-        actor, code = i.uuid("actor_id", request.actor_id), i.text("code", request.code)
+        i = Fields()
+        actor, code = i.uuid("actor_id", request.actor_id), i.required("code", request.code)
         i.done()
         return _niche(self.app.accept_invite(actor, code))
 
     def RemoveMember(self, request: graph_pb2.RemoveMemberRequest,
                      context: grpc.ServicerContext) -> graph_pb2.Empty:
-        i = Input()
+        i = Fields()
         actor, niche = i.uuid("actor_id", request.actor_id), i.uuid("niche_id", request.niche_id)
         user = i.uuid("user_id", request.user_id)
         i.done()
@@ -116,16 +81,16 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
 
     def ChangeRole(self, request: graph_pb2.ChangeRoleRequest,
                    context: grpc.ServicerContext) -> graph_pb2.Empty:
-        i = Input()
+        i = Fields()
         actor, niche = i.uuid("actor_id", request.actor_id), i.uuid("niche_id", request.niche_id)
-        user, role = i.uuid("user_id", request.user_id), i.role("role", request.role)
+        user, role = i.uuid("user_id", request.user_id), _role(i, request.role)
         i.done()
         self.app.change_role(actor, niche, user, role)
         return graph_pb2.Empty()
 
     def Block(self, request: graph_pb2.BlockRequest,
               context: grpc.ServicerContext) -> graph_pb2.Empty:
-        i = Input()
+        i = Fields()
         actor, user = i.uuid("actor_id", request.actor_id), i.uuid("user_id", request.user_id)
         i.done()
         self.app.block(actor, user)
@@ -133,7 +98,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
 
     def Unblock(self, request: graph_pb2.BlockRequest,
                 context: grpc.ServicerContext) -> graph_pb2.Empty:
-        i = Input()
+        i = Fields()
         actor, user = i.uuid("actor_id", request.actor_id), i.uuid("user_id", request.user_id)
         i.done()
         self.app.unblock(actor, user)
@@ -143,21 +108,21 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
 
     def GetNiche(self, request: graph_pb2.GetNicheRequest,
                  context: grpc.ServicerContext) -> graph_pb2.Niche:
-        i = Input()
+        i = Fields()
         actor, niche = i.uuid("actor_id", request.actor_id), i.uuid("niche_id", request.niche_id)
         i.done()
         return _niche(self.app.get_niche(actor, niche))
 
     def ListNiches(self, request: graph_pb2.ListNichesRequest,
                    context: grpc.ServicerContext) -> graph_pb2.ListNichesResponse:
-        i = Input()
+        i = Fields()
         actor = i.uuid("actor_id", request.actor_id)
         i.done()
         return graph_pb2.ListNichesResponse(items=[_niche(n) for n in self.app.list_niches(actor)])
 
     def ListMembers(self, request: graph_pb2.ListMembersRequest,
                     context: grpc.ServicerContext) -> graph_pb2.ListMembersResponse:
-        i = Input()
+        i = Fields()
         actor, niche = i.uuid("actor_id", request.actor_id), i.uuid("niche_id", request.niche_id)
         i.done()
         members = self.app.list_members(actor, niche)
@@ -165,7 +130,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
 
     def GetMembership(self, request: graph_pb2.GetMembershipRequest,
                       context: grpc.ServicerContext) -> graph_pb2.Membership:
-        i = Input()
+        i = Fields()
         niche, user = i.uuid("niche_id", request.niche_id), i.uuid("user_id", request.user_id)
         i.done()
         role = self.app.membership(niche, user)
@@ -175,21 +140,21 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
 
     def SharesNiche(self, request: graph_pb2.SharesNicheRequest,
                     context: grpc.ServicerContext) -> graph_pb2.SharesNicheResponse:
-        i = Input()
+        i = Fields()
         user, others = i.uuid("user_id", request.user_id), i.uuids("user_ids", request.user_ids)
         i.done()
         return graph_pb2.SharesNicheResponse(user_ids=self.app.shares_niche(user, others))
 
     def ListBlocks(self, request: graph_pb2.ListBlocksRequest,
                    context: grpc.ServicerContext) -> graph_pb2.ListBlocksResponse:
-        i = Input()
+        i = Fields()
         actor = i.uuid("actor_id", request.actor_id)
         i.done()
         return graph_pb2.ListBlocksResponse(user_ids=self.app.list_blocks(actor))
 
     def BlockedAmong(self, request: graph_pb2.BlockedAmongRequest,
                      context: grpc.ServicerContext) -> graph_pb2.BlockedAmongResponse:
-        i = Input()
+        i = Fields()
         user, others = i.uuid("user_id", request.user_id), i.uuids("other_ids", request.other_ids)
         i.done()
         return graph_pb2.BlockedAmongResponse(blocked_ids=self.app.blocked_among(user, others))

@@ -2,57 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from uuid import UUID
 
 import grpc
 
-from kith.common.errors import InvalidArgument
+from kith.common.validation import Fields
 from kith.identity.application import Identity, IssuedTokens
 from kith.identity.readmodel import Profile
 from kith.protos import identity_pb2, identity_pb2_grpc
 
-MAX_IDS = 1000
 MAX_SECRET_CHARS = 4096  # passwords are checked more tightly by the domain; tokens are short
-
-
-class Input:
-    """Collects every malformed field of a request, then raises them together."""
-
-    def __init__(self) -> None:
-        self.problems: dict[str, str] = {}
-
-    def uuid(self, name: str, value: str) -> uuid.UUID:
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            self.problems[name] = "is required" if not value else "must be a UUID"
-            return uuid.UUID(int=0)
-
-    def optional_uuid(self, name: str, value: str) -> uuid.UUID | None:
-        return self.uuid(name, value) if value else None
-
-    def uuids(self, name: str, values: Sequence[str]) -> list[uuid.UUID]:
-        if len(values) > MAX_IDS:
-            self.problems[name] = f"at most {MAX_IDS} ids"
-            return []
-        try:
-            return [uuid.UUID(v) for v in values]
-        except ValueError:
-            self.problems[name] = "every id must be a UUID"
-            return []
-
-    def secret(self, name: str, value: str) -> str:
-        if not value:
-            self.problems[name] = "is required"
-        elif len(value) > MAX_SECRET_CHARS:
-            self.problems[name] = f"must be at most {MAX_SECRET_CHARS} characters"
-        return value
-
-    def done(self) -> None:
-        if self.problems:
-            raise InvalidArgument("invalid " + ", ".join(sorted(self.problems)),
-                                  details=self.problems)
 
 
 def _profile(profile: Profile) -> identity_pb2.Profile:
@@ -80,75 +40,76 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     def Authenticate(self, request: identity_pb2.AuthenticateRequest,
                      context: grpc.ServicerContext) -> identity_pb2.TokenPair:
-        given = Input()
-        username = given.secret("username", request.username)
-        password = given.secret("password", request.password)
+        given = Fields()
+        username = given.required("username", request.username, MAX_SECRET_CHARS)
+        password = given.required("password", request.password, MAX_SECRET_CHARS)
         given.done()
         return _tokens(self.app.authenticate(username, password))
 
     def Refresh(self, request: identity_pb2.RefreshRequest,
                 context: grpc.ServicerContext) -> identity_pb2.TokenPair:
-        given = Input()
-        token = given.secret("refresh_token", request.refresh_token)
+        given = Fields()
+        token = given.required("refresh_token", request.refresh_token, MAX_SECRET_CHARS)
         given.done()
         return _tokens(self.app.refresh(token))
 
     def Revoke(self, request: identity_pb2.RevokeRequest,
                context: grpc.ServicerContext) -> identity_pb2.Empty:
-        given = Input()
+        given = Fields()
         if bool(request.session_id) == bool(request.refresh_token):
-            given.problems["session_id"] = "give either session_id or refresh_token"
+            given.add("session_id", "give either session_id or refresh_token")
         if request.refresh_token:
-            token = given.secret("refresh_token", request.refresh_token)
+            token = given.required("refresh_token", request.refresh_token, MAX_SECRET_CHARS)
             actor_id = given.optional_uuid("actor_id", request.actor_id)
             given.done()
-            self.app.revoke_refresh_token(token, actor_id)
+            self.app.revoke_refresh_token(token, UUID(actor_id) if actor_id else None)
         else:
             actor = given.uuid("actor_id", request.actor_id)
             session_id = given.uuid("session_id", request.session_id)
             given.done()
-            self.app.logout(actor, session_id)
+            self.app.logout(UUID(actor), UUID(session_id))
         return identity_pb2.Empty()
 
     def GetProfile(self, request: identity_pb2.GetProfileRequest,
                    context: grpc.ServicerContext) -> identity_pb2.Profile:
-        given = Input()
+        given = Fields()
         actor_id = given.uuid("actor_id", request.actor_id)
         user_id = given.optional_uuid("user_id", request.user_id)
         given.done()
-        return _profile(self.app.profile(user_id or actor_id))
+        return _profile(self.app.profile(UUID(user_id or actor_id)))
 
     def UpdateProfile(self, request: identity_pb2.UpdateProfileRequest,
                       context: grpc.ServicerContext) -> identity_pb2.Profile:
-        given = Input()
+        given = Fields()
         actor_id = given.uuid("actor_id", request.actor_id)
         given.done()
         display_name = request.display_name if request.HasField("display_name") else None
         bio = request.bio if request.HasField("bio") else None
-        return _profile(self.app.update_profile(actor_id, display_name, bio))
+        return _profile(self.app.update_profile(UUID(actor_id), display_name, bio))
 
     def ChangePassword(self, request: identity_pb2.ChangePasswordRequest,
                        context: grpc.ServicerContext) -> identity_pb2.Empty:
-        given = Input()
+        given = Fields()
         actor_id = given.uuid("actor_id", request.actor_id)
-        current = given.secret("current_password", request.current_password)
+        current = given.required("current_password", request.current_password, MAX_SECRET_CHARS)
         keep = given.optional_uuid("session_id", request.session_id)
         given.done()
-        self.app.change_password(actor_id, current, request.new_password, keep)
+        self.app.change_password(UUID(actor_id), current, request.new_password,
+                                 UUID(keep) if keep else None)
         return identity_pb2.Empty()
 
     def DeleteAccount(self, request: identity_pb2.DeleteAccountRequest,
                       context: grpc.ServicerContext) -> identity_pb2.Empty:
-        given = Input()
+        given = Fields()
         actor_id = given.uuid("actor_id", request.actor_id)
         given.done()
-        self.app.delete_account(actor_id)
+        self.app.delete_account(UUID(actor_id))
         return identity_pb2.Empty()
 
     def VerifyToken(self, request: identity_pb2.VerifyTokenRequest,
                     context: grpc.ServicerContext) -> identity_pb2.VerifyTokenResponse:
-        given = Input()
-        token = given.secret("access_token", request.access_token)
+        given = Fields()
+        token = given.required("access_token", request.access_token, MAX_SECRET_CHARS)
         given.done()
         verified = self.app.verify(token)
         return identity_pb2.VerifyTokenResponse(user_id=str(verified.user_id),
@@ -157,11 +118,11 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
 
     def BatchGetProfiles(self, request: identity_pb2.BatchGetProfilesRequest,
                          context: grpc.ServicerContext) -> identity_pb2.BatchGetProfilesResponse:
-        given = Input()
+        given = Fields()
         user_ids = given.uuids("user_ids", request.user_ids)
         given.done()
         return identity_pb2.BatchGetProfilesResponse(
-            profiles=[_profile(p) for p in self.app.profiles(user_ids)])
+            profiles=[_profile(p) for p in self.app.profiles([UUID(u) for u in user_ids])])
 
 
 def register(servicer: IdentityServicer) -> Callable[[grpc.Server], None]:

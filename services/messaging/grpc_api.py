@@ -7,13 +7,9 @@ aggregate never disagree.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
-from typing import Any
-
 import grpc
 
-from kith.common.errors import InvalidArgument
+from kith.common.validation import Fields
 from kith.messaging.application import (
     ConversationView,
     InboxItemView,
@@ -27,43 +23,6 @@ from kith.protos import messaging_pb2_grpc
 SERVICE_NAME = "kith.messaging.v1.MessagingService"
 DEFAULT_CONVERSATIONS = 20
 DEFAULT_MESSAGES = 50
-MAX_PAGE = 100
-
-
-class Fields:
-    """Collects field errors of one request; :meth:`done` raises them together."""
-
-    def __init__(self) -> None:
-        self.details: dict[str, Any] = {}
-
-    def uuid(self, name: str, value: str) -> str:
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            self.details[name] = "must be a UUID"
-            return value
-
-    def rule(self, rule: Callable[[Any], None], value: Any) -> Any:
-        try:
-            rule(value)
-        except InvalidArgument as exc:
-            self.details.update(exc.details)
-        return value
-
-    def limit(self, value: int, default: int) -> int:
-        if value < 0 or value > MAX_PAGE:
-            self.details["limit"] = f"between 1 and {MAX_PAGE} (0 = {default})"
-        return value or default
-
-    def at_least(self, name: str, value: int, minimum: int) -> int:
-        if value < minimum:
-            self.details[name] = f"at least {minimum}"
-        return value
-
-    def done(self) -> None:
-        if self.details:
-            raise InvalidArgument("invalid request: " + ", ".join(sorted(self.details)),
-                                  details=self.details)
 
 
 def _conversation(view: ConversationView) -> pb.Conversation:
@@ -96,11 +55,10 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
                            context: grpc.ServicerContext) -> pb.Conversation:
         fields = Fields()
         actor = fields.uuid("actor_id", request.actor_id)
-        members = []
-        for i, member_id in enumerate(request.member_ids):
-            members.append(fields.uuid(f"member_ids[{i}]", member_id))
-        if not request.member_ids:
-            fields.details["member_ids"] = "name at least one other user"
+        members = [fields.uuid(f"member_ids[{i}]", member_id)
+                   for i, member_id in enumerate(request.member_ids)]
+        if not members:
+            fields.add("member_ids", "name at least one other user")
         fields.rule(check_title, request.title)
         fields.done()
         return _conversation(self.app.create_conversation(actor, members, request.title))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 from collections.abc import Callable
-from typing import TypeVar
 
 import grpc
 
 from kith.common.errors import InvalidArgument
+from kith.common.validation import Fields
 from kith.post.application import PostApplication
 from kith.post.domain import COMMENT_MAX_CHARS, POST_MAX_CHARS, check_kind, check_text
 from kith.post.readmodel import CommentView, PostView
@@ -20,33 +19,6 @@ DEFAULT_COMMENT_PAGE = 50
 MAX_COMMENT_PAGE = 100
 MAX_BATCH = 200
 _CURSOR_PREFIX = "c1:"
-T = TypeVar("T")
-
-
-class Fields:
-    """Collects every problem with a request, so one error names all bad fields."""
-
-    def __init__(self) -> None:
-        self.problems: dict[str, str] = {}
-
-    def uuid(self, name: str, value: str) -> str:
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            self.problems[name] = "must be a UUID"
-            return value
-
-    def rule(self, rule: Callable[[], T], fallback: T) -> T:
-        """Run a domain ``check_*`` rule, recording its field-level details on failure."""
-        try:
-            return rule()
-        except InvalidArgument as exc:
-            self.problems.update(exc.details)
-            return fallback
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            raise InvalidArgument("invalid request", details=self.problems)
 
 
 def encode_cursor(after_seq: int) -> str:
@@ -87,23 +59,23 @@ class PostServicer(post_pb2_grpc.PostServiceServicer):
                 ) -> post_pb2.Post:
         f = Fields()
         actor, niche = f.uuid("actor_id", request.actor_id), f.uuid("niche_id", request.niche_id)
-        text = f.rule(lambda: check_text(request.text, POST_MAX_CHARS), "")
-        f.raise_if_any()
+        text = f.rule(check_text, request.text, POST_MAX_CHARS, fallback="")
+        f.done()
         return post_message(self.app.publish(actor, niche, text))
 
     def Edit(self, request: post_pb2.EditRequest, context: grpc.ServicerContext
              ) -> post_pb2.Post:
         f = Fields()
         actor, post = f.uuid("actor_id", request.actor_id), f.uuid("post_id", request.post_id)
-        text = f.rule(lambda: check_text(request.text, POST_MAX_CHARS), "")
-        f.raise_if_any()
+        text = f.rule(check_text, request.text, POST_MAX_CHARS, fallback="")
+        f.done()
         return post_message(self.app.edit(actor, post, text))
 
     def Delete(self, request: post_pb2.DeleteRequest, context: grpc.ServicerContext
                ) -> post_pb2.Empty:
         f = Fields()
         actor, post = f.uuid("actor_id", request.actor_id), f.uuid("post_id", request.post_id)
-        f.raise_if_any()
+        f.done()
         self.app.delete(actor, post)
         return post_pb2.Empty()
 
@@ -111,19 +83,17 @@ class PostServicer(post_pb2_grpc.PostServiceServicer):
                    ) -> post_pb2.Comment:
         f = Fields()
         actor, post = f.uuid("actor_id", request.actor_id), f.uuid("post_id", request.post_id)
-        text = f.rule(lambda: check_text(request.text, COMMENT_MAX_CHARS), "")
-        f.raise_if_any()
+        text = f.rule(check_text, request.text, COMMENT_MAX_CHARS, fallback="")
+        f.done()
         return comment_message(self.app.add_comment(actor, post, text))
 
     def ListComments(self, request: post_pb2.ListCommentsRequest,
                      context: grpc.ServicerContext) -> post_pb2.ListCommentsResponse:
         f = Fields()
         viewer, post = f.uuid("viewer_id", request.viewer_id), f.uuid("post_id", request.post_id)
-        after = f.rule(lambda: decode_cursor(request.cursor), 0)
-        limit = request.limit or DEFAULT_COMMENT_PAGE
-        if not 1 <= limit <= MAX_COMMENT_PAGE:
-            f.problems["limit"] = f"must be 1 to {MAX_COMMENT_PAGE}"
-        f.raise_if_any()
+        after = f.rule(decode_cursor, request.cursor, fallback=0)
+        limit = f.limit(request.limit, DEFAULT_COMMENT_PAGE, MAX_COMMENT_PAGE)
+        f.done()
         page = self.app.list_comments(viewer, post, after, limit)
         return post_pb2.ListCommentsResponse(
             items=[comment_message(c) for c in page.items],
@@ -145,17 +115,15 @@ class PostServicer(post_pb2_grpc.PostServiceServicer):
                 ) -> post_pb2.Post:
         f = Fields()
         viewer, post = f.uuid("viewer_id", request.viewer_id), f.uuid("post_id", request.post_id)
-        f.raise_if_any()
+        f.done()
         return post_message(self.app.get_post(viewer, post))
 
     def BatchGetPosts(self, request: post_pb2.BatchGetPostsRequest,
                       context: grpc.ServicerContext) -> post_pb2.BatchGetPostsResponse:
         f = Fields()
         viewer = f.uuid("viewer_id", request.viewer_id)
-        if len(request.post_ids) > MAX_BATCH:
-            f.problems["post_ids"] = f"at most {MAX_BATCH} ids"
-        ids = [f.uuid("post_ids", p) for p in request.post_ids]
-        f.raise_if_any()
+        ids = f.uuids("post_ids", request.post_ids, MAX_BATCH)
+        f.done()
         views = self.app.batch_get_posts(viewer, ids) if ids else []
         return post_pb2.BatchGetPostsResponse(items=[post_message(v) for v in views])
 
@@ -163,8 +131,8 @@ class PostServicer(post_pb2_grpc.PostServiceServicer):
     def _reaction(request: post_pb2.ReactionRequest) -> tuple[str, str, str]:
         f = Fields()
         actor, post = f.uuid("actor_id", request.actor_id), f.uuid("post_id", request.post_id)
-        kind = f.rule(lambda: check_kind(request.kind), "")
-        f.raise_if_any()
+        kind = f.rule(check_kind, request.kind, fallback="")
+        f.done()
         return actor, post, kind
 
 

@@ -31,13 +31,13 @@ def test_fields_report_every_problem_at_once() -> None:
     assert f.uuid("actor_id", "5b8f4a6e-4a3c-4b1b-9d7e-0a1b2c3d4e5f") \
         == "5b8f4a6e-4a3c-4b1b-9d7e-0a1b2c3d4e5f"
     f.uuid("post_id", "42")
-    f.rule(lambda: check_text("", POST_MAX_CHARS), "")
+    f.rule(check_text, "", POST_MAX_CHARS, fallback="")
     with pytest.raises(InvalidArgument) as err:
-        f.raise_if_any()
+        f.done()
     assert set(err.value.details) == {"post_id", "text"}
 
 
 def test_uuid_is_normalised() -> None:
     f = Fields()
     assert f.uuid("x", "5B8F4A6E4A3C4B1B9D7E0A1B2C3D4E5F") == "5b8f4a6e-4a3c-4b1b-9d7e-0a1b2c3d4e5f"
-    f.raise_if_any()
+    f.done()
