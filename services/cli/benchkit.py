@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,9 +14,9 @@ from typing import Any
 
 from kith.common.config import DATABASES, SERVICES, Settings
 from kith.common.db import migrate_service
-from kith.common.infra.kafka import EmbeddedKafka, ensure_topics
-from kith.common.infra.postgres import EmbeddedPostgres, ensure_database
-from kith.common.infra.processes import free_port
+from kith.common.infra.embedded import servers
+from kith.common.infra.kafka import delete_topics, ensure_topics
+from kith.common.infra.postgres import drop_database, ensure_database
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = REPO.parent / "shared" / "datasets" / "social-graphs" / "socfb-Reed98.edges"
@@ -34,35 +32,27 @@ class BenchInfra:
 @contextmanager
 def bench_infra(partitions: int = 12, durable: bool = True) -> Iterator[BenchInfra]:
     """PostgreSQL + Kafka for a benchmark: ``KITH_PG_DSN``/``KITH_KAFKA_BOOTSTRAP`` if set,
-    else fresh embedded servers in a temporary directory; fresh databases and topics."""
-    env = os.environ
-    workdir = Path(tempfile.mkdtemp(prefix="kith-bench-"))
-    postgres = kafka = None
-    try:
-        dsn = env.get("KITH_PG_DSN")
-        if not dsn:
-            postgres = EmbeddedPostgres(workdir / "postgres", free_port(), durable=durable)
-            dsn = postgres.start()
-        bootstrap = env.get("KITH_KAFKA_BOOTSTRAP")
-        if not bootstrap:
-            kafka = EmbeddedKafka(workdir / "kafka", free_port(), free_port(),
-                                  lib_dir=REPO / ".kith" / "kafka" / "lib", heap="1g")
-            bootstrap = kafka.start()
+    else fresh embedded servers in a temporary directory; fresh databases and topics,
+    dropped afterwards."""
+    with servers(REPO / ".kith" / "kafka" / "lib", os.environ.get("KITH_PG_DSN"),
+                 os.environ.get("KITH_KAFKA_BOOTSTRAP"), durable=durable, kafka_heap="1g",
+                 prefix="kith-bench-") as found:
         prefix = f"bench{int(time.time())}"
-        settings = Settings(pg_dsn=dsn, kafka_bootstrap=bootstrap, db_prefix=prefix,
-                            topic_prefix=f"{prefix}.", topic_partitions=partitions,
-                            log_format="text", log_level="WARNING")
+        settings = Settings(pg_dsn=found.admin_dsn, kafka_bootstrap=found.bootstrap,
+                            db_prefix=prefix, topic_prefix=f"{prefix}.",
+                            topic_partitions=partitions, log_format="text",
+                            log_level="WARNING")
         for name in DATABASES:
-            ensure_database(dsn, f"{prefix}_{name}")
+            ensure_database(found.admin_dsn, f"{prefix}_{name}")
             migrate_service(settings.database_url(name), "kith.common")
-        ensure_topics(bootstrap, [settings.topic(s) for s in SERVICES], partitions)
-        yield BenchInfra(dsn, bootstrap, settings)
-    finally:
-        if kafka is not None:
-            kafka.stop()
-        if postgres is not None:
-            postgres.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        topics = [settings.topic(s) for s in SERVICES]
+        ensure_topics(found.bootstrap, topics, partitions)
+        try:
+            yield BenchInfra(found.admin_dsn, found.bootstrap, settings)
+        finally:
+            for name in DATABASES:
+                drop_database(found.admin_dsn, f"{prefix}_{name}")
+            delete_topics(found.bootstrap, topics)
 
 
 def emit(name: str, result: dict[str, Any]) -> None:

@@ -280,3 +280,14 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise InfraError(f"could not create topic {topic}: {exc}") from exc
+
+
+def delete_topics(bootstrap: str, topics: list[str]) -> None:
+    """Delete topics (e.g. a benchmark's own); missing ones are ignored."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.delete_topics(topics, request_timeout=30).values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].name() != "UNKNOWN_TOPIC_OR_PART":
+                raise

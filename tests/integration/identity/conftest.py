@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -10,13 +9,11 @@ import pytest
 from kith.common.rpc import channel
 from kith.identity.entrypoint import SPEC
 from kith.protos import identity_pb2_grpc
-from tests.integration.identity.identity_helpers import CHEAP_ARGON2, IdentityClient
+from tests.integration.identity.identity_helpers import IdentityClient
 
 
 @pytest.fixture
 def identity(stack) -> Iterator[IdentityClient]:
-    stack.settings = dataclasses.replace(stack.settings,
-                                         extra={**stack.settings.extra, **CHEAP_ARGON2})
     running = stack.start(SPEC)
     with channel(running.address, deadline_s=15) as chan:
         yield IdentityClient(identity_pb2_grpc.IdentityServiceStub(chan), running,

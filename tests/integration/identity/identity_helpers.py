@@ -17,8 +17,6 @@ from kith.common.service import RunningService
 from kith.protos import identity_pb2, identity_pb2_grpc
 
 # argon2's minimum cost: the tests measure behaviour, not hashing strength.
-CHEAP_ARGON2 = {"KITH_ARGON2_TIME_COST": "1", "KITH_ARGON2_MEMORY_KIB": "8",
-                "KITH_ARGON2_PARALLELISM": "1"}
 PASSWORD = "correct horse battery"
 
 
