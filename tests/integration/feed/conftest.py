@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import psycopg
 import pytest
 
 from kith.common.config import Settings
@@ -12,8 +9,7 @@ from kith.common.db import migrate_service
 
 
 @pytest.fixture
-def feed_db(settings: Settings) -> Iterator[psycopg.Connection]:
+def feed_dsn(settings: Settings) -> str:
     dsn = settings.database_url("feed")
     migrate_service(dsn, "kith.feed")
-    with psycopg.connect(dsn) as conn:
-        yield conn
+    return dsn

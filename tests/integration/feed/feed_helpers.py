@@ -34,7 +34,7 @@ def ids(prefix: int, n: int) -> list[uuid.UUID]:
     return [uuid.UUID(int=(prefix << 64) | (i + 1)) for i in range(n)]
 
 
-def scenario(draw: Draw, users: int = 5, niches: int = 2, posts: int = 10,
+def scenario(draw: Draw, users: int = 5, niches: int = 2, posts: int = 12,
              ops: int = 6) -> list[Stream]:
     """Random but valid streams: membership churn, block churn, posts with some deletions."""
     people = ids(1, users)
@@ -79,7 +79,7 @@ def scenario(draw: Draw, users: int = 5, niches: int = 2, posts: int = 10,
         if s.events:
             streams.append(s)
     niche_ids = ids(2, niches)
-    for post in ids(3, draw(0, posts)):
+    for post in ids(3, draw(posts // 3, posts)):
         niche = niche_ids[draw(0, niches - 1)]
         author = people[draw(0, users - 1)]
         s = Stream("post", post)
@@ -90,7 +90,7 @@ def scenario(draw: Draw, users: int = 5, niches: int = 2, posts: int = 10,
             s.events.append(("kith.post.PostEdited", {
                 "post_id": str(post), "niche_id": str(niche), "text": "edited",
                 "edited_at_ms": BASE_MS}))
-        if draw(0, 3) == 0:
+        if draw(0, 2) == 0:
             s.events.append(("kith.post.PostDeleted", {
                 "post_id": str(post), "niche_id": str(niche), "author_id": str(author),
                 "deleted_by": str(author), "deleted_at_ms": BASE_MS}))
@@ -169,9 +169,54 @@ def actual_feeds(conn: psycopg.Connection) -> Feeds:
     rows = conn.execute(
         "SELECT u.uuid, n.uuid, e.post_id FROM feed_entries e"
         " JOIN feed_refs u ON u.id = e.user_id JOIN feed_refs n ON n.id = e.niche_id").fetchall()
+    conn.commit()  # hold no locks: a rebuild truncates
     assert len(rows) == len(set(rows))
     return set(rows)
 
 
 def entry_count(conn: psycopg.Connection) -> int:
     return conn.execute("SELECT count(*) FROM feed_entries").fetchone()[0]
+
+
+def append_and_publish(settings: Any, streams: Sequence[Stream], draw: Draw) -> int:
+    """Append the streams (interleaved) to graph's and post's event stores, relay them to
+    Kafka, and return how many events were published."""
+    from kith.common.codec import default_codec
+    from kith.common.db import make_pool
+    from kith.common.eventstore import EventStore, NewEvent
+    from kith.common.relay import OutboxRelay
+
+    stores = {svc: EventStore(make_pool(settings.database_url(svc), max_size=2), default_codec())
+              for svc in ("graph", "post")}
+    try:
+        for stream, version, (event_type, data) in interleave(streams, draw):
+            stores[stream.service].append(stream.stream_id, version - 1,
+                                          [NewEvent(event_type, data)])
+    finally:
+        for store in stores.values():
+            store.pool.close()
+    published = 0
+    for svc in ("graph", "post"):
+        dsn = settings.database_url(svc)
+        relay = OutboxRelay(dsn, settings.require_kafka(), settings.topic(svc), batch_size=200)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            while relay.publish_batch(conn):
+                pass
+        published += relay.published
+    return published
+
+
+def consumed(conn: psycopg.Connection, projection: str = "feed.fanout") -> int:
+    """Events the projection has committed offsets for (all partitions)."""
+    conn.commit()
+    row = conn.execute("SELECT coalesce(sum(next_offset), 0) FROM projection_offsets"
+                       " WHERE projection = %s", (projection,)).fetchone()
+    conn.commit()
+    return int(row[0])
+
+
+def feed_rows(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
+    conn.commit()
+    rows = conn.execute("SELECT * FROM feed_entries ORDER BY 1, 2, 3, 4").fetchall()
+    conn.commit()
+    return rows

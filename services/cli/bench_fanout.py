@@ -1,0 +1,540 @@
+"""``kith bench fanout``: fan-out throughput against raw COPY, post-to-feed latency, worker RSS.
+
+Seeds niches from the socfb-Reed98 friendship graph (each niche: a person and up
+to ``--cap - 1`` of their friends), then:
+
+1. **throughput** — pre-loads post events for at least ``--deliveries`` feed
+   deliveries into the topics, times one ``kith feed fanout`` process draining
+   them, and COPYs the identical rows into an identical empty table in the same
+   run (same batch sizes, one transaction each);
+2. **latency** — the real graph and post services run in-process; the largest
+   circles become niches through graph's gRPC API, then posts are published
+   through ``PostService.Publish`` at ``--rate`` per second, with the same worker
+   running, and each is timed from the call's acknowledgement until readable.
+   The worker writes a post's whole fan-out in one transaction, so the first
+   member who can read it proves every member can (checked at the end);
+3. the worker's resident memory at its start and at the end.
+
+Starts an embedded PostgreSQL and Kafka unless ``KITH_PG_DSN`` and
+``KITH_KAFKA_BOOTSTRAP`` are set. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import grpc
+import psutil
+import psycopg
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from hdrh.histogram import HdrHistogram
+
+from kith.cli.infra import prepare
+from kith.common.codec import default_codec
+from kith.common.config import DATABASES, SERVICES, Settings
+from kith.common.db import make_pool
+from kith.common.infra.kafka import EmbeddedKafka
+from kith.common.infra.postgres import EmbeddedPostgres, drop_database
+from kith.common.infra.processes import free_port
+from kith.common.kafka import event_headers, producer_config
+from kith.common.rpc import channel
+from kith.common.service import start_service
+from kith.feed.readmodel import FeedReader
+from kith.graph.entrypoint import SPEC as GRAPH
+from kith.post.entrypoint import SPEC as POST
+from kith.protos import graph_pb2, graph_pb2_grpc, post_pb2, post_pb2_grpc
+
+REPO = Path(__file__).resolve().parents[2]
+EDGES = REPO.parent / "shared" / "datasets" / "social-graphs" / "socfb-Reed98.edges"
+BASE_MS = 1_760_000_000_000
+WARMUP_S = 2.0
+WINDOW_MS = 2000  # how far a commit may lag behind a newer post's (latency watcher)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="kith bench fanout", description=__doc__)
+    parser.add_argument("--deliveries", type=int, default=1_000_000,
+                        help="feed deliveries to pre-load for the throughput run")
+    parser.add_argument("--niches", type=int, default=400, help="niches seeded from the graph")
+    parser.add_argument("--cap", type=int, default=150, help="largest niche")
+    parser.add_argument("--batch-size", type=int, default=2000, help="worker batch (events)")
+    parser.add_argument("--rate", type=float, default=100.0, help="posts/s in the latency run")
+    parser.add_argument("--seconds", type=float, default=20.0, help="latency run duration")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run graph and post inside the bench process (default: processes)")
+    parser.add_argument("--latency-niches", type=int, default=10,
+                        help="niches (the largest circles) the latency run posts into")
+    parser.add_argument("--partitions", type=int, default=12)
+    parser.add_argument("--feed-size", type=int, default=1000)
+    parser.add_argument("--edges", type=Path, default=EDGES)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the bench databases and topics")
+    args = parser.parse_args(argv)
+
+    env = Settings.from_env()
+    workdir = Path(tempfile.mkdtemp(prefix="kith-bench-fanout-"))
+    postgres = kafka = None
+    try:
+        admin_dsn = env.pg_dsn
+        bootstrap = env.kafka_bootstrap
+        if not admin_dsn:
+            postgres = EmbeddedPostgres(workdir / "postgres", free_port(), durable=False)
+            admin_dsn = postgres.start()
+        if not bootstrap:
+            kafka = EmbeddedKafka(workdir / "kafka", free_port(), free_port(),
+                                  lib_dir=REPO / ".kith" / "kafka" / "lib", heap="768m")
+            bootstrap = kafka.start()
+        prefix = f"benchfanout{os.getpid()}"
+        settings = dataclasses.replace(
+            env, pg_dsn=admin_dsn, kafka_bootstrap=bootstrap, db_prefix=prefix,
+            topic_prefix=f"{prefix}.", topic_partitions=args.partitions,
+            feed_size=args.feed_size)
+        prepare(settings, admin_dsn, bootstrap)
+        try:
+            result = _run(args, settings)
+        finally:
+            if not args.keep:
+                for db in DATABASES:
+                    drop_database(admin_dsn, f"{prefix}_{db}")
+                admin = AdminClient({"bootstrap.servers": bootstrap})
+                for future in admin.delete_topics([settings.topic(s) for s in SERVICES],
+                                                  request_timeout=30).values():
+                    future.result()
+        print(json.dumps(result))
+        return 0
+    finally:
+        if kafka is not None:
+            kafka.stop()
+        if postgres is not None:
+            postgres.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    rng = random.Random(98)
+    niches = seed_niches(args.edges, args.niches, args.cap, rng)
+    audience = sum(len(m) for m in niches.values()) / len(niches)
+    feed_dsn = settings.database_url("feed")
+    producer = Producer(producer_config(settings.require_kafka(), **{"linger.ms": 50}))
+    codec = default_codec()
+    graph_events = produce_graph(producer, codec, settings.topic("graph"), niches)
+    producer.flush(60)
+    # The niches exist before anyone posts: a first worker applies the graph events, untimed.
+    worker = _start_worker(settings, args.batch_size)
+    try:
+        with psycopg.connect(feed_dsn, autocommit=True) as conn:
+            _wait(lambda: _consumed(conn) >= len(graph_events), 600, "graph events not applied")
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+    # The throughput posts: niches drawn in proportion to nothing but chance, so the
+    # deliveries are the realistic mix of small and large audiences.
+    niche_ids = list(niches)
+    posts, deliveries = 0, 0
+    topic = settings.topic("post")
+    while deliveries < args.deliveries:
+        niche = rng.choice(niche_ids)
+        members = niches[niche]
+        post = uuid.uuid4()
+        _produce(producer, codec, topic, post, "kith.post.PostPublished", {
+            "post_id": str(post), "niche_id": str(niche), "author_id": str(rng.choice(members)),
+            "text": "x" * 80, "created_at_ms": BASE_MS + posts})
+        posts += 1
+        deliveries += len(members)
+    producer.flush(60)
+    total_events = len(graph_events) + posts
+    with psycopg.connect(feed_dsn, autocommit=True) as conn:
+        before = conn.execute("SELECT count(*) FROM feed_entries").fetchone()[0]
+
+    worker = _start_worker(settings, args.batch_size)
+    try:
+        proc = psutil.Process(worker.pid)
+        with psycopg.connect(feed_dsn, autocommit=True) as conn:
+            count = "SELECT count(*) FROM feed_entries"
+            # Timed from the first committed post batch: the deliveries after it, over the time.
+            _wait(lambda: _consumed(conn) > len(graph_events), 120, "the worker did not start")
+            started = time.perf_counter()
+            at_start = conn.execute(count).fetchone()[0]
+            rss_start = proc.memory_info().rss
+            _wait(lambda: _consumed(conn) >= total_events, 3600, "the worker did not drain")
+            elapsed = time.perf_counter() - started
+            end = conn.execute(count).fetchone()[0]
+            entries, timed = end - before, end - at_start
+            batches = max(1, -(-posts // args.batch_size))
+        worker_rate = timed / elapsed
+        copy_rate = raw_copy_rate(feed_dsn, max(1, entries // batches))
+        with psycopg.connect(feed_dsn, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")  # steady state: no autovacuum of the bulk load
+        reads = measure_reads(feed_dsn, niches, rng)
+        latency = measure_latency(settings, args.edges, args.latency_niches, args.rate,
+                                  args.seconds, rng, args.in_process)
+        rss_end = proc.memory_info().rss
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    return {
+        "bench": "fanout",
+        "graph": args.edges.name,
+        "niches": len(niches),
+        "mean_audience": round(audience, 1),
+        "max_audience": max(len(m) for m in niches.values()),
+        "feed_size": args.feed_size,
+        "partitions": args.partitions,
+        "worker_batch_events": args.batch_size,
+        "throughput": {
+            "posts": posts,
+            "deliveries": entries,
+            "seconds": round(elapsed, 2),
+            "worker_deliveries_per_s": round(worker_rate),
+            "raw_copy_rows_per_s": round(copy_rate),
+            "ratio": round(worker_rate / copy_rate, 3),
+            "note": "worker timed from its first committed post batch to its last",
+        },
+        "latency": latency,
+        "feed_read_sql": reads,
+        "worker_rss_mb": {"start": round(rss_start / 2**20, 1), "end": round(rss_end / 2**20, 1)},
+        "cpus": os.cpu_count(),
+    }
+
+
+def read_graph(edges: Path) -> dict[int, set[int]]:
+    friends: dict[int, set[int]] = defaultdict(set)
+    for line in edges.read_text().splitlines():
+        parts = line.replace(",", " ").split()
+        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+            a, b = int(parts[0]), int(parts[1])
+            friends[a].add(b)
+            friends[b].add(a)
+    return friends
+
+
+def person_id(person: int) -> uuid.UUID:
+    return uuid.UUID(int=(1 << 96) | person)
+
+
+def seed_niches(edges: Path, count: int, cap: int, rng: random.Random
+                ) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Overlapping circles: a person and up to ``cap - 1`` of their friends."""
+    friends = read_graph(edges)
+    centres = rng.sample(sorted(friends), min(count, len(friends)))
+    niches = {}
+    for centre in centres:
+        circle = rng.sample(sorted(friends[centre]), min(len(friends[centre]), cap - 1))
+        niches[uuid.uuid4()] = [person_id(centre), *(person_id(f) for f in circle)]
+    return niches
+
+
+def produce_graph(producer: Producer, codec: Any, topic: str,
+                  niches: dict[uuid.UUID, list[uuid.UUID]]) -> list[uuid.UUID]:
+    streams = []
+    for niche, members in niches.items():
+        owner = members[0]
+        events = [("kith.graph.NicheCreated", {
+            "niche_id": str(niche), "owner_id": str(owner), "name": "circle", "kind": "friends",
+            "description": "", "member_cap": 150, "created_at_ms": BASE_MS})]
+        events += [("kith.graph.MemberJoined", {
+            "niche_id": str(niche), "user_id": str(m), "role": "owner" if m == owner else "member",
+            "invite_id": None, "joined_at_ms": BASE_MS}) for m in members]
+        for version, (event_type, data) in enumerate(events, start=1):
+            _produce(producer, codec, topic, niche, event_type, data, version)
+            streams.append(niche)
+    return streams
+
+
+def _produce(producer: Producer, codec: Any, topic: str, stream: uuid.UUID, event_type: str,
+             data: dict[str, Any], version: int = 1) -> None:
+    while True:
+        try:
+            producer.produce(topic, key=str(stream).encode(), value=codec.encode(event_type, data),
+                             headers=event_headers(event_type, uuid.uuid4(), version, 0, {}))
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {"KITH_PG_DSN": settings.pg_dsn or "", "KITH_KAFKA_BOOTSTRAP": settings.require_kafka(),
+            "KITH_DB_PREFIX": settings.db_prefix, "KITH_TOPIC_PREFIX": settings.topic_prefix,
+            "KITH_FEED_SIZE": str(settings.feed_size), "KITH_LOG_LEVEL": "WARNING"}
+
+
+def _start_worker(settings: Settings, batch_size: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **_env(settings), "KITH_FEED_BATCH_SIZE": str(batch_size)}
+    return subprocess.Popen([sys.executable, "-m", "kith.cli", "feed", "fanout"], env=env)
+
+
+def _consumed(conn: psycopg.Connection) -> int:
+    return int(conn.execute("SELECT coalesce(sum(next_offset), 0) FROM projection_offsets"
+                            " WHERE projection = 'feed.fanout'").fetchone()[0])
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(what)
+        time.sleep(0.02)
+
+
+def raw_copy_rate(dsn: str, chunk: int) -> float:
+    """Rows/s of a binary COPY of the worker's rows into an identical empty table."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("DROP TABLE IF EXISTS feed_entries_copy")
+        conn.execute("CREATE TABLE feed_entries_copy (LIKE feed_entries INCLUDING ALL)")
+        conn.commit()
+        rows = conn.execute("SELECT user_id, niche_id, created_at_ms, post_id, author_id"
+                            " FROM feed_entries ORDER BY created_at_ms, niche_id").fetchall()
+        conn.commit()
+        elapsed = 0.0
+        for start in range(0, len(rows), chunk):
+            began = time.perf_counter()
+            with conn.cursor() as cur, cur.copy(
+                    "COPY feed_entries_copy (user_id, niche_id, created_at_ms, post_id, author_id)"
+                    " FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "int8", "int8", "uuid", "int8"])
+                for row in rows[start:start + chunk]:
+                    copy.write_row(row)
+            conn.commit()
+            elapsed += time.perf_counter() - began
+        conn.execute("DROP TABLE feed_entries_copy")
+        conn.commit()
+    return len(rows) / elapsed
+
+
+def measure_reads(dsn: str, niches: dict[uuid.UUID, list[uuid.UUID]], rng: random.Random,
+                  samples: int = 500) -> dict[str, Any]:
+    """p50/p99 of the home and niche page queries (21 rows), straight against the read model."""
+    pool = make_pool(dsn, max_size=1, name="bench-read")
+    reader = FeedReader(pool)
+    home, niche = HdrHistogram(1, 60_000_000, 3), HdrHistogram(1, 60_000_000, 3)
+    pairs = [(n, m) for n, members in niches.items() for m in members]
+    try:
+        for _ in range(samples):
+            niche_id, user = rng.choice(pairs)
+            began = time.perf_counter()
+            reader.home_page(user, None, 21)
+            home.record_value(max(1, int((time.perf_counter() - began) * 1e6)))
+            began = time.perf_counter()
+            reader.niche_page(user, niche_id, None, 21)
+            niche.record_value(max(1, int((time.perf_counter() - began) * 1e6)))
+    finally:
+        pool.close()
+    return {name: {"p50_ms": round(h.get_value_at_percentile(50) / 1000, 2),
+                   "p99_ms": round(h.get_value_at_percentile(99) / 1000, 2)}
+            for name, h in (("home_page", home), ("niche_page", niche))} | {
+        "samples": samples, "path": "FeedReader SQL only (no gRPC, no hydration)"}
+
+
+def measure_latency(settings: Settings, edges: Path, niche_count: int, rate: float,
+                    seconds: float, rng: random.Random, in_process: bool) -> dict[str, Any]:
+    """Posts through the real post service at ``rate``/s; acknowledgement → readable, in ms.
+
+    Graph and post run as ``kith <service> serve`` processes, as deployed (or in this
+    process with ``in_process``); the niches are the graph's largest circles, created and
+    joined through graph's API.
+    """
+    addrs = {name: f"127.0.0.1:{free_port()}" for name in ("graph", "post")}
+    settings = dataclasses.replace(settings, grpc_addrs={**settings.grpc_addrs, **addrs})
+    stops: list[Callable[[], Any]] = []
+    pool = ThreadPoolExecutor(16)
+    try:
+        for spec in (GRAPH, POST):
+            if in_process:
+                stops.append(start_service(spec, settings, address=addrs[spec.name]).stop)
+            else:
+                proc = _serve(settings, spec.name)
+                stops.append(lambda proc=proc: (proc.terminate(), proc.wait(30)))
+        with channel(addrs["graph"], deadline_s=30) as g, channel(addrs["post"],
+                                                                   deadline_s=30) as p:
+            for chan in (g, p):
+                grpc.channel_ready_future(chan).result(timeout=120)
+            circles = create_niches(graph_pb2_grpc.GraphServiceStub(g), edges, niche_count, pool)
+            feed_dsn = settings.database_url("feed")
+            with psycopg.connect(feed_dsn, autocommit=True) as conn:
+                want = sum(len(m) for m in circles.values())
+                _wait(lambda: conn.execute(
+                    "SELECT count(*) FROM feed_members m JOIN feed_refs r ON r.id = m.niche_id"
+                    " WHERE r.uuid = ANY(%s)", (list(circles),)).fetchone()[0] >= want,
+                    300, "the worker did not apply the memberships")
+            lags = Backlogs(settings.database_url("post"), feed_dsn, settings.topic("post"))
+            result = _publish_and_watch(post_pb2_grpc.PostServiceStub(p), feed_dsn, circles,
+                                        rate, seconds, rng, pool, lags)
+            return result | {"services": "in-process" if in_process else "processes"}
+    finally:
+        pool.shutdown(wait=True)
+        for stop in reversed(stops):
+            stop()
+
+
+def _serve(settings: Settings, service: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **_env(settings), "KITH_GRAPH_ADDR": settings.grpc_addr("graph"),
+           "KITH_POST_ADDR": settings.grpc_addr("post")}
+    return subprocess.Popen([sys.executable, "-m", "kith.cli", service, "serve"], env=env)
+
+
+def create_niches(stub: graph_pb2_grpc.GraphServiceStub, edges: Path, count: int,
+                  pool: ThreadPoolExecutor) -> dict[uuid.UUID, list[str]]:
+    """The ``count`` largest friendship circles (capped at 150), as graph niches."""
+    friends = read_graph(edges)
+    centres = sorted(friends, key=lambda p: (-len(friends[p]), p))[:count]
+    circles: dict[uuid.UUID, list[str]] = {}
+    codes: dict[uuid.UUID, str] = {}
+    for centre in centres:
+        owner = str(person_id(centre))
+        niche = stub.CreateNiche(graph_pb2.CreateNicheRequest(
+            actor_id=owner, name=f"Circle of {centre}", kind="friends", member_cap=150))
+        codes[uuid.UUID(niche.id)] = stub.CreateInvite(graph_pb2.CreateInviteRequest(
+            actor_id=owner, niche_id=niche.id, max_uses=149)).code
+        circles[uuid.UUID(niche.id)] = [owner, *(str(person_id(f))
+                                                 for f in sorted(friends[centre])[:149])]
+
+    def join_all(niche: uuid.UUID) -> None:  # one niche's joins in turn: they share a stream
+        for member in circles[niche][1:]:
+            stub.AcceptInvite(graph_pb2.AcceptInviteRequest(actor_id=member, code=codes[niche]))
+
+    list(pool.map(join_all, circles))
+    return circles
+
+
+class Backlogs:
+    """Where posts wait: appended but not relayed, relayed but not applied by the worker."""
+
+    def __init__(self, post_dsn: str, feed_dsn: str, topic: str, every_s: float = 0.25) -> None:
+        self.post_dsn, self.feed_dsn, self.topic, self.every_s = post_dsn, feed_dsn, topic, every_s
+        self.relay_max = self.worker_max = 0
+        self._next = 0.0
+        self._applied_before = self._applied()  # the topic also holds the throughput posts
+
+    def _applied(self) -> int:
+        with psycopg.connect(self.feed_dsn, autocommit=True) as conn:
+            return int(conn.execute(
+                "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets"
+                " WHERE projection = 'feed.fanout' AND topic = %s", (self.topic,)).fetchone()[0])
+
+    def sample(self) -> None:
+        if time.monotonic() < self._next:
+            return
+        self._next = time.monotonic() + self.every_s
+        with psycopg.connect(self.post_dsn, autocommit=True) as conn:
+            appended, waiting = conn.execute(
+                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM outbox)").fetchone()
+        applied = self._applied() - self._applied_before
+        self.relay_max = max(self.relay_max, waiting)
+        self.worker_max = max(self.worker_max, appended - waiting - applied)
+
+
+def watch_feeds(feed_dsn: str, lags: Backlogs, probes: list[tuple[str, str]], inbox: Any,
+                outbox: Any, measured_from_ms: int) -> None:
+    """In a process of its own, so that the load generator cannot delay it: poll one
+    member's feed per niche for new entries and time each from the post's ``created_at``
+    (set by post before it acknowledges, so this over-states ack → readable by the
+    command's own duration). Stops when told how many posts to expect and has seen them."""
+    histogram = HdrHistogram(1, 60_000_000, 3)  # microseconds
+    seen: set[str] = set()
+    expected: int | None = None
+    since = {niche: measured_from_ms - WINDOW_MS for _, niche in probes}
+    deadline = float("inf")
+    with psycopg.connect(feed_dsn, autocommit=True) as conn:
+        refs = dict(conn.execute("SELECT uuid::text, id FROM feed_refs WHERE uuid = ANY(%s)",
+                                 ([u for pair in probes for u in pair],)).fetchall())
+        users = [refs[u] for u, _ in probes]
+        niches = [refs[n] for _, n in probes]
+        while expected is None or (len(seen) < expected and time.monotonic() < deadline):
+            if not inbox.empty():
+                expected = inbox.get()
+                deadline = time.monotonic() + 60
+            rows = conn.execute(
+                "SELECT t.n, e.post_id::text, e.created_at_ms FROM unnest(%s::bigint[],"
+                " %s::bigint[], %s::bigint[]) AS t(u, n, since) JOIN feed_entries e"
+                " ON e.user_id = t.u AND e.niche_id = t.n AND e.created_at_ms > t.since",
+                (users, niches, [since[n] for _, n in probes])).fetchall()
+            now_ms = time.time() * 1000
+            for niche, post, created in rows:
+                if post in seen:
+                    continue
+                seen.add(post)
+                key = next(n for u, n in probes if refs[n] == niche)
+                since[key] = max(since[key], created - WINDOW_MS)  # commits may reorder
+                if created >= measured_from_ms:
+                    histogram.record_value(max(1, int((now_ms - created) * 1000)))
+            lags.sample()
+            time.sleep(0.002)
+    outbox.put({
+        "recorded": histogram.get_total_count(),
+        "p50_ms": round(histogram.get_value_at_percentile(50) / 1000, 1),
+        "p99_ms": round(histogram.get_value_at_percentile(99) / 1000, 1),
+        "max_ms": round(histogram.get_max_value() / 1000, 1),
+        "max_events_awaiting_relay": lags.relay_max,
+        "max_events_awaiting_worker": lags.worker_max,
+    })
+
+
+def _publish_and_watch(stub: post_pb2_grpc.PostServiceStub, feed_dsn: str,
+                       circles: dict[uuid.UUID, list[str]], rate: float, seconds: float,
+                       rng: random.Random, pool: ThreadPoolExecutor, lags: Backlogs
+                       ) -> dict[str, Any]:
+    checks: list[tuple[str, int]] = []
+    began = time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    inbox, results = context.Queue(), context.Queue()
+    probes = [(members[-1], str(niche)) for niche, members in circles.items()]
+    # The relays' producers and the consumer's first fetches warm up first.
+    watcher = context.Process(target=watch_feeds, daemon=True, args=(
+        feed_dsn, lags, probes, inbox, results, int((time.time() + WARMUP_S) * 1000)))
+    watcher.start()
+
+    def publish(niche: uuid.UUID, author: str) -> None:
+        reply = stub.Publish(post_pb2.PublishRequest(actor_id=author, niche_id=str(niche),
+                                                     text="hello, circle"))
+        checks.append((reply.id, len(circles[niche])))
+
+    niche_ids = list(circles)
+    futures = []
+    sent = 0
+    while time.perf_counter() - began < seconds + WARMUP_S:
+        if (delay := began + sent / rate - time.perf_counter()) > 0:
+            time.sleep(delay)
+        niche = rng.choice(niche_ids)
+        futures.append(pool.submit(publish, niche, rng.choice(circles[niche])))
+        sent += 1
+    for future in futures:
+        future.result()
+    achieved = sent / (time.perf_counter() - began)
+    inbox.put(sent)
+    measured = results.get(timeout=300)
+    watcher.join(30)
+    with psycopg.connect(feed_dsn) as conn:
+        counts = dict(conn.execute(
+            "SELECT post_id::text, count(*) FROM feed_entries WHERE post_id = ANY(%s::uuid[])"
+            " GROUP BY post_id", ([c[0] for c in checks],)).fetchall())
+    return {
+        "posts": sent,
+        "niches": len(circles),
+        "mean_audience": round(sum(len(m) for m in circles.values()) / len(circles), 1),
+        "warmup_s_not_recorded": WARMUP_S,
+        "target_rate_per_s": rate,
+        "achieved_rate_per_s": round(achieved, 1),
+        **measured,
+        "posts_in_every_members_feed": sum(1 for post, size in checks
+                                           if counts.get(post) == size),
+        "path": "PostService.Publish (created_at, before the ack) → post relay → Kafka →"
+                " worker → feed_entries readable",
+    }

@@ -1,0 +1,1 @@
+"""The feed service: the fan-out worker and the per-user niche feeds it maintains."""

@@ -1,0 +1,109 @@
+"""``kith feed serve`` (the feed queries) and ``kith feed fanout`` (the fan-out worker).
+
+The worker runs in processes of its own: one consumer group over the graph and
+post topics, so it scales with their partitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+from collections.abc import Callable
+
+from kith.common import logs
+from kith.common.codec import default_codec
+from kith.common.config import ConfigError, Settings
+from kith.common.db import migrate_service
+from kith.common.projection import ProjectionRunner
+from kith.common.rpc import channel
+from kith.common.service import ServiceContext, ServiceSpec, serve, wait_for_signal
+from kith.feed.application import FeedQueries
+from kith.feed.clients import GrpcPosts, GrpcProfiles
+from kith.feed.fanout import FanoutProjection
+from kith.feed.grpc_api import FeedServicer, register
+from kith.feed.readmodel import FeedReader
+from kith.protos import feed_pb2
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = feed_pb2.DESCRIPTOR.services_by_name["FeedService"].full_name
+DEFAULT_BATCH = 2000
+DEFAULT_POLL_MS = 10  # a partial batch waits at most this long: the latency floor
+REPORT_EVERY_S = 10.0
+
+
+def _queries(ctx: ServiceContext) -> FeedQueries:
+    settings = ctx.settings
+    return FeedQueries(FeedReader(ctx.pool), GrpcPosts(channel(settings.grpc_addr("post"))),
+                       GrpcProfiles(channel(settings.grpc_addr("identity"))))
+
+
+SPEC = ServiceSpec(
+    name="feed",
+    package="kith.feed",
+    grpc_services=[SERVICE_NAME],
+    register=lambda ctx: [register(FeedServicer(_queries(ctx)))],
+    publishes=False,  # the feed records no events of its own
+)
+
+
+def fanout_runner(settings: Settings, batch_size: int | None = None) -> ProjectionRunner:
+    """The worker's projection runner (the feed database migrated)."""
+    if settings.feed_size < 1:
+        raise ConfigError("KITH_FEED_SIZE must be at least 1")
+    dsn = settings.database_url("feed")
+    migrate_service(dsn, "kith.feed")
+    projection = FanoutProjection(settings.topic("graph"), settings.topic("post"),
+                                  settings.feed_size)
+    extra = settings.extra
+    size = batch_size or int(extra.get("KITH_FEED_BATCH_SIZE") or DEFAULT_BATCH)
+    poll_ms = int(extra.get("KITH_FEED_POLL_MS") or DEFAULT_POLL_MS)
+    if size < 1 or poll_ms < 1:
+        raise ConfigError("KITH_FEED_BATCH_SIZE and KITH_FEED_POLL_MS must be at least 1")
+    return ProjectionRunner(projection, dsn, settings.require_kafka(), default_codec(),
+                            batch_size=size, poll_timeout_s=poll_ms / 1000)
+
+
+def fanout(argv: list[str]) -> int:
+    """Run the fan-out worker until SIGTERM/SIGINT; log its counters every few seconds."""
+    parser = argparse.ArgumentParser(prog="kith feed fanout")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="empty the feeds and replay both topics from offset zero")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    logs.configure("feed", settings.log_level, settings.log_format)
+    stop = wait_for_signal()
+    runner = fanout_runner(settings)
+    if args.rebuild:
+        runner.rebuild()
+    reporter = threading.Thread(target=_report, args=(runner, stop), daemon=True)
+    reporter.start()
+    runner.run(stop)
+    _log_counters(runner)
+    return 0
+
+
+def _report(runner: ProjectionRunner, stop: threading.Event) -> None:
+    while not stop.wait(REPORT_EVERY_S):
+        _log_counters(runner)
+
+
+def _log_counters(runner: ProjectionRunner) -> None:
+    projection = runner.projection
+    assert isinstance(projection, FanoutProjection)
+    totals = projection.totals
+    log.info("fanout counters", extra={"fields": {
+        "kith_feed_batches_total": projection.batches,
+        "kith_feed_events_total": totals.events,
+        "kith_feed_deliveries_total": totals.deliveries,
+        "kith_feed_retractions_total": totals.retractions,
+        "kith_feed_reconciled_total": totals.reconciled,
+        "kith_feed_last_batch_events": projection.last_batch.events,
+        "kith_feed_last_batch_deliveries": projection.last_batch.deliveries,
+    }})
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "serve": lambda argv: serve(SPEC),
+    "fanout": fanout,
+}
