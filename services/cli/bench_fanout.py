@@ -27,13 +27,10 @@ import json
 import multiprocessing
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,15 +40,13 @@ import grpc
 import psutil
 import psycopg
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 from hdrh.histogram import HdrHistogram
 
-from kith.cli.infra import prepare
+from kith.cli.benchkit import bench_infra, child_env
+from kith.cli.socialgraph import dataset_path, largest_circles, load_graph, random_circles
 from kith.common.codec import default_codec
-from kith.common.config import DATABASES, SERVICES, Settings
+from kith.common.config import Settings
 from kith.common.db import make_pool
-from kith.common.infra.kafka import EmbeddedKafka
-from kith.common.infra.postgres import EmbeddedPostgres, drop_database
 from kith.common.infra.processes import free_port
 from kith.common.kafka import event_headers, producer_config
 from kith.common.rpc import channel
@@ -61,8 +56,6 @@ from kith.graph.entrypoint import SPEC as GRAPH
 from kith.post.entrypoint import SPEC as POST
 from kith.protos import graph_pb2, graph_pb2_grpc, post_pb2, post_pb2_grpc
 
-REPO = Path(__file__).resolve().parents[2]
-EDGES = REPO.parent / "shared" / "datasets" / "social-graphs" / "socfb-Reed98.edges"
 BASE_MS = 1_760_000_000_000
 WARMUP_S = 2.0
 WINDOW_MS = 2000  # how far a commit may lag behind a newer post's (latency watcher)
@@ -83,53 +76,22 @@ def main(argv: list[str]) -> int:
                         help="niches (the largest circles) the latency run posts into")
     parser.add_argument("--partitions", type=int, default=12)
     parser.add_argument("--feed-size", type=int, default=1000)
-    parser.add_argument("--edges", type=Path, default=EDGES)
+    parser.add_argument("--edges", type=Path, default=dataset_path(Settings.from_env().extra))
     parser.add_argument("--keep", action="store_true",
                         help="keep the bench databases and topics")
     args = parser.parse_args(argv)
 
-    env = Settings.from_env()
-    workdir = Path(tempfile.mkdtemp(prefix="kith-bench-fanout-"))
-    postgres = kafka = None
-    try:
-        admin_dsn = env.pg_dsn
-        bootstrap = env.kafka_bootstrap
-        if not admin_dsn:
-            postgres = EmbeddedPostgres(workdir / "postgres", free_port(), durable=False)
-            admin_dsn = postgres.start()
-        if not bootstrap:
-            kafka = EmbeddedKafka(workdir / "kafka", free_port(), free_port(),
-                                  lib_dir=REPO / ".kith" / "kafka" / "lib", heap="768m")
-            bootstrap = kafka.start()
-        prefix = f"benchfanout{os.getpid()}"
-        settings = dataclasses.replace(
-            env, pg_dsn=admin_dsn, kafka_bootstrap=bootstrap, db_prefix=prefix,
-            topic_prefix=f"{prefix}.", topic_partitions=args.partitions,
-            feed_size=args.feed_size)
-        prepare(settings, admin_dsn, bootstrap)
-        try:
-            result = _run(args, settings)
-        finally:
-            if not args.keep:
-                for db in DATABASES:
-                    drop_database(admin_dsn, f"{prefix}_{db}")
-                admin = AdminClient({"bootstrap.servers": bootstrap})
-                for future in admin.delete_topics([settings.topic(s) for s in SERVICES],
-                                                  request_timeout=30).values():
-                    future.result()
-        print(json.dumps(result))
-        return 0
-    finally:
-        if kafka is not None:
-            kafka.stop()
-        if postgres is not None:
-            postgres.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with bench_infra(args.partitions, durable=False, keep=args.keep) as infra:
+        settings = dataclasses.replace(infra.settings, feed_size=args.feed_size)
+        result = _run(args, settings)
+    print(json.dumps(result))
+    return 0
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     rng = random.Random(98)
-    niches = seed_niches(args.edges, args.niches, args.cap, rng)
+    niches = {uuid.uuid4(): [person_id(p) for p in circle]
+              for circle in random_circles(load_graph(args.edges), args.niches, args.cap, rng)}
     audience = sum(len(m) for m in niches.values()) / len(niches)
     feed_dsn = settings.database_url("feed")
     producer = Producer(producer_config(settings.require_kafka(), **{"linger.ms": 50}))
@@ -215,31 +177,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     }
 
 
-def read_graph(edges: Path) -> dict[int, set[int]]:
-    friends: dict[int, set[int]] = defaultdict(set)
-    for line in edges.read_text().splitlines():
-        parts = line.replace(",", " ").split()
-        if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
-            a, b = int(parts[0]), int(parts[1])
-            friends[a].add(b)
-            friends[b].add(a)
-    return friends
-
-
 def person_id(person: int) -> uuid.UUID:
     return uuid.UUID(int=(1 << 96) | person)
-
-
-def seed_niches(edges: Path, count: int, cap: int, rng: random.Random
-                ) -> dict[uuid.UUID, list[uuid.UUID]]:
-    """Overlapping circles: a person and up to ``cap - 1`` of their friends."""
-    friends = read_graph(edges)
-    centres = rng.sample(sorted(friends), min(count, len(friends)))
-    niches = {}
-    for centre in centres:
-        circle = rng.sample(sorted(friends[centre]), min(len(friends[centre]), cap - 1))
-        niches[uuid.uuid4()] = [person_id(centre), *(person_id(f) for f in circle)]
-    return niches
 
 
 def produce_graph(producer: Producer, codec: Any, topic: str,
@@ -270,14 +209,9 @@ def _produce(producer: Producer, codec: Any, topic: str, stream: uuid.UUID, even
             producer.poll(0.05)
 
 
-def _env(settings: Settings) -> dict[str, str]:
-    return {"KITH_PG_DSN": settings.pg_dsn or "", "KITH_KAFKA_BOOTSTRAP": settings.require_kafka(),
-            "KITH_DB_PREFIX": settings.db_prefix, "KITH_TOPIC_PREFIX": settings.topic_prefix,
-            "KITH_FEED_SIZE": str(settings.feed_size), "KITH_LOG_LEVEL": "WARNING"}
-
-
 def _start_worker(settings: Settings, batch_size: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **_env(settings), "KITH_FEED_BATCH_SIZE": str(batch_size)}
+    env = child_env(settings, KITH_FEED_SIZE=str(settings.feed_size),
+                    KITH_FEED_BATCH_SIZE=str(batch_size))
     return subprocess.Popen([sys.executable, "-m", "kith.cli", "feed", "fanout"], env=env)
 
 
@@ -385,26 +319,24 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rate: flo
 
 
 def _serve(settings: Settings, service: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **_env(settings), "KITH_GRAPH_ADDR": settings.grpc_addr("graph"),
-           "KITH_POST_ADDR": settings.grpc_addr("post")}
+    env = child_env(settings, KITH_FEED_SIZE=str(settings.feed_size),
+                    KITH_GRAPH_ADDR=settings.grpc_addr("graph"),
+                    KITH_POST_ADDR=settings.grpc_addr("post"))
     return subprocess.Popen([sys.executable, "-m", "kith.cli", service, "serve"], env=env)
 
 
 def create_niches(stub: graph_pb2_grpc.GraphServiceStub, edges: Path, count: int,
                   pool: ThreadPoolExecutor) -> dict[uuid.UUID, list[str]]:
     """The ``count`` largest friendship circles (capped at 150), as graph niches."""
-    friends = read_graph(edges)
-    centres = sorted(friends, key=lambda p: (-len(friends[p]), p))[:count]
     circles: dict[uuid.UUID, list[str]] = {}
     codes: dict[uuid.UUID, str] = {}
-    for centre in centres:
+    for centre, *friends in largest_circles(load_graph(edges), count, 150):
         owner = str(person_id(centre))
         niche = stub.CreateNiche(graph_pb2.CreateNicheRequest(
             actor_id=owner, name=f"Circle of {centre}", kind="friends", member_cap=150))
         codes[uuid.UUID(niche.id)] = stub.CreateInvite(graph_pb2.CreateInviteRequest(
             actor_id=owner, niche_id=niche.id, max_uses=149)).code
-        circles[uuid.UUID(niche.id)] = [owner, *(str(person_id(f))
-                                                 for f in sorted(friends[centre])[:149])]
+        circles[uuid.UUID(niche.id)] = [owner, *(str(person_id(f)) for f in friends)]
 
     def join_all(niche: uuid.UUID) -> None:  # one niche's joins in turn: they share a stream
         for member in circles[niche][1:]:

@@ -23,70 +23,38 @@ import http.client
 import json
 import os
 import random
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 import psutil
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hdrh.histogram import HdrHistogram
 
-from kith.cli.benchkit import BenchInfra, bench_infra, emit, progress
-from kith.common.infra.processes import InfraError, free_port, log_tail, stop_process
+from kith.cli.benchkit import BenchInfra, Children, bench_infra, emit, progress, spawn_services
+from kith.common.infra.processes import InfraError
 
 SERVICES = ("identity", "graph", "post", "feed")
 PASSWORD = "bench-password-123"
 
 
-@dataclass
-class Stack:
-    url: str
-    logs: Path
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
-
-
-@contextmanager
-def run_stack(infra: BenchInfra, workers: int, threads: int, logdir: Path) -> Iterator[Stack]:
-    settings = infra.settings
-    env = {**os.environ, "KITH_PG_DSN": infra.admin_dsn, "KITH_KAFKA_BOOTSTRAP": infra.bootstrap,
-           "KITH_DB_PREFIX": settings.db_prefix, "KITH_TOPIC_PREFIX": settings.topic_prefix,
-           "KITH_TOPIC_PARTITIONS": str(settings.topic_partitions), "KITH_LOG_LEVEL": "WARNING",
-           "KITH_HOME": str(logdir), "KITH_GATEWAY_WORKERS": str(workers),
+def run_stack(infra: BenchInfra, workers: int, threads: int,
+              logdir: Path) -> AbstractContextManager[Children]:
+    """The four services, the fan-out worker and the gateway (rate limits out of reach)."""
+    env = {"KITH_HOME": str(logdir), "KITH_GATEWAY_WORKERS": str(workers),
            "KITH_GATEWAY_THREADS": str(threads),
            "KITH_GATEWAY_RATE_LIMIT_USER": "1000000/minute",
            "KITH_GATEWAY_RATE_LIMIT_IP": "1000000/minute",
            "KITH_GATEWAY_RATE_LIMIT_SIGN_IN": "1000000/minute"}
-    addrs = {svc: f"127.0.0.1:{free_port()}" for svc in (*SERVICES, "messaging")}
-    env.update({f"KITH_{svc.upper()}_ADDR": addr for svc, addr in addrs.items()})
-    port = free_port()
-    env["KITH_GATEWAY_PORT"] = str(port)
-    stack = Stack(f"http://127.0.0.1:{port}", logdir)
     commands = [(svc, "serve") for svc in SERVICES] + [("feed", "fanout"), ("gateway", "serve")]
-    try:
-        for svc, command in commands:
-            out = open(logdir / f"{svc}-{command}.log", "ab")  # noqa: SIM115 - the child's
-            proc = subprocess.Popen([sys.executable, "-m", "kith.cli", svc, command], env=env,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-            stack.procs.append((f"{svc}-{command}", proc))
-            if command == "serve" and svc != "gateway":
-                _wait_grpc(addrs[svc], logdir / f"{svc}-{command}.log")
-        _wait_http(stack.url + "/healthz", logdir / "gateway-serve.log")
-        yield stack
-    finally:
-        for _, proc in reversed(stack.procs):
-            stop_process(proc, timeout=20)
+    return spawn_services(infra.settings, commands, logdir, env)
 
 
-def cpu_seconds(stack: Stack) -> dict[str, float]:
+def cpu_seconds(stack: Children) -> dict[str, float]:
     """CPU time (user + system) used so far by each process of the stack, children included."""
     used: dict[str, float] = {}
     for name, proc in stack.procs:
@@ -100,31 +68,6 @@ def cpu_seconds(stack: Stack) -> dict[str, float]:
             continue
         used[name] = total
     return used
-
-
-def _wait_grpc(address: str, log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as ch:
-        stub = health_pb2_grpc.HealthStub(ch)
-        while time.monotonic() < deadline:
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == \
-                        health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                time.sleep(0.2)
-    raise InfraError(f"service at {address} did not start:\n{log_tail(log)}")
-
-
-def _wait_http(url: str, log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise InfraError(f"gateway did not start:\n{log_tail(log)}")
 
 
 def call(url: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
@@ -249,13 +192,13 @@ def main(argv: list[str]) -> int:
         progress(f"starting services and gateway ({args.workers}x{args.threads}); logs in {logdir}")
         running = stack.enter_context(run_stack(infra, args.workers, args.threads, logdir))
         progress(f"seeding {args.users} users, {args.niches} niches, {args.posts} posts")
-        tokens = seed(running.url, args.users, args.niches, args.posts)
+        tokens = seed(running.gateway_url, args.users, args.niches, args.posts)
         if args.warmup > 0:
-            load(running.url, tokens, args.rate, args.warmup, args.connections)
+            load(running.gateway_url, tokens, args.rate, args.warmup, args.connections)
         progress(f"measuring GET /v1/feed at {args.rate:g}/s for {args.seconds:g} s")
         cpu_before = cpu_seconds(running)
         began = time.perf_counter()
-        result = load(running.url, tokens, args.rate, args.seconds, args.connections)
+        result = load(running.gateway_url, tokens, args.rate, args.seconds, args.connections)
         elapsed = time.perf_counter() - began
         cpu_after = cpu_seconds(running)
     h = result.histogram

@@ -1,8 +1,8 @@
 """``kith bench messaging``: sends per second, and send → event-on-topic latency at a stated rate.
 
 The graph and messaging services run as their own processes (``kith <svc> serve``)
-against databases and topics of this run (prefix ``bench<pid>``, dropped at the
-end). PostgreSQL and Kafka are embedded ones started here unless
+against databases and topics of this run (prefix ``bench<time>p<pid>``, dropped
+at the end). PostgreSQL and Kafka are embedded ones started here unless
 ``KITH_PG_DSN`` / ``KITH_KAFKA_BOOTSTRAP`` name existing servers.
 
 1. **throughput** — ``--senders`` client threads send ``--messages`` messages
@@ -20,44 +20,29 @@ Prints one JSON line.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
-import grpc
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from kith.cli.benchkit import BenchInfra, Children, bench_infra, spawn_services
 from kith.common.codec import default_codec
-from kith.common.config import DATABASES, SERVICES, Settings
-from kith.common.infra.kafka import EmbeddedKafka, ensure_topics
-from kith.common.infra.postgres import EmbeddedPostgres, drop_database, ensure_database
-from kith.common.infra.processes import InfraError, free_port, log_tail, stop_process
+from kith.common.config import Settings
 from kith.common.kafka import EventEnvelope, consumer_config
 from kith.common.rpc import channel
 from kith.protos import graph_pb2, graph_pb2_grpc, messaging_pb2_grpc
 from kith.protos import messaging_pb2 as pb
 
 MESSAGE_SENT = "kith.messaging.MessageSent"
-
-
-@dataclass(frozen=True)
-class Infra:
-    pg_dsn: str
-    bootstrap: str
-    embedded: bool
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -69,71 +54,9 @@ def percentile(values: list[float], p: float) -> float:
     return round(ordered[rank], 2)
 
 
-@contextmanager
-def infrastructure(settings: Settings, workdir: Path) -> Iterator[Infra]:
-    """The configured PostgreSQL/Kafka, or embedded ones for the duration of the run."""
-    postgres = kafka = None
-    try:
-        dsn = settings.pg_dsn
-        if not dsn:
-            postgres = EmbeddedPostgres(workdir / "postgres", free_port(), durable=False)
-            dsn = postgres.start()
-        bootstrap = settings.kafka_bootstrap
-        if not bootstrap:
-            kafka = EmbeddedKafka(workdir / "kafka", free_port(), free_port(),
-                                  lib_dir=settings.home / "kafka" / "lib", heap="768m")
-            bootstrap = kafka.start()
-        yield Infra(dsn, bootstrap, postgres is not None or kafka is not None)
-    finally:
-        if kafka is not None:
-            kafka.stop()
-        if postgres is not None:
-            postgres.stop()
-
-
-@contextmanager
-def services(infra: Infra, prefix: str, partitions: int, workdir: Path) -> Iterator[Settings]:
-    """Graph and messaging as child processes on databases/topics named after ``prefix``."""
-    addrs = {"graph": f"127.0.0.1:{free_port()}", "messaging": f"127.0.0.1:{free_port()}"}
-    env = {**os.environ, "KITH_PG_DSN": infra.pg_dsn, "KITH_KAFKA_BOOTSTRAP": infra.bootstrap,
-           "KITH_DB_PREFIX": prefix, "KITH_TOPIC_PREFIX": f"{prefix}.",
-           "KITH_TOPIC_PARTITIONS": str(partitions), "KITH_LOG_LEVEL": "WARNING",
-           "KITH_GRAPH_ADDR": addrs["graph"], "KITH_MESSAGING_ADDR": addrs["messaging"]}
-    settings = Settings.from_env(env)
-    for database in DATABASES:
-        ensure_database(infra.pg_dsn, f"{prefix}_{database}")
-    topics = [settings.topic(s) for s in SERVICES]
-    ensure_topics(infra.bootstrap, topics, partitions)
-    children: list[subprocess.Popen[bytes]] = []
-    try:
-        for name in ("graph", "messaging"):
-            logfile = workdir / f"{name}.log"
-            with open(logfile, "ab") as out:
-                children.append(subprocess.Popen(
-                    [sys.executable, "-m", "kith.cli", name, "serve"], env=env, stdout=out,
-                    stderr=subprocess.STDOUT, start_new_session=True))
-            _wait_healthy(addrs[name], logfile)
-        yield settings
-    finally:
-        for child in reversed(children):
-            stop_process(child)
-        for database in DATABASES:
-            drop_database(infra.pg_dsn, f"{prefix}_{database}")
-        AdminClient({"bootstrap.servers": infra.bootstrap, "log_level": 4}).delete_topics(topics)
-
-
-def _wait_healthy(address: str, logfile: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as chan:
-        stub = health_pb2_grpc.HealthStub(chan)
-        while time.monotonic() < deadline:
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == (
-                        health_pb2.HealthCheckResponse.SERVING):
-                    return
-            except grpc.RpcError:
-                time.sleep(0.2)
-    raise InfraError(f"no healthy service at {address}:\n{log_tail(logfile)}")
+def services(infra: BenchInfra, workdir: Path) -> AbstractContextManager[Children]:
+    """Graph and messaging as child processes on the bench's databases and topics."""
+    return spawn_services(infra.settings, [("graph", "serve"), ("messaging", "serve")], workdir)
 
 
 class TopicWatch:
@@ -256,13 +179,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--partitions", type=int, default=12)
     args = parser.parse_args(argv)
 
-    settings = Settings.from_env()
     workdir = Path(tempfile.mkdtemp(prefix="kith-bench-messaging-"))
     try:
         with ExitStack() as stack:
-            infra = stack.enter_context(infrastructure(settings, workdir))
-            bench = stack.enter_context(
-                services(infra, f"bench{os.getpid()}", args.partitions, workdir))
+            infra = stack.enter_context(bench_infra(args.partitions, durable=False))
+            children = stack.enter_context(services(infra, workdir))
+            bench = dataclasses.replace(infra.settings, grpc_addrs=children.addrs)
             messaging, pairs = arrange(bench, args.conversations)
             watch = TopicWatch(bench)
             stack.callback(watch.close)

@@ -28,8 +28,9 @@ from collections.abc import Sequence
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from kith.cli.benchkit import DATASET, bench_infra, emit, progress
+from kith.cli.benchkit import bench_infra, emit, progress
 from kith.cli.replay import end_offsets
+from kith.cli.socialgraph import dataset_path, load_graph, random_circles
 from kith.common.codec import default_codec
 from kith.common.db import make_pool, migrate_service
 from kith.common.eventstore import EventStore, NewEvent
@@ -39,20 +40,6 @@ from kith.common.relay import OutboxRelay
 from kith.feed.fanout import FanoutProjection
 
 TARGET_RATIO = 0.8
-
-
-def ego_niches(path: str, count: int, cap: int, rng: random.Random) -> list[list[int]]:
-    """``count`` niches: a person and up to ``cap - 1`` of their friends each."""
-    friends: dict[int, set[int]] = {}
-    with open(path) as f:
-        for line in f:
-            if line.strip() and not line.startswith(("%", "#")):
-                a, b = (int(x) for x in line.split()[:2])
-                friends.setdefault(a, set()).add(b)
-                friends.setdefault(b, set()).add(a)
-    people = sorted(p for p, fs in friends.items() if len(fs) >= 10)
-    egos = rng.sample(people, min(count, len(people)))
-    return [[ego, *sorted(friends[ego])[:cap - 1]] for ego in egos]
 
 
 def seed(settings_dsn: dict[str, str], topics: dict[str, str], bootstrap: str,
@@ -158,7 +145,8 @@ def main(argv: list[str]) -> int:
         dsns = {s: settings.database_url(s) for s in ("graph", "post", "feed")}
         topics = {"graph": settings.topic("graph"), "post": settings.topic("post")}
         migrate_service(dsns["feed"], "kith.feed")
-        niches = ego_niches(str(DATASET), args.niches, args.niche_size, rng)
+        niches = random_circles(load_graph(dataset_path(settings.extra)), args.niches,
+                                args.niche_size, rng, min_friends=10)
         progress(f"seeding {len(niches)} niches and {args.posts} posts")
         total = seed(dsns, topics, infra.bootstrap, niches, args.posts, rng)
         progress(f"reading {total} events with a bare consumer")

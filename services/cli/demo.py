@@ -18,15 +18,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-DATASET = REPO.parent / "shared" / "datasets" / "social-graphs" / "socfb-Reed98.edges"
+from kith.cli.socialgraph import Graph, connected_slice, dataset_path, founded_niches, load_graph
+from kith.common.config import Settings
+
 PASSWORD = "kith-demo-password"
 KINDS = ["family", "friends", "book_club", "professional", "skills", "neighbourhood", "custom"]
 NAMES = {
@@ -86,46 +86,14 @@ class Gateway:
         raise AssertionError("unreachable")
 
 
-def load_graph(path: Path) -> dict[int, set[int]]:
-    graph: dict[int, set[int]] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            a, b = (int(x) for x in line.split())
-            graph.setdefault(a, set()).add(b)
-            graph.setdefault(b, set()).add(a)
-    return graph
-
-
-def connected_slice(graph: dict[int, set[int]], size: int) -> list[int]:
-    """``size`` people, breadth-first from the best-connected one."""
-    start = max(graph, key=lambda n: len(graph[n]))
-    seen, queue = [start], deque([start])
-    chosen = {start}
-    while queue and len(seen) < size:
-        for friend in sorted(graph[queue.popleft()]):
-            if friend not in chosen and len(seen) < size:
-                chosen.add(friend)
-                seen.append(friend)
-                queue.append(friend)
-    return seen
-
-
-def plan_niches(graph: dict[int, set[int]], people: list[int], count: int,
-                size: int) -> list[tuple[int, list[int]]]:
-    """``[(founder, members)]``: the best-connected people found niches of their friends."""
-    chosen = set(people)
-    founders = sorted(people, key=lambda n: -len(graph[n] & chosen))[:count]
-    return [(f, sorted(graph[f] & chosen, key=lambda n: -len(graph[n]))[:size - 1])
-            for f in founders]
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kith demo", description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8080", help="the gateway")
     parser.add_argument("--people", type=int, default=150)
     parser.add_argument("--niches", type=int, default=15)
     parser.add_argument("--niche-size", type=int, default=14)
-    parser.add_argument("--dataset", type=Path, default=DATASET)
+    parser.add_argument("--dataset", type=Path,
+                        default=dataset_path(Settings.from_env().extra))
     parser.add_argument("--seed", type=int, default=98)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args(argv)
@@ -156,8 +124,8 @@ def main(argv: list[str]) -> int:
     list(pool.map(enrol, [*people.values(), newcomer]))
 
     niches: list[tuple[str, list[Person]]] = []
-    for i, (founder, friends) in enumerate(plan_niches(graph, nodes, args.niches,
-                                                       args.niche_size)):
+    for i, (founder, friends) in enumerate(founded_niches(graph, nodes, args.niches,
+                                                           args.niche_size)):
         kind = KINDS[i % len(KINDS)]
         owner = people[founder]
         niche = gw.call("POST", "/v1/niches", {
@@ -216,7 +184,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _friends_pair(graph: dict[int, set[int]], members: Iterable[Person]
+def _friends_pair(graph: Graph, members: Iterable[Person]
                   ) -> tuple[Person, Person] | None:
     listed = [m for m in members if m.node >= 0]
     for a in listed:
