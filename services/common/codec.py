@@ -29,6 +29,11 @@ class CodecError(ValueError):
     """A payload or schema cannot be encoded or decoded."""
 
 
+class UnknownSchemaError(CodecError):
+    """A payload was written with a schema this reader does not have (yet): deploy the
+    schemas to readers before writers use them; the record itself may be fine."""
+
+
 @dataclass(frozen=True)
 class SchemaVersion:
     full_name: str  # e.g. kith.graph.MemberJoined
@@ -88,7 +93,7 @@ class SchemaRegistry:
         try:
             return self._by_fp[fp]
         except KeyError:
-            raise CodecError(f"no schema with fingerprint {fp.hex()}") from None
+            raise UnknownSchemaError(f"no schema with fingerprint {fp.hex()}") from None
 
 
 class AvroCodec:
@@ -111,14 +116,17 @@ class AvroCodec:
 
     def decode(self, payload: bytes) -> tuple[str, dict[str, Any]]:
         """Return ``(event_type, data)`` read with the newest schema of that record."""
-        if len(payload) < 10 or payload[:2] != MAGIC:
+        if not isinstance(payload, bytes) or len(payload) < 10 or payload[:2] != MAGIC:
             raise CodecError("not an Avro single-object encoded payload")
         writer = self.registry.by_fingerprint(payload[2:10])
         reader = self.registry.latest(writer.full_name)
-        data = fastavro.schemaless_reader(
-            io.BytesIO(payload[10:]), writer.parsed,
-            None if reader is writer else reader.parsed,
-        )
+        try:
+            data = fastavro.schemaless_reader(
+                io.BytesIO(payload[10:]), writer.parsed,
+                None if reader is writer else reader.parsed,
+            )
+        except Exception as exc:  # untrusted bytes: fastavro fails in many ways
+            raise CodecError(f"{writer.full_name}: corrupt payload ({exc!r})") from exc
         return writer.full_name, data  # type: ignore[return-value]
 
 

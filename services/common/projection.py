@@ -28,7 +28,7 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from kith.common import metrics
-from kith.common.codec import AvroCodec, CodecError
+from kith.common.codec import AvroCodec, CodecError, UnknownSchemaError
 from kith.common.kafka import EventEnvelope, consumer_config
 
 log = logging.getLogger(__name__)
@@ -161,24 +161,33 @@ class ProjectionRunner:
                 )
             }
             fresh = [m for m in messages if m.offset() >= stored.get((m.topic(), m.partition()), 0)]
-            envelopes = [env for m in fresh if (env := self._envelope(m)) is not None]
+            dead: list[tuple[Message, str]] = []
+            records: list[tuple[Message, EventEnvelope]] = []
+            for msg in fresh:
+                try:
+                    records.append((msg, EventEnvelope.from_message(msg)))
+                except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                    dead.append((msg, f"not a Kith event record: {exc!r}"))
             last = dict(conn.execute(
                 "SELECT stream_id, version FROM projection_streams"
                 " WHERE projection = %s AND stream_id = ANY(%s)",
-                (name, list({e.stream_id for e in envelopes})),
+                (name, list({env.stream_id for _, env in records})),
             ).fetchall())
             events: list[Event] = []
-            for env in envelopes:
+            for msg, env in records:
                 if env.version <= last.get(env.stream_id, 0):
                     continue  # redelivered by the at-least-once relay
                 last[env.stream_id] = env.version
                 try:
                     event_type, data = self.codec.decode(env.payload)
+                except UnknownSchemaError:
+                    raise  # stop here (and retry) rather than skip: the reader lacks a schema
                 except CodecError as exc:
-                    log.error("projection %s skips undecodable %s at %s/%d/%d: %s", name,
-                              env.type, env.topic, env.partition, env.offset, exc)
+                    dead.append((msg, str(exc)))
                     continue
                 events.append(Event(env, event_type, data))
+            if dead:
+                self._bury(conn, dead)
             if events:
                 self.projection.apply(conn, events)
                 touched = {e.stream_id: last[e.stream_id] for e in events}
@@ -201,14 +210,18 @@ class ProjectionRunner:
         self.batches += 1
         return len(events)
 
-    def _envelope(self, msg: Message) -> EventEnvelope | None:
-        """The Kith envelope of a record, or None (logged) for a record that is not one."""
-        try:
-            return EventEnvelope.from_message(msg)
-        except (KeyError, ValueError, AttributeError) as exc:
-            log.error("projection %s skips a foreign record at %s/%d/%d: %r",
-                      self.projection.name, msg.topic(), msg.partition(), msg.offset(), exc)
-            return None
+    def _bury(self, conn: psycopg.Connection, dead: list[tuple[Message, str]]) -> None:
+        """Keep records that can never be applied in the dead-letter table, and move on."""
+        for msg, error in dead:
+            log.error("projection %s: dead letter at %s/%d/%d: %s", self.projection.name,
+                      msg.topic(), msg.partition(), msg.offset(), error)
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO projection_dead_letters (projection, topic, partition, \"offset\","
+                " error, key, payload) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [(self.projection.name, m.topic(), m.partition(), m.offset(), error, m.key(),
+                  m.value()) for m, error in dead],
+            )
 
     @staticmethod
     def _next_offsets(messages: list) -> list[TopicPartition]:

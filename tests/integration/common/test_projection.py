@@ -14,10 +14,14 @@ from collections import Counter
 from pathlib import Path
 
 import psycopg
+import pytest
+from confluent_kafka import Producer
 
+from kith.common.codec import MAGIC, UnknownSchemaError
 from kith.common.config import Settings
 from kith.common.db import make_pool
 from kith.common.eventstore import EventStore, NewEvent
+from kith.common.kafka import event_headers
 from kith.common.projection import ProjectionRunner
 from kith.common.relay import OutboxRelay
 from tests.support.ledger import (
@@ -135,3 +139,70 @@ def test_a_rebuild_from_offset_zero_reproduces_the_read_model(settings: Settings
 
     assert first == expected
     assert read_balances(dsn) == expected
+
+
+def produce_raw(settings: Settings, records: list[tuple[bytes, bytes, list | None]]) -> None:
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 3})
+    for key, value, headers in records:
+        producer.produce(settings.topic("post"), key=key, value=value, headers=headers)
+    assert producer.flush(10) == 0
+
+
+def test_records_that_can_never_apply_go_to_dead_letters_and_the_rest_applies(
+    settings: Settings,
+) -> None:
+    expected = record_and_publish(settings, accounts=1, events=3)
+    account = next(iter(expected))
+    codec = ledger_codec()
+    good = codec.encode(DEPOSITED, {"account_id": account, "amount": 5})
+    stream = str(uuid.uuid4())
+    produce_raw(settings, [
+        (b"not-a-uuid", b"no envelope at all", None),  # a foreign record
+        (stream.encode(), good[:12], event_headers(DEPOSITED, uuid.uuid4(), 1, 99, {})),
+    ])
+    later = record_and_publish(settings, accounts=1, events=2)
+    dsn = settings.database_url("post")
+    with psycopg.connect(dsn) as conn:
+        LedgerProjection.create_tables(conn)
+    runner = ProjectionRunner(LedgerProjection([settings.topic("post")]), dsn,
+                              settings.kafka_bootstrap, codec, group_id=settings.topic("post"))
+    runner.open()
+    try:
+        deadline = time.monotonic() + 30
+        while applied_total(dsn) < 5 and time.monotonic() < deadline:
+            runner.step()
+    finally:
+        runner.close()
+
+    assert read_balances(dsn) == {**expected, **later}
+    with psycopg.connect(dsn) as conn:
+        dead = conn.execute("SELECT key, error FROM projection_dead_letters ORDER BY error"
+                            ).fetchall()
+    assert [bytes(k) for k, _ in dead] == [stream.encode(), b"not-a-uuid"]
+    assert "corrupt payload" in dead[0][1] and "not a Kith event record" in dead[1][1]
+
+
+def test_a_record_of_an_unknown_schema_stops_the_projection_instead_of_skipping_it(
+    settings: Settings,
+) -> None:
+    stream = uuid.uuid4()
+    unknown = MAGIC + b"\x01" * 8 + b"\x00"
+    produce_raw(settings, [(str(stream).encode(), unknown,
+                            event_headers("kith.ledger.Future", uuid.uuid4(), 1, 1, {}))])
+    dsn = settings.database_url("post")
+    with psycopg.connect(dsn) as conn:
+        LedgerProjection.create_tables(conn)
+    runner = ProjectionRunner(LedgerProjection([settings.topic("post")]), dsn,
+                              settings.kafka_bootstrap, ledger_codec(),
+                              group_id=settings.topic("post"))
+    runner.open()
+    try:
+        with pytest.raises(UnknownSchemaError):
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                runner.step()
+    finally:
+        runner.close()
+    with psycopg.connect(dsn) as conn:
+        offsets = conn.execute("SELECT max(next_offset) FROM projection_offsets").fetchone()[0]
+    assert offsets == 0  # nothing was moved past: it applies once the schema is deployed

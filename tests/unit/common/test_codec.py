@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from kith.common.codec import MAGIC, AvroCodec, CodecError, SchemaRegistry, default_schemas_dir
+from kith.common.codec import (
+    MAGIC,
+    AvroCodec,
+    CodecError,
+    SchemaRegistry,
+    UnknownSchemaError,
+    default_schemas_dir,
+)
 from tests.support.avro_samples import sample
 
 TEST_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -81,3 +88,16 @@ def test_schema_files_declare_their_version_in_the_name(tmp_path: Path) -> None:
 
     with pytest.raises(CodecError, match="v<N>"):
         SchemaRegistry(tmp_path)
+
+
+def test_a_truncated_or_corrupt_body_is_a_codec_error(codec: AvroCodec) -> None:
+    payload = codec.encode("kith.ledger.Deposited", {"account_id": "a", "amount": 7, "memo": ""})
+
+    for broken in (payload[:12], payload[:10] + b"\xff\xff\xff"):
+        with pytest.raises(CodecError, match="corrupt payload"):
+            codec.decode(broken)
+
+
+def test_an_unknown_writer_schema_is_told_apart_from_corruption(codec: AvroCodec) -> None:
+    with pytest.raises(UnknownSchemaError):
+        codec.decode(MAGIC + b"\x01" * 8 + b"\x00")
