@@ -98,7 +98,7 @@ class PostApplication:
         self._authorize(actor_id, post_id)
         now = self.clock()
         done = self._command(post_id, lambda post: post.edit(actor_id, text, now),
-                             _metadata(actor_id), view_for=actor_id)
+                             _metadata(actor_id), view_for=actor_id, writer=actor_id)
         assert done.view is not None
         return done.view
 
@@ -113,7 +113,7 @@ class PostApplication:
         self._authorize(actor_id, post_id)
         comment_id, now = str(uuid.uuid4()), self.clock()
         done = self._command(post_id, lambda post: post.comment(comment_id, actor_id, text, now),
-                             _metadata(actor_id))
+                             _metadata(actor_id), writer=actor_id)
         event = done.events[0]
         assert isinstance(event, CommentAdded)
         return CommentView(comment_id, post_id, actor_id, event.text, now, done.post.version)
@@ -122,7 +122,7 @@ class PostApplication:
         self._authorize(actor_id, post_id)
         now = self.clock()
         self._command(post_id, lambda post: post.react(actor_id, kind, now),
-                      _metadata(actor_id))
+                      _metadata(actor_id), writer=actor_id)
 
     def remove_reaction(self, actor_id: str, post_id: str, kind: str) -> None:
         self._authorize(actor_id, post_id)
@@ -211,11 +211,20 @@ class PostApplication:
 
     def _command(self, post_id: str, decide: Callable[[Post], list[PostEvent]],
                  metadata: dict[str, Any], conn: psycopg.Connection | None = None,
-                 view_for: str | None = None) -> _Done:
-        """Lock, load, decide, record and append; retry on a concurrent append."""
+                 view_for: str | None = None, writer: str | None = None) -> _Done:
+        """Lock, load, decide, record and append; retry on a concurrent append.
+
+        ``writer`` is the user whose words or reaction the command records: the shared
+        author lock orders the command against their account's erasure (which takes it
+        exclusively, then the same post rows), and an erased account records nothing.
+        """
         for _ in range(COMMAND_RETRIES):
             try:
                 with self._transaction(conn) as tx:
+                    if writer is not None:
+                        readmodel.lock_authors(tx, [writer], exclusive=False)
+                        check(not readmodel.author_deleted(tx, writer),
+                              NotFound("post not found"))
                     check(readmodel.lock_live(tx, post_id), NotFound("post not found"))
                     post = self._load(tx, post_id)
                     events = decide(post)

@@ -343,6 +343,8 @@ def test_account_deletion_takes_down_posts_comments_and_reactions(world: World) 
     assert taken_down["ReactionRemoved"]["user_id"] == leaving
     # Once erased, the account publishes nothing more (even before graph drops its memberships).
     assert refused(lambda: world.publish(leaving, first))[0] == NOT_FOUND
+    assert refused(lambda: world.comment(leaving, kept.id, "too late"))[0] == NOT_FOUND
+    assert refused(lambda: world.react(leaving, kept.id, "hug"))[0] == NOT_FOUND
     with psycopg.connect(world.settings.database_url("post")) as conn:
         assert conn.execute("SELECT user_id::text FROM deleted_authors").fetchall() == [(leaving,)]
         # Crypto-shredding: their key is gone, and no text they wrote is readable in the log.
