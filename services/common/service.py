@@ -93,12 +93,17 @@ def start_service(spec: ServiceSpec, settings: Settings, address: str | None = N
         if not bootstrap:
             break
         runner = ProjectionRunner(projection, dsn, bootstrap, codec,
-                                  group_id=f"{settings.topic_prefix}projection.{projection.name}")
+                                  group_id=projection_group(settings, projection.name))
         running.runners.append(runner)
         running.threads.append(_thread(f"{spec.name}-{projection.name}", runner.run,
                                        running.stop_event))
     log.info("%s serving gRPC on port %d", spec.name, server.port)
     return running
+
+
+def projection_group(settings: Settings, projection: str) -> str:
+    """The consumer group of a projection: ``projection.<name>`` (after the topic prefix)."""
+    return f"{settings.topic_prefix}projection.{projection}"
 
 
 def _thread(name: str, target: Callable[[threading.Event], Any],

@@ -11,13 +11,19 @@ import logging
 import threading
 from collections.abc import Callable
 
-from kith.common import logs
+from kith.common import logs, metrics
 from kith.common.codec import default_codec
 from kith.common.config import ConfigError, Settings
 from kith.common.db import migrate_service
 from kith.common.projection import ProjectionRunner
 from kith.common.rpc import channel
-from kith.common.service import ServiceContext, ServiceSpec, serve, wait_for_signal
+from kith.common.service import (
+    ServiceContext,
+    ServiceSpec,
+    projection_group,
+    serve,
+    wait_for_signal,
+)
 from kith.feed.application import FeedQueries
 from kith.feed.clients import GrpcPosts, GrpcProfiles
 from kith.feed.fanout import FanoutProjection
@@ -61,7 +67,8 @@ def fanout_runner(settings: Settings, batch_size: int | None = None) -> Projecti
     if size < 1 or poll_ms < 1:
         raise ConfigError("KITH_FEED_BATCH_SIZE and KITH_FEED_POLL_MS must be at least 1")
     return ProjectionRunner(projection, dsn, settings.require_kafka(), default_codec(),
-                            batch_size=size, poll_timeout_s=poll_ms / 1000)
+                            batch_size=size, poll_timeout_s=poll_ms / 1000,
+                            group_id=projection_group(settings, projection.name))
 
 
 def fanout(argv: list[str]) -> int:
@@ -73,6 +80,7 @@ def fanout(argv: list[str]) -> int:
     settings = Settings.from_env()
     logs.configure("feed", settings.log_level, settings.log_format)
     stop = wait_for_signal()
+    metrics.start_metrics_server(metrics.metrics_port(settings.extra))
     runner = fanout_runner(settings)
     if args.rebuild:
         runner.rebuild()

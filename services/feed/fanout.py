@@ -29,6 +29,7 @@ from itertools import chain
 
 import psycopg
 
+from kith.common import metrics
 from kith.common.projection import Event
 from kith.feed import entries
 from kith.feed.audience import AudienceIndex, Pair
@@ -109,6 +110,7 @@ class FanoutProjection:
         self.last_batch = stats
         self.batches += 1
         self.totals.add(stats)
+        metrics.observe_fanout_batch(self.name, stats.deliveries)
 
     def reset(self, conn: psycopg.Connection) -> None:
         """Empty the audience index and the feeds (surrogate ids are kept: they never change)."""
