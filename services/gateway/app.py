@@ -9,6 +9,7 @@ failure — including Flask's own 404/405/413 — in the public error shape.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -37,6 +38,8 @@ from kith.protos import identity_pb2
 
 log = logging.getLogger(__name__)
 SIGN_IN_ROUTES = {"create_account", "create_session", "refresh_session"}
+# A client's X-Request-Id travels on as gRPC metadata, which admits only visible ASCII.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
               413: "payload_too_large", 415: "unsupported_media_type"}
 
@@ -70,7 +73,8 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
                              config.revocation_cache_s)
     gw = Gateway(settings, config, clients, verifier,
                  IdempotencyStore(pool, settings.jwt_secret), Cursors(settings.jwt_secret),
-                 pool, StreamHub(settings, clients))
+                 pool, StreamHub(settings, clients, per_user=config.streams_per_user,
+                                 per_process=config.streams_per_process))
 
     app = Flask("kith.gateway")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
@@ -117,14 +121,18 @@ def _session_check(clients: Clients) -> SessionCheck:
 def _install_request_ids(app: Flask) -> None:
     @app.before_request
     def bind_request_id() -> None:
-        rid = request.headers.get("X-Request-Id", "")
-        request_id.set(rid if 0 < len(rid) <= 64 and rid.isprintable() else uuid.uuid4().hex[:16])
+        request_id.set(sane_request_id(request.headers.get("X-Request-Id")))
 
     @app.after_request
     def echo_request_id(response: Response) -> Response:
         if rid := request_id.get():
             response.headers["X-Request-Id"] = rid
         return response
+
+
+def sane_request_id(sent: str | None) -> str:
+    """The client's request id if it is 1-64 of ``[A-Za-z0-9._-]``, else a fresh one."""
+    return sent if sent and REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex[:16]
 
 
 def _install_error_handlers(app: Flask) -> None:

@@ -22,6 +22,7 @@ class GatewayConfig:
     trusted_proxies: int = 0
     stream_max_s: float = 300.0
     stream_heartbeat_s: float = 15.0
+    streams_per_user: int = 3
     rate_limits: RateLimits = field(default_factory=RateLimits)
 
     @classmethod
@@ -36,6 +37,7 @@ class GatewayConfig:
             trusted_proxies=_num(env, "KITH_GATEWAY_TRUSTED_PROXIES", 0, int),
             stream_max_s=_num(env, "KITH_GATEWAY_STREAM_MAX_S", 300.0, float),
             stream_heartbeat_s=_num(env, "KITH_GATEWAY_STREAM_HEARTBEAT_S", 15.0, float),
+            streams_per_user=_num(env, "KITH_GATEWAY_STREAMS_PER_USER", 3, int),
             rate_limits=RateLimits(
                 per_user=env.get("KITH_GATEWAY_RATE_LIMIT_USER", RateLimits.per_user),
                 per_ip=env.get("KITH_GATEWAY_RATE_LIMIT_IP", RateLimits.per_ip),
@@ -43,6 +45,16 @@ class GatewayConfig:
                 enabled=env.get("KITH_GATEWAY_RATE_LIMITS", "on") != "off",
             ),
         )
+
+    @property
+    def streams_per_process(self) -> int:
+        """Concurrent ``/v1/stream`` connections one process accepts.
+
+        Each holds a thread for its whole life, so some threads (half, at most
+        four) always stay free for ordinary requests.
+        """
+        threads = max(1, self.threads)
+        return threads - min(4, max(1, threads // 2))
 
 
 def _num(env: Mapping[str, str], name: str, default: T, kind: type[T]) -> T:

@@ -13,15 +13,19 @@ Protocol (per caller — the user id, or ``anonymous`` before sign-in):
    fingerprint, still running → 409 ``idempotency_in_progress`` with
    ``Retry-After``; different fingerprint → 422 ``idempotency_key_reused``.
 
-Keys live ``ttl_s`` (default 24 h). A claim whose process died is taken over
-after ``claim_timeout_s``. Stored bodies may hold session tokens, so they are
-sealed with AES-GCM under a key derived from the JWT secret.
+Keys live ``ttl_s`` (default 24 h). An unfinished claim is **never** taken
+over before then: its process may have died after the service committed, so
+running the request again could perform it twice. Until the key expires such a
+claim answers 409 (after ``stale_claim_s`` with a ``Retry-After`` up to its
+expiry and a hint to use a new key). Stored bodies may hold session tokens, so
+they are sealed with AES-GCM under a key derived from the JWT secret.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import re
@@ -49,10 +53,10 @@ Execute = Callable[[], "Response | Renderable"]
 
 class IdempotencyStore:
     def __init__(self, pool: ConnectionPool, secret: str, ttl_s: int = 24 * 3600,
-                 claim_timeout_s: int = 60) -> None:
+                 stale_claim_s: int = 60) -> None:
         self._pool = pool
         self._ttl_s = ttl_s
-        self._claim_timeout_s = claim_timeout_s
+        self._stale_claim_s = stale_claim_s
         self._aead = AESGCM(HKDF(hashes.SHA256(), 32, salt=None,
                                  info=b"kith-gateway-idempotency").derive(secret.encode()))
 
@@ -90,38 +94,48 @@ class IdempotencyStore:
                 " ON CONFLICT DO NOTHING RETURNING 1", (scope, key, fingerprint)).fetchone()
             if won:
                 return True
-            # Expired keys and abandoned claims are taken over by whoever updates them first.
+            # An expired key is taken over by whoever updates it first. An unfinished claim
+            # is not (before it expires): its request may have been performed already.
             taken = conn.execute(
                 "UPDATE idempotency_keys SET fingerprint = %s, status = NULL, headers = NULL,"
                 " body = NULL, created_at = now()"
-                " WHERE scope = %s AND key = %s AND ("
-                "   created_at < now() - make_interval(secs => %s)"
-                "   OR (status IS NULL AND created_at < now() - make_interval(secs => %s)))"
-                " RETURNING 1",
-                (fingerprint, scope, key, self._ttl_s, self._claim_timeout_s)).fetchone()
+                " WHERE scope = %s AND key = %s"
+                "   AND created_at < now() - make_interval(secs => %s)"
+                " RETURNING 1", (fingerprint, scope, key, self._ttl_s)).fetchone()
             return bool(taken)
 
     def _existing(self, scope: str, key: str, fingerprint: bytes) -> Response:
         with self._pool.connection() as conn:
             row = conn.execute(
-                "SELECT fingerprint, status, headers, body FROM idempotency_keys"
+                "SELECT fingerprint, status, headers, body,"
+                " extract(epoch FROM now() - created_at)::float8 FROM idempotency_keys"
                 " WHERE scope = %s AND key = %s", (scope, key)).fetchone()
         if row is None:  # released between our insert attempt and this read
-            return error_response(409, "idempotency_in_progress",
-                                  "a request with this Idempotency-Key is being processed",
-                                  headers={"Retry-After": "1"})
-        stored_fp, status, headers, sealed = row
+            return self._in_progress(0.0)
+        stored_fp, status, headers, sealed, age_s = row
         if bytes(stored_fp) != fingerprint:
             return error_response(422, "idempotency_key_reused",
                                   "this Idempotency-Key was used with a different request",
                                   {"Idempotency-Key": "already used for another request"})
         if status is None:
-            return error_response(409, "idempotency_in_progress",
-                                  "a request with this Idempotency-Key is being processed",
-                                  headers={"Retry-After": "1"})
+            return self._in_progress(age_s)
         body = self._open(scope, key, bytes(sealed)) if sealed else b""
         return Response(body or None, status=status,
                         headers={**(headers or {}), "Idempotent-Replayed": "true"})
+
+    def _in_progress(self, age_s: float) -> Response:
+        if age_s < self._stale_claim_s:
+            return error_response(409, "idempotency_in_progress",
+                                  "a request with this Idempotency-Key is being processed",
+                                  headers={"Retry-After": "1"})
+        # Most likely its process died; whether it took effect is unknown, so it is not re-run.
+        expires_in = max(1, math.ceil(self._ttl_s - age_s))
+        return error_response(
+            409, "idempotency_in_progress",
+            "the request with this Idempotency-Key did not finish and may or may not have"
+            " taken effect; check, then use a new key",
+            {"Idempotency-Key": f"blocked until it expires in {expires_in} s"},
+            headers={"Retry-After": str(expires_in)})
 
     def _store(self, scope: str, key: str, response: Response) -> None:
         body = response.get_data()

@@ -15,7 +15,9 @@ each event to the connections open in this process:
 * ``message.read`` — a ``MessagesRead`` goes to the members named in the event.
 
 Each connection has a bounded queue; a client too slow to drain it is
-disconnected (and reconnects) rather than slowing everyone else down.
+disconnected (and reconnects) rather than slowing everyone else down. Each
+also holds a server thread for its whole life, so :meth:`StreamHub.subscribe`
+admits at most ``per_user`` connections per user and ``per_process`` in all.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -60,6 +62,15 @@ class StreamEvent:
         return f"{head}event: {self.event}\ndata: {json.dumps(self.data)}\n\n".encode()
 
 
+class StreamLimitReached(Exception):
+    """``subscribe`` refused: the user (``"user"``) or this process (``"process"``) is full."""
+
+    def __init__(self, scope: Literal["user", "process"], limit: int) -> None:
+        super().__init__(f"{scope} stream limit of {limit} reached")
+        self.scope = scope
+        self.limit = limit
+
+
 @dataclass(eq=False)
 class Subscription:
     user_id: str
@@ -78,8 +89,11 @@ class Subscription:
 
 class StreamHub:
     def __init__(self, settings: Settings, clients: Clients, codec: AvroCodec | None = None,
-                 poll_timeout_s: float = 0.2) -> None:
+                 poll_timeout_s: float = 0.2, per_user: int = 3, per_process: int = 12) -> None:
         self._settings = settings
+        self._per_user = per_user
+        self._per_process = per_process
+        self._count = 0  # open subscriptions, all users
         self._clients = clients
         self._codec = codec
         self._poll_timeout_s = poll_timeout_s
@@ -97,19 +111,31 @@ class StreamHub:
     # -- connections -------------------------------------------------------------------------
 
     def subscribe(self, user_id: str) -> Subscription:
-        self._start()
+        """A new connection of ``user_id``; raises :class:`StreamLimitReached` when full."""
         sub = Subscription(user_id)
         with self._lock:
-            self._subs.setdefault(user_id, set()).add(sub)
+            subs = self._subs.get(user_id, set())
+            if len(subs) >= self._per_user:
+                raise StreamLimitReached("user", self._per_user)
+            if self._count >= self._per_process:
+                raise StreamLimitReached("process", self._per_process)
+            subs.add(sub)
+            self._subs[user_id] = subs
+            self._count += 1
+        self._start()
         return sub
 
-    def unsubscribe(self, sub: Subscription) -> None:
+    def unsubscribe(self, sub: Subscription) -> bool:
+        """End a connection; idempotent (``True`` only the first time)."""
         with self._lock:
             subs = self._subs.get(sub.user_id)
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self._subs[sub.user_id]
+            if subs is None or sub not in subs:
+                return False
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.user_id]
+            self._count -= 1
+            return True
 
     def stop(self) -> None:
         self._stop.set()

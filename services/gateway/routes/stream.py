@@ -12,8 +12,12 @@ from kith.gateway.api import api
 from kith.gateway.errors import ApiError
 from kith.gateway.http import Call
 from kith.gateway.metrics import STREAMS
+from kith.gateway.stream import StreamEvent, StreamLimitReached
 
 READY_TIMEOUT_S = 10.0
+LIMIT_RETRY_AFTER_S = 5
+PING = b": ping\n\n"
+EXPIRED = b"event: session.expired\ndata: {}\n\n"
 
 
 @api.operation("GET", "/v1/stream",
@@ -22,35 +26,58 @@ READY_TIMEOUT_S = 10.0
 def stream(call: Call) -> Response:
     gw, principal = call.gw, call.me
     heartbeat, lifetime = gw.config.stream_heartbeat_s, gw.config.stream_max_s
+    # Taken before the response starts, so that a full process or user can still get a 429/503.
+    try:
+        sub = gw.hub.subscribe(principal.user_id)
+    except StreamLimitReached as exc:
+        raise _refusal(exc) from None
+    STREAMS.inc()
+
+    def release() -> None:
+        if gw.hub.unsubscribe(sub):
+            STREAMS.dec()
+
+    def session_ended() -> bool:
+        """Expired token, or a signed-out or deleted account (``confirm`` is cached)."""
+        if time.time() >= principal.expires_at:
+            return True
+        try:
+            gw.verifier.confirm(principal)
+        except ApiError:
+            return True
+        return False
 
     def events() -> Iterator[bytes]:
-        # Subscribed inside the generator, so that the finally below always unsubscribes.
-        sub = gw.hub.subscribe(principal.user_id)
-        STREAMS.inc()
         try:
             ready = gw.hub.ready.wait(READY_TIMEOUT_S)
             yield b"retry: 3000\n: " + (b"ready" if ready else b"connecting") + b"\n\n"
             ends = time.monotonic() + lifetime
             while not sub.closed and time.monotonic() < ends:
-                if time.time() >= principal.expires_at:
-                    yield b"event: session.expired\ndata: {}\n\n"
-                    return
+                event: StreamEvent | bytes | None
                 try:
                     event = sub.events.get(timeout=heartbeat)
                 except queue.Empty:
-                    try:  # a signed-out or deleted account's stream ends too
-                        gw.verifier.confirm(principal)
-                    except ApiError:
-                        yield b"event: session.expired\ndata: {}\n\n"
-                        return
-                    yield b": ping\n\n"
-                    continue
+                    event = PING
                 if event is None:
                     return
-                yield event.encode()
+                if session_ended():  # before every event, busy or idle
+                    yield EXPIRED
+                    return
+                yield event if isinstance(event, bytes) else event.encode()
         finally:
-            gw.hub.unsubscribe(sub)
-            STREAMS.dec()
+            release()
 
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = Response(stream_with_context(events()), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response.call_on_close(release)  # also when the body is never iterated
+    return response
+
+
+def _refusal(exc: StreamLimitReached) -> ApiError:
+    headers = {"Retry-After": str(LIMIT_RETRY_AFTER_S)}
+    if exc.scope == "user":
+        return ApiError(429, "too_many_streams",
+                        f"at most {exc.limit} live streams per user may be open at once",
+                        {"limit": exc.limit}, headers)
+    return ApiError(503, "unavailable", "this server has no room for another live stream;"
+                    " retry shortly", headers=headers)

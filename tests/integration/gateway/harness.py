@@ -76,6 +76,17 @@ class Gateway:
         return Client(self.url, tokens["access_token"], tokens["user_id"], username)
 
 
+def assert_error(resp: requests.Response, status: int, code: str | None = None) -> dict:
+    """Assert the public error shape with ``status`` (and ``code``); return the error."""
+    assert resp.status_code == status, resp.text
+    error = resp.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert isinstance(error["message"], str) and error["message"]
+    if code is not None:
+        assert error["code"] == code
+    return error
+
+
 def serve_app(app: Any) -> tuple[BaseWSGIServer, str]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -93,7 +104,7 @@ def eventually(fetch: Any, predicate: Any, timeout: float = 15.0, interval: floa
 
 
 def gateway_config(**overrides: Any) -> GatewayConfig:
-    base = GatewayConfig(threads=8, revocation_cache_s=0.0, stream_heartbeat_s=0.5,
+    base = GatewayConfig(threads=10, revocation_cache_s=0.0, stream_heartbeat_s=0.5,
                          rate_limits=RateLimits(per_user="100000/minute",
                                                 per_ip="100000/minute",
                                                 sign_in="100000/minute"))

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import re
 import uuid
 
-import requests
+from flask import Response
+from psycopg_pool import ConnectionPool
 
 from kith.gateway.app import create_app
+from kith.gateway.idempotency import IdempotencyStore
 from kith.gateway.ratelimit import RateLimits
-from tests.integration.gateway.harness import Gateway, gateway_config, serve_app
-
-
-def assert_error(resp: requests.Response, status: int, code: str | None = None) -> dict:
-    assert resp.status_code == status, resp.text
-    error = resp.json()["error"]
-    assert set(error) == {"code", "message", "details"}
-    assert isinstance(error["message"], str) and error["message"]
-    if code is not None:
-        assert error["code"] == code
-    return error
+from tests.integration.gateway.harness import Gateway, assert_error, gateway_config, serve_app
 
 
 def test_unknown_paths_methods_and_big_bodies_use_the_error_shape(gateway: Gateway) -> None:
@@ -169,3 +163,56 @@ def test_sign_in_is_throttled_per_ip_and_username(gateway: Gateway) -> None:
     finally:
         server.shutdown()
         app.extensions["kith"].close()
+
+
+def test_only_safe_request_ids_are_kept_and_others_are_replaced(gateway: Gateway) -> None:
+    anon = gateway.client()
+    body = {"password": "long enough pw", "display_name": "Rid"}
+    kept = anon.post("/v1/accounts", {**body, "username": f"rid_{uuid.uuid4().hex[:8]}"},
+                     headers={"X-Request-Id": "req-1.A_b"})
+    assert kept.status_code == 201 and kept.headers["X-Request-Id"] == "req-1.A_b"
+    # Printable but not gRPC metadata: once, any of these made every endpoint a 502.
+    for sent in ("café-1", "a b", "x" * 65, "semi;colon"):
+        resp = anon.post("/v1/accounts", {**body, "username": f"rid_{uuid.uuid4().hex[:8]}"},
+                         headers={"X-Request-Id": sent.encode("latin-1")})
+        assert resp.status_code == 201, (sent, resp.text)
+        rid = resp.headers["X-Request-Id"]
+        assert rid != sent and re.fullmatch(r"[A-Za-z0-9._-]{1,64}", rid)
+
+
+def test_an_unfinished_idempotency_claim_is_never_run_again(gateway: Gateway) -> None:
+    """A process that died mid-request may have committed: its key answers 409 until expiry."""
+    with ConnectionPool(gateway.settings.database_url("gateway"), min_size=1, max_size=1,
+                        kwargs={"autocommit": True}, open=True) as pool:
+        store = IdempotencyStore(pool, "idem-secret", ttl_s=3600)  # stale after 60 s
+        runs: list[int] = []
+
+        def execute() -> Response:
+            runs.append(1)
+            return Response("{}", status=201, mimetype="application/json")
+
+        fresh = store.run("u1", "k-young", "POST", "/v1/x", b"{}", execute)
+        assert fresh.status_code == 201 and runs == [1]
+        with pool.connection() as conn:  # claims left by a crashed process
+            for key, age_s in (("k-young", 1), ("k-crashed", 120), ("k-expired", 7200)):
+                conn.execute(
+                    "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at)"
+                    " VALUES ('u1', %s, %s, now() - make_interval(secs => %s))"
+                    " ON CONFLICT (scope, key) DO UPDATE SET status = NULL, body = NULL,"
+                    " created_at = EXCLUDED.created_at",
+                    (key, hashlib.sha256(b"POST\n/v1/x\n{}").digest(), age_s))
+
+        young = store.run("u1", "k-young", "POST", "/v1/x", b"{}", execute)
+        assert_response_error(young, 409, "idempotency_in_progress")
+        assert young.headers["Retry-After"] == "1"
+        crashed = store.run("u1", "k-crashed", "POST", "/v1/x", b"{}", execute)
+        assert_response_error(crashed, 409, "idempotency_in_progress")
+        assert 3400 <= int(crashed.headers["Retry-After"]) <= 3480  # until the key expires
+        assert runs == [1]
+        expired = store.run("u1", "k-expired", "POST", "/v1/x", b"{}", execute)
+        assert expired.status_code == 201 and runs == [1, 1]
+
+
+def assert_response_error(resp: Response, status: int, code: str) -> None:
+    assert resp.status_code == status
+    assert resp.get_json()["error"]["code"] == code

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from tests.integration.gateway.harness import EventStream, Gateway
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+
+from kith.gateway.app import create_app
+from tests.integration.gateway.harness import (
+    Client,
+    EventStream,
+    Gateway,
+    assert_error,
+    eventually,
+    gateway_config,
+    serve_app,
+)
 
 
 def test_stream_delivers_feed_entries_and_messages_only_to_those_who_may_see_them(
@@ -52,3 +67,74 @@ def test_stream_delivers_feed_entries_and_messages_only_to_those_who_may_see_the
 def test_stream_requires_a_token(gateway: Gateway) -> None:
     resp = gateway.client().get("/v1/stream")
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "unauthenticated"
+
+
+@contextlib.contextmanager
+def own_gateway(gateway: Gateway, **config: Any) -> Iterator[str]:
+    """A second gateway app over the same stack, with its own config (and stream hub)."""
+    app = create_app(gateway.settings, gateway_config(**config))
+    server, url = serve_app(app)
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        app.extensions["kith"].close()
+
+
+def test_streams_are_capped_per_user_and_per_process_so_threads_stay_free(
+        gateway: Gateway) -> None:
+    # 6 threads: 3 stay free for ordinary requests, so the process takes 3 streams.
+    with own_gateway(gateway, threads=6, streams_per_user=2) as url:
+        ann, ben, cat = (gateway.signup(n) for n in ("capann", "capben", "capcat"))
+        for c in (ann, ben, cat):
+            c.base_url = url
+        open_streams = [EventStream(ann), EventStream(ann)]
+        try:
+            refused = ann.get("/v1/stream")
+            assert_error(refused, 429, "too_many_streams")
+            assert int(refused.headers["Retry-After"]) >= 1
+            open_streams.append(EventStream(ben))
+            full = cat.get("/v1/stream")
+            assert_error(full, 503, "unavailable")
+            assert int(full.headers["Retry-After"]) >= 1
+            assert cat.get("/v1/me").status_code == 200  # ordinary requests still served
+
+            # A closed stream gives its slot back (noticed at the next heartbeat).
+            open_streams.pop(0).close()
+            again = eventually(lambda: _try_stream(ann), lambda r: r.status_code != 429)
+            assert again.status_code == 200
+            again.close()
+        finally:
+            for s in open_streams:
+                s.close()
+
+
+def _try_stream(client: Client) -> requests.Response:
+    resp = client.get("/v1/stream", stream=True)
+    if resp.status_code != 200:
+        resp.close()
+    return resp
+
+
+def test_a_busy_stream_ends_as_soon_as_its_session_does(gateway: Gateway) -> None:
+    # A heartbeat far beyond the test: only the per-event session check can end the stream.
+    with own_gateway(gateway, stream_heartbeat_s=60.0) as url:
+        ann, ben = gateway.signup("busyann"), gateway.signup("busyben")
+        niche_id = ann.post("/v1/niches", {"name": "Busy", "kind": "friends"}).json()["id"]
+        invite = ann.post(f"/v1/niches/{niche_id}/invites", {"max_uses": 1}).json()["code"]
+        assert ben.post(f"/v1/invites/{invite}/accept").status_code == 200
+        conv = ann.post("/v1/conversations", {"member_ids": [ben.user_id]}).json()
+        ben.base_url = url
+        stream = EventStream(ben)
+        try:
+            first = ann.post(f"/v1/conversations/{conv['id']}/messages",
+                             {"client_message_id": "b-1", "text": "one"}).json()
+            assert stream.next("message.new")["id"] == first["id"]
+            assert ben.delete("/v1/sessions/current").status_code == 204
+            ann.post(f"/v1/conversations/{conv['id']}/messages",
+                     {"client_message_id": "b-2", "text": "after sign-out"})
+            name, data = stream.events.get(timeout=10)
+            assert (name, data) == ("session.expired", {})
+            assert stream.drain(0.3) == []
+        finally:
+            stream.close()
