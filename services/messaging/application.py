@@ -7,7 +7,9 @@ makes a conversation's commands take turns, which is what numbers messages
 gap-free without retries; the append's expected version stays as the
 safety net (a :class:`ConcurrencyError` is retried, then surfaced).
 Idempotent sends rest on the ``(conversation, sender, client_message_id)``
-lookup made under that lock, backed by a unique key.
+lookup made under that lock, backed by a unique key. Titles are sealed under
+the conversation key, texts under the (conversation, sender) key
+(:mod:`kith.messaging.keys`), so erasing a deleted account shreds its texts only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import base64
 import binascii
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -26,9 +28,10 @@ from kith.common import crypto
 from kith.common.errors import Conflict, InvalidArgument, NotFound, check
 from kith.common.eventstore import ConcurrencyError, EventStore
 from kith.common.logs import request_id
-from kith.messaging import readmodel
+from kith.messaging import keys, readmodel
 from kith.messaging.domain import (
     Conversation,
+    check_accounts_exist,
     check_not_blocked,
     check_shares_niche,
     start_conversation,
@@ -86,16 +89,6 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _open(key: bytes | None, conversation_id: str, token: str | None) -> str:
-    """Plaintext of a sealed field; ``""`` once the conversation key is shredded."""
-    if not token:
-        return ""
-    try:
-        return crypto.decrypt(key, conversation_id, token)
-    except crypto.ShreddedError:
-        return ""
-
-
 class MessagingApp:
     def __init__(self, store: EventStore, graph: Graph, max_members: int,
                  clock: Callable[[], int] = _now_ms) -> None:
@@ -114,10 +107,15 @@ class MessagingApp:
         event = start_conversation(conversation_id, actor_id, member_ids, sealed_title,
                                    self.max_members, self.clock())
         others = event.member_ids[1:]
+        with self.store.pool.connection() as conn:  # a quick answer before asking the graph
+            check_accounts_exist(actor_id, readmodel.deleted_among(conn, event.member_ids))
         check_shares_niche(others, self.graph.sharing_a_niche(actor_id, others))
         check_not_blocked(self.graph.blocked_among(actor_id, others))
         with self.store.transaction() as conn:
-            readmodel.insert_key(conn, conversation_id, key)
+            # Under the account locks, so an erasure cannot miss this conversation.
+            readmodel.lock_accounts(conn, event.member_ids, exclusive=False)
+            check_accounts_exist(actor_id, readmodel.deleted_among(conn, event.member_ids))
+            keys.insert_conversation_key(conn, conversation_id, key)
             readmodel.insert_conversation(conn, event)
             self._append(conn, conversation_id, 0, event, actor_id)
         return ConversationView(conversation_id, title, event.member_ids, actor_id,
@@ -141,12 +139,12 @@ class MessagingApp:
                                                      client_message_id):
                     return self._message(conn, earlier)
                 self._check_direct_block(conversation, actor_id, checked)
-                key = readmodel.load_key(conn, conversation_id)
-                if key is None:  # shredded: the conversation is gone for good
-                    raise NotFound("conversation not found")
+                if keys.conversation_key(conn, conversation_id) is None:
+                    raise NotFound("conversation not found")  # shredded: gone for good
+                key = keys.sender_key_for(conn, conversation_id, actor_id)
+                sealed = crypto.encrypt(key, keys.text_subject(conversation_id, actor_id), text)
                 event = conversation.send(actor_id, str(uuid.uuid4()), client_message_id,
-                                          crypto.encrypt(key, conversation_id, text),
-                                          self.clock())
+                                          sealed, self.clock())
                 readmodel.record_message(conn, event, conversation.version + 1)
                 self._append(conn, conversation_id, conversation.version, event, actor_id)
                 return MessageView(event.message_id, conversation_id, event.seq, actor_id,
@@ -171,14 +169,38 @@ class MessagingApp:
 
         self._retrying(attempt)
 
+    def erase_account(self, conn: psycopg.Connection, user_id: str, deleted_at_ms: int) -> int:
+        """Forget a deleted account; return how many conversations it was made to leave.
+
+        Runs in the caller's transaction (the account-deletion projection's). The
+        user leaves every conversation (``MemberLeftConversation``, reason
+        ``account_deleted``), their sender keys are destroyed (their texts become
+        unreadable in the events, on the topic and in exports) and their stored
+        texts emptied; the mark keeps them out of new conversations. Idempotent:
+        a second run finds nothing left to do.
+        """
+        readmodel.lock_accounts(conn, [user_id], exclusive=True)
+        readmodel.mark_deleted(conn, user_id, deleted_at_ms)
+        now = self.clock()
+        conversation_ids = readmodel.lock_conversations_of(conn, user_id)
+        for conversation_id in conversation_ids:
+            conversation = self._member_view(conn, conversation_id, user_id)  # row locked
+            event = conversation.remove_deleted_account(user_id, now)
+            readmodel.remove_member(conn, conversation_id, user_id, conversation.version + 1)
+            self._append(conn, conversation_id, conversation.version, event, user_id)
+        # After the row locks: a send that was under way has committed its key and text.
+        keys.destroy_sender_keys(conn, user_id)
+        readmodel.erase_texts(conn, user_id)
+        return len(conversation_ids)
+
     # -- queries ----------------------------------------------------------------------------
 
     def get_conversation(self, actor_id: str, conversation_id: str) -> ConversationView:
         with self.store.pool.connection() as conn:
             conversation = self._member_view(conn, conversation_id, actor_id)
-            key = readmodel.load_key(conn, conversation_id)
+            key = keys.conversation_key(conn, conversation_id)
         return ConversationView(
-            conversation.id, _open(key, conversation.id, conversation.title),
+            conversation.id, keys.open_field(key, conversation.id, conversation.title),
             conversation.members, conversation.created_by, conversation.created_at_ms,
             conversation.last_seq, conversation.read_seq.get(actor_id, 0),
             conversation.delivered_seq.get(actor_id, 0))
@@ -190,8 +212,8 @@ class MessagingApp:
             check(readmodel.is_member(conn, conversation_id, actor_id),
                   NotFound("conversation not found"))
             rows = readmodel.list_messages(conn, conversation_id, after_seq, limit + 1)
-            key = readmodel.load_key(conn, conversation_id)
-        page = [self._open_message(key, row) for row in rows[:limit]]
+            text_keys = keys.senders_keys(conn, conversation_id)
+        page = [self._open_message(text_keys, row) for row in rows[:limit]]
         return page, (page[-1].seq if len(rows) > limit else 0)
 
     def list_conversations(self, actor_id: str, limit: int, cursor: str) -> InboxPage:
@@ -199,18 +221,22 @@ class MessagingApp:
         before = _decode_cursor(cursor) if cursor else None
         with self.store.pool.connection() as conn:
             rows = read_inbox(conn, actor_id, limit + 1, before)
-            keys = readmodel.load_keys(conn, [r.conversation_id for r in rows])
+            title_keys = keys.conversation_keys(conn, [r.conversation_id for r in rows])
+            text_keys = keys.sender_keys(conn, {(r.conversation_id, r.last_sender_id)
+                                                for r in rows if r.last_sender_id})
         items = []
         for row in rows[:limit]:
-            key = keys.get(row.conversation_id)
             last = None
             if row.last_message_id is not None:
+                sender = row.last_sender_id or ""
                 last = MessageView(row.last_message_id, row.conversation_id, row.last_seq,
-                                   row.last_sender_id or "", row.last_client_message_id or "",
-                                   _open(key, row.conversation_id, row.last_text),
+                                   sender, row.last_client_message_id or "",
+                                   keys.open_text(text_keys, row.conversation_id, sender,
+                                                  row.last_text),
                                    row.last_sent_at_ms or 0)
             items.append(InboxItemView(row.conversation_id,
-                                       _open(key, row.conversation_id, row.title),
+                                       keys.open_field(title_keys.get(row.conversation_id),
+                                                       row.conversation_id, row.title),
                                        list(row.member_ids), last, row.unread_count,
                                        row.last_seq, row.read_seq))
         next_cursor = ""
@@ -274,13 +300,16 @@ class MessagingApp:
         raise Conflict("the conversation changed concurrently; try again")
 
     def _message(self, conn: psycopg.Connection, stored: StoredMessage) -> MessageView:
-        return self._open_message(readmodel.load_key(conn, stored.conversation_id), stored)
+        pair = (stored.conversation_id, stored.sender_id)
+        return self._open_message(keys.sender_keys(conn, [pair]), stored)
 
     @staticmethod
-    def _open_message(key: bytes | None, stored: StoredMessage) -> MessageView:
+    def _open_message(text_keys: Mapping[keys.SenderPair, bytes],
+                      stored: StoredMessage) -> MessageView:
         return MessageView(stored.id, stored.conversation_id, stored.seq, stored.sender_id,
                            stored.client_message_id,
-                           _open(key, stored.conversation_id, stored.text), stored.sent_at_ms)
+                           keys.open_text(text_keys, stored.conversation_id, stored.sender_id,
+                                          stored.text), stored.sent_at_ms)
 
 
 def _encode_cursor(updated_at_ms: int, conversation_id: str) -> str:

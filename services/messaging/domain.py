@@ -21,6 +21,7 @@ from kith.common.errors import (
     check,
 )
 from kith.messaging.events import (
+    ACCOUNT_DELETED,
     ConversationCreated,
     ConversationEvent,
     MemberLeftConversation,
@@ -75,6 +76,13 @@ def check_shares_niche(others: Iterable[str], sharing: set[str]) -> None:
     check(all(user_id in sharing for user_id in others), PermissionDenied(
         "you can only start conversations with people who share a niche with you",
         code="no_shared_niche", details={"member_ids": "each must share a niche with you"}))
+
+
+def check_accounts_exist(creator_id: str, deleted: set[str]) -> None:
+    """Deleted accounts are never added to a conversation (nor start one)."""
+    check(not deleted, NotFound(
+        "no such user", details={"actor_id" if creator_id in deleted else "member_ids":
+                                 "this account was deleted"}))
 
 
 def check_not_blocked(blocked: set[str]) -> None:
@@ -180,6 +188,13 @@ class Conversation:
         self.check_member(user_id)
         return MemberLeftConversation(self.id, user_id,
                                       [m for m in self.members if m != user_id], now_ms)
+
+    def remove_deleted_account(self, user_id: str, now_ms: int) -> MemberLeftConversation:
+        """The leave that identity's ``AccountDeleted`` forces on a member."""
+        self.check_member(user_id)
+        return MemberLeftConversation(self.id, user_id,
+                                      [m for m in self.members if m != user_id], now_ms,
+                                      ACCOUNT_DELETED)
 
     def _check_mark(self, user_id: str, seq: int) -> None:
         self.check_member(user_id)

@@ -1,4 +1,5 @@
-"""``kith messaging serve``: the messaging gRPC service, its outbox relay and its inbox."""
+"""``kith messaging serve``: the messaging gRPC service, its outbox relay, its inbox and its
+reaction to account deletions."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import grpc
 
 from kith.common.projection import Projection
 from kith.common.service import ServiceContext, ServiceSpec, serve
+from kith.messaging.account_deletions import AccountDeletions
 from kith.messaging.application import MessagingApp
 from kith.messaging.graph_client import GrpcGraph
 from kith.messaging.grpc_api import SERVICE_NAME, MessagingServicer
@@ -15,16 +17,20 @@ from kith.messaging.projections import InboxProjection
 from kith.protos import messaging_pb2_grpc
 
 
+def _application(ctx: ServiceContext) -> MessagingApp:
+    return MessagingApp(ctx.store, GrpcGraph(ctx.settings.grpc_addr("graph")),
+                        ctx.settings.conversation_max_members)
+
+
 def _register(ctx: ServiceContext) -> Sequence[Callable[[grpc.Server], None]]:
-    app = MessagingApp(ctx.store, GrpcGraph(ctx.settings.grpc_addr("graph")),
-                       ctx.settings.conversation_max_members)
-    servicer = MessagingServicer(app)
+    servicer = MessagingServicer(_application(ctx))
     return [lambda server: messaging_pb2_grpc.add_MessagingServiceServicer_to_server(
         servicer, server)]
 
 
 def _projections(ctx: ServiceContext) -> Sequence[Projection]:
-    return [InboxProjection(ctx.settings.topic("messaging"))]
+    return [InboxProjection(ctx.settings.topic("messaging")),
+            AccountDeletions(_application(ctx), ctx.settings.topic("identity"))]
 
 
 SPEC = ServiceSpec(

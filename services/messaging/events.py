@@ -1,10 +1,12 @@
 """Messaging events: type names, payloads as dataclasses, and the dict mapping.
 
-Each dataclass mirrors its Avro schema in ``schemas/messaging/<Name>.v1.avsc``
+Each dataclass mirrors the newest Avro schema in ``schemas/messaging/<Name>.v<N>.avsc``
 field for field, so the mapping is ``asdict`` one way and ``cls(**data)`` the
-other. Every event lives in its conversation's stream, so one Kafka partition
-carries a conversation's whole history in order. ``title`` and ``text`` hold
-ciphertext (``kith.common.crypto``) under the conversation's key.
+other (the codec reads older versions into the newest, filling defaults). Every
+event lives in its conversation's stream, so one Kafka partition carries a
+conversation's whole history in order. ``title`` holds ciphertext
+(``kith.common.crypto``) under the conversation's key, ``text`` under the key of
+its (conversation, sender) pair.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from kith.common.eventstore import NewEvent
+
+LEFT = "left"  # MemberLeftConversation.reason: the member chose to leave
+ACCOUNT_DELETED = "account_deleted"  # ...: identity deleted the account
+IDENTITY_ACCOUNT_DELETED = "kith.identity.AccountDeleted"
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class MemberLeftConversation:
     user_id: str
     member_ids: list[str]
     left_at_ms: int
+    reason: str = LEFT
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ Fed from ``messaging.events.v1`` by :class:`kith.common.projection.ProjectionRun
 (exactly-once effect, rebuildable from offset zero). All events of a conversation
 share one stream and so one partition: they arrive here in stream order.
 Unread count = ``last_seq - read_seq``: a MessageSent moves its sender's read mark,
-so every message after a member's mark is someone else's.
+so every message after a member's mark is someone else's. The last text of a
+deleted account is kept empty (``MessagingApp.erase_account`` empties the rows it
+finds; this projection never writes one back), so a rebuild equals the live rows.
 """
 
 from __future__ import annotations
@@ -47,7 +49,10 @@ class InboxProjection:
                 conn.execute(
                     "UPDATE inbox SET last_seq = %(seq)s, last_message_id = %(id)s,"
                     " last_sender_id = %(sender)s, last_client_message_id = %(cid)s,"
-                    " last_text = %(text)s, last_sent_at_ms = %(at)s,"
+                    # A deleted account's text is not brought back (rebuild, lag).
+                    " last_text = CASE WHEN EXISTS (SELECT 1 FROM deleted_accounts"
+                    "  WHERE user_id = %(sender)s) THEN NULL ELSE %(text)s END,"
+                    " last_sent_at_ms = %(at)s,"
                     " updated_at_ms = greatest(updated_at_ms, %(at)s),"
                     " read_seq = CASE WHEN user_id = %(sender)s THEN %(seq)s ELSE read_seq END"
                     " WHERE conversation_id = %(conv)s AND last_seq < %(seq)s",

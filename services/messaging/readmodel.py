@@ -1,12 +1,15 @@
-"""Messaging's inline tables: conversation snapshots, messages and conversation keys.
+"""Messaging's inline tables: conversation snapshots, messages and deleted accounts.
 
 Every writer runs inside the command's transaction, before the append (see
 ``docs/architecture.md``). ``load_conversation(lock=True)`` takes the
-conversation row lock that serialises a conversation's commands.
+conversation row lock that serialises a conversation's commands; the account
+locks order creating a conversation against erasing a deleted account.
+(The data keys are in :mod:`kith.messaging.keys`.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import psycopg
@@ -14,10 +17,13 @@ import psycopg
 from kith.messaging.domain import Conversation
 from kith.messaging.events import ConversationCreated, MessageSent
 
+ACCOUNT_LOCK_SPACE = 0x6D736773  # "msgs": advisory locks (space, hashtext(user id))
+
 
 @dataclass(frozen=True)
 class StoredMessage:
-    """A message as stored: ``text`` is still sealed under the conversation key."""
+    """A message as stored: ``text`` is still sealed under its sender's key (``""`` once
+    the sender's account was deleted)."""
 
     id: str
     conversation_id: str
@@ -30,24 +36,6 @@ class StoredMessage:
 
 _MESSAGE_COLUMNS = ("message_id::text, conversation_id::text, seq, sender_id::text,"
                     " client_message_id, text, sent_at_ms")
-
-
-def insert_key(conn: psycopg.Connection, conversation_id: str, key: bytes) -> None:
-    conn.execute("INSERT INTO conversation_keys (conversation_id, key) VALUES (%s, %s)",
-                 (conversation_id, key))
-
-
-def load_key(conn: psycopg.Connection, conversation_id: str) -> bytes | None:
-    """The conversation's data key; ``None`` once shredded."""
-    row = conn.execute("SELECT key FROM conversation_keys WHERE conversation_id = %s",
-                       (conversation_id,)).fetchone()
-    return bytes(row[0]) if row else None
-
-
-def load_keys(conn: psycopg.Connection, conversation_ids: list[str]) -> dict[str, bytes]:
-    return {cid: bytes(key) for cid, key in conn.execute(
-        "SELECT conversation_id::text, key FROM conversation_keys"
-        " WHERE conversation_id = ANY(%s::uuid[])", (conversation_ids,))}
 
 
 def insert_conversation(conn: psycopg.Connection, event: ConversationCreated) -> None:
@@ -136,3 +124,45 @@ def list_messages(conn: psycopg.Connection, conversation_id: str, after_seq: int
         f"SELECT {_MESSAGE_COLUMNS} FROM messages"
         " WHERE conversation_id = %s AND seq > %s ORDER BY seq LIMIT %s",
         (conversation_id, after_seq, limit))]
+
+
+# -- deleted accounts -------------------------------------------------------------------------
+
+def lock_accounts(conn: psycopg.Connection, user_ids: Collection[str], exclusive: bool) -> None:
+    """Serialise adding members (shared) against erasing a deleted account (exclusive).
+
+    Taken in a stable order before any other lock, so neither side can deadlock.
+    """
+    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    for user_id in sorted(set(user_ids)):
+        conn.execute(f"SELECT {fn}(%s, hashtext(%s))", (ACCOUNT_LOCK_SPACE, user_id))
+
+
+def deleted_among(conn: psycopg.Connection, user_ids: Collection[str]) -> set[str]:
+    return {str(r[0]) for r in conn.execute(
+        "SELECT user_id FROM deleted_accounts WHERE user_id = ANY(%s::uuid[])",
+        (list(user_ids),))}
+
+
+def mark_deleted(conn: psycopg.Connection, user_id: str, deleted_at_ms: int) -> None:
+    conn.execute("INSERT INTO deleted_accounts (user_id, deleted_at_ms) VALUES (%s, %s)"
+                 " ON CONFLICT DO NOTHING", (user_id, deleted_at_ms))
+
+
+def lock_conversations_of(conn: psycopg.Connection, user_id: str) -> list[str]:
+    """The conversations ``user_id`` is a member of, their rows locked in id order."""
+    return [str(r[0]) for r in conn.execute(
+        "SELECT id FROM conversations WHERE id IN"
+        " (SELECT conversation_id FROM conversation_members WHERE user_id = %s)"
+        " ORDER BY id FOR UPDATE", (user_id,))]
+
+
+def erase_texts(conn: psycopg.Connection, user_id: str) -> None:
+    """Empty the stored (sealed) texts ``user_id`` sent, in messages and in the inbox.
+
+    A later inbox replay can only bring back ciphertext whose key is gone.
+    """
+    conn.execute("UPDATE messages SET text = '' WHERE sender_id = %s AND text <> ''",
+                 (user_id,))
+    conn.execute("UPDATE inbox SET last_text = NULL"
+                 " WHERE last_sender_id = %s AND last_text IS NOT NULL", (user_id,))

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import psycopg
+import pytest
 
 from kith.common import crypto
 from kith.common.codec import default_codec
@@ -102,17 +103,24 @@ def test_text_is_encrypted_in_the_event_store_and_on_the_topic(world: World) -> 
     created, sent = (codec.decode(p)[1] for _, p in stored)
     assert crypto.is_encrypted(created["title"]) and crypto.is_encrypted(sent["text"])
     with psycopg.connect(world.messaging_dsn) as conn:
-        key = conn.execute("SELECT key FROM conversation_keys WHERE conversation_id = %s",
-                           (conversation.id,)).fetchone()[0]
+        title_key = conn.execute("SELECT key FROM conversation_keys WHERE conversation_id = %s",
+                                 (conversation.id,)).fetchone()[0]
+        text_key = conn.execute("SELECT key FROM sender_keys WHERE conversation_id = %s"
+                                " AND user_id = %s", (conversation.id, alice)).fetchone()[0]
         assert secret not in str(conn.execute("SELECT text FROM messages").fetchall())
-    assert crypto.decrypt(bytes(key), conversation.id, sent["text"]) == secret
+    # The title under the conversation's key, the text under the (conversation, sender) key.
+    assert crypto.decrypt(bytes(title_key), conversation.id, created["title"]) == "Secret plans"
+    assert crypto.decrypt(bytes(text_key), f"{conversation.id}/{alice}", sent["text"]) == secret
+    with pytest.raises(crypto.ShreddedError):
+        crypto.decrypt(bytes(title_key), conversation.id, sent["text"])
 
     on_topic = topic_events(world.settings, lambda seen: any(t == MESSAGE_SENT for t, _ in seen))
     published = next(d for t, d in on_topic if t == MESSAGE_SENT)
     assert published["text"] == sent["text"] and published["member_ids"] == [alice, bob]
 
-    # Shredding the key makes every copy unreadable; the service degrades to empty text.
+    # Shredding a key makes every copy unreadable; the service degrades to empty text.
     with psycopg.connect(world.messaging_dsn) as conn:
-        conn.execute("DELETE FROM conversation_keys WHERE conversation_id = %s",
-                     (conversation.id,))
+        conn.execute("DELETE FROM sender_keys WHERE conversation_id = %s", (conversation.id,))
     assert world.messages(bob, conversation.id)[0].text == ""
+    assert world.messaging.GetConversation(pb.GetConversationRequest(
+        actor_id=bob, conversation_id=conversation.id)).title == "Secret plans"

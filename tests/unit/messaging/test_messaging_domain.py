@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from kith.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from kith.messaging.domain import (
     Conversation,
+    check_accounts_exist,
     check_client_message_id,
     check_not_blocked,
     check_shares_niche,
@@ -16,7 +17,7 @@ from kith.messaging.domain import (
     check_title,
     start_conversation,
 )
-from kith.messaging.events import ConversationEvent
+from kith.messaging.events import ACCOUNT_DELETED, LEFT, ConversationEvent
 
 ALICE, BOB, CAROL = "a", "b", "c"
 
@@ -91,6 +92,29 @@ def test_non_members_and_leavers_see_nothing() -> None:
                     lambda: conversation.leave(CAROL, 3)):
         with pytest.raises(NotFound):
             attempt()
+
+
+def test_a_deleted_account_is_made_to_leave_with_its_reason() -> None:
+    conversation, log = started(ALICE, BOB, CAROL)
+    assert conversation.leave(CAROL, 2).reason == LEFT
+    forced = conversation.remove_deleted_account(BOB, 3)
+    assert (forced.user_id, forced.member_ids, forced.reason) == (BOB, [ALICE, CAROL],
+                                                                  ACCOUNT_DELETED)
+    record(conversation, log, forced)
+    assert conversation.members == [ALICE, CAROL]
+    assert Conversation.replay(log).members == [ALICE, CAROL]
+    with pytest.raises(NotFound):
+        conversation.remove_deleted_account(BOB, 4)  # the erasure skips non-members
+
+
+def test_deleted_accounts_cannot_be_added_nor_start_conversations() -> None:
+    check_accounts_exist(ALICE, set())
+    with pytest.raises(NotFound) as invited:
+        check_accounts_exist(ALICE, {BOB})
+    assert invited.value.details == {"member_ids": "this account was deleted"}
+    with pytest.raises(NotFound) as creator:
+        check_accounts_exist(ALICE, {ALICE})
+    assert creator.value.details == {"actor_id": "this account was deleted"}
 
 
 def test_the_direct_peer_exists_only_between_two() -> None:

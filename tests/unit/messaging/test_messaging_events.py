@@ -23,6 +23,7 @@ SAMPLES: list[ConversationEvent] = [
     ConversationCreated("c", "a", ["a", "b"], "enc:v1:xyz", 1),
     ConversationCreated("c", "a", ["a", "b"], None, 1),
     MemberLeftConversation("c", "b", ["a"], 2),
+    MemberLeftConversation("c", "b", ["a"], 2, "account_deleted"),
     MessageSent("c", "m", 1, "a", "client-1", "enc:v1:abc", ["a", "b"], 3),
     MessagesRead("c", "b", 1, ["a", "b"], 4),
     MessagesDelivered("c", "b", 1, ["a", "b"], 5),
@@ -44,3 +45,11 @@ def test_every_event_has_a_schema_with_the_same_fields() -> None:
         assert schema_fields == [f.name for f in fields(cls)], name
     assert {n for n in registry.names() if n.startswith("kith.messaging.")} == set(EVENT_TYPES)
     assert asdict(SAMPLES[0])["member_ids"] == ["a", "b"]
+
+
+def test_a_v1_leave_reads_as_a_plain_leave() -> None:
+    codec = default_codec()
+    payload = codec.encode(MemberLeftConversation.TYPE, {
+        "conversation_id": "c", "user_id": "b", "member_ids": ["a"], "left_at_ms": 2}, version=1)
+    event_type, data = codec.decode(payload)
+    assert from_data(event_type, data) == MemberLeftConversation("c", "b", ["a"], 2, "left")

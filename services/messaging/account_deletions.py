@@ -1,0 +1,48 @@
+"""Messaging's reaction to identity's ``AccountDeleted`` (``identity.events.v1``).
+
+:class:`AccountDeletions` runs :meth:`MessagingApp.erase_account` in the
+projection runner's transaction, together with its offsets: the effect is
+exactly once, and a redelivered or replayed deletion finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+
+import psycopg
+
+from kith.common.projection import Event
+from kith.messaging.application import MessagingApp
+from kith.messaging.events import IDENTITY_ACCOUNT_DELETED
+
+log = logging.getLogger(__name__)
+
+
+class AccountDeletions:
+    """Takes deleted accounts out of every conversation and shreds the texts they sent."""
+
+    name = "messaging.account_deletions"
+
+    def __init__(self, app: MessagingApp, identity_topic: str) -> None:
+        self.app = app
+        self.topics = (identity_topic,)
+
+    def apply(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
+        for event in events:
+            if event.type != IDENTITY_ACCOUNT_DELETED:
+                continue
+            try:
+                user_id = str(uuid.UUID(event.data["user_id"]))
+                deleted_at_ms = int(event.data["deleted_at_ms"])
+            except (KeyError, TypeError, ValueError):
+                log.error("skipping AccountDeleted %s without a valid user_id",
+                          event.envelope.event_id)
+                continue
+            left = self.app.erase_account(conn, user_id, deleted_at_ms)
+            log.info("account %s deleted: left %d conversations, texts shredded", user_id, left)
+
+    def reset(self, conn: psycopg.Connection) -> None:
+        """Nothing to empty: the effects are messaging events and shredded keys, and
+        replaying a deletion decides nothing new."""
