@@ -8,14 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
-import pytest
 from confluent_kafka import Consumer
 
 from kith.common.codec import default_codec
 from kith.common.config import Settings
 from kith.common.kafka import EventEnvelope, consumer_config
-from kith.common.rpc import error_info
 from kith.common.service import RunningService
 from kith.protos import graph_pb2_grpc
 
@@ -31,12 +28,6 @@ def new_user() -> str:
     return str(uuid.uuid4())
 
 
-def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str | None, dict[str, Any]]:
-    """Run a call that must fail; return its status, kith error code and details."""
-    with pytest.raises(grpc.RpcError) as exc:
-        call()
-    status, _, code, details = error_info(exc.value)
-    return status, code, details
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import pytest
 from kith.common.errors import NotFound
 from kith.graph.application import GraphApplication
 from kith.protos import graph_pb2 as pb
-from tests.integration.graph.graph_helpers import Graph, new_user, refused
+from tests.integration.graph.graph_helpers import Graph, new_user
+from tests.support.rpc import refused
 
 WEEK_MS = 7 * 24 * 3600 * 1000
 

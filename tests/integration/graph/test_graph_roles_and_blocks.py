@@ -5,7 +5,8 @@ from __future__ import annotations
 import grpc
 
 from kith.protos import graph_pb2 as pb
-from tests.integration.graph.graph_helpers import Graph, new_user, refused
+from tests.integration.graph.graph_helpers import Graph, new_user
+from tests.support.rpc import refused
 
 
 def staffed_niche(graph: Graph) -> tuple[str, str, str, str, str]:

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import grpc
 import psycopg
-import pytest
 
 from kith.common.config import Settings
-from kith.common.rpc import error_info
 from kith.common.service import RunningService
 from kith.protos import identity_pb2, identity_pb2_grpc
 
@@ -59,9 +54,3 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str | None, dict[str, Any]]:
-    """Run a call that must fail; return its status, kith error code and details."""
-    with pytest.raises(grpc.RpcError) as exc:
-        call()
-    status, _, code, details = error_info(exc.value)
-    return status, code, details

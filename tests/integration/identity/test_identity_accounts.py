@@ -14,7 +14,8 @@ from kith.common.errors import AlreadyExists
 from kith.identity import readmodel
 from kith.identity.domain import AccountRegistered
 from kith.protos import identity_pb2 as pb
-from tests.integration.identity.identity_helpers import PASSWORD, IdentityClient, new_id, refused
+from tests.integration.identity.identity_helpers import PASSWORD, IdentityClient, new_id
+from tests.support.rpc import refused
 
 
 def test_register_then_read_profiles(identity: IdentityClient) -> None:

@@ -12,7 +12,8 @@ import jwt
 import pytest
 
 from kith.protos import identity_pb2 as pb
-from tests.integration.identity.identity_helpers import IdentityClient, new_id, refused
+from tests.integration.identity.identity_helpers import IdentityClient, new_id
+from tests.support.rpc import refused
 
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 

@@ -15,7 +15,8 @@ from kith.common.codec import default_codec
 from kith.common.config import Settings
 from kith.identity.events import Cipher, account_event
 from kith.protos import identity_pb2 as pb
-from tests.integration.identity.identity_helpers import PASSWORD, IdentityClient, refused
+from tests.integration.identity.identity_helpers import PASSWORD, IdentityClient
+from tests.support.rpc import refused
 
 
 @dataclass(frozen=True)

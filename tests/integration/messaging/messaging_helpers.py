@@ -8,14 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import grpc
-import pytest
 from confluent_kafka import Consumer
 
 from kith.common.codec import default_codec
 from kith.common.config import Settings
 from kith.common.kafka import consumer_config
-from kith.common.rpc import error_info
 from kith.protos import graph_pb2, graph_pb2_grpc, messaging_pb2_grpc
 from kith.protos import messaging_pb2 as pb
 
@@ -75,12 +72,6 @@ def users(n: int) -> list[str]:
     return [str(uuid.uuid4()) for _ in range(n)]
 
 
-def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str | None, dict[str, Any]]:
-    """Run a call that must fail; return its status, kith error code and details."""
-    with pytest.raises(grpc.RpcError) as failure:
-        call()
-    status, _message, code, details = error_info(failure.value)
-    return status, code, details
 
 
 def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float = 15.0) -> T:

@@ -23,7 +23,8 @@ from kith.common.kafka import consumer_config, event_headers, producer_config
 from kith.common.relay import OutboxRelay
 from kith.messaging.projections import InboxProjection
 from kith.protos import messaging_pb2 as pb
-from tests.integration.messaging.messaging_helpers import World, eventually, refused, users
+from tests.integration.messaging.messaging_helpers import World, eventually, users
+from tests.support.rpc import refused
 
 ACCOUNT_DELETED = "kith.identity.AccountDeleted"
 MESSAGE_SENT = "kith.messaging.MessageSent"

@@ -12,7 +12,8 @@ from kith.common.rpc import channel
 from kith.messaging.entrypoint import SPEC as MESSAGING
 from kith.protos import messaging_pb2 as pb
 from kith.protos import messaging_pb2_grpc
-from tests.integration.messaging.messaging_helpers import MAX_MEMBERS, World, refused, users
+from tests.integration.messaging.messaging_helpers import MAX_MEMBERS, World, users
+from tests.support.rpc import refused
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 DENIED = grpc.StatusCode.PERMISSION_DENIED

@@ -14,10 +14,10 @@ from kith.protos import messaging_pb2 as pb
 from tests.integration.messaging.messaging_helpers import (
     World,
     eventually,
-    refused,
     topic_events,
     users,
 )
+from tests.support.rpc import refused
 
 
 def unread(world: World, user: str) -> dict[str, int]:

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 import psycopg
@@ -16,7 +16,7 @@ from kith.common.config import Settings
 from kith.common.db import make_pool
 from kith.common.eventstore import EventStore, NewEvent
 from kith.common.relay import OutboxRelay
-from kith.common.rpc import channel, error_info
+from kith.common.rpc import channel
 from kith.protos import graph_pb2, graph_pb2_grpc, post_pb2, post_pb2_grpc
 
 T = TypeVar("T")
@@ -120,14 +120,6 @@ class World:
                 pass
 
 
-def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str | None, dict[str, Any]]:
-    """``(status, kith error code, details)`` of a call that must fail."""
-    try:
-        call()
-    except grpc.RpcError as exc:
-        status, _, code, details = error_info(exc)
-        return status, code, details
-    raise AssertionError("the call succeeded")
 
 
 def eventually(probe: Callable[[], T | None], timeout_s: float = 20.0) -> T:
