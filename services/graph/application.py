@@ -20,7 +20,7 @@ from typing import Protocol, Self, TypeVar
 
 import psycopg
 
-from kith.common.errors import Conflict, NotFound
+from kith.common.errors import Conflict, NotFound, Unauthenticated, check
 from kith.common.eventstore import ConcurrencyError, EventStore
 from kith.common.logs import request_id
 from kith.graph import readmodel
@@ -136,8 +136,13 @@ class GraphApplication:
     def purge_account(self, user_id: str) -> None:
         """A deleted account leaves every niche (handing ownership on) and loses its blocks.
 
-        Idempotent: running it again for the same user decides nothing new.
+        Idempotent: running it again for the same user decides nothing new. The account is
+        marked deleted first, under the exclusive account lock: a command of theirs still
+        in flight commits before (and is undone below), any later one is refused.
         """
+        with self.store.transaction() as conn:
+            readmodel.lock_account(conn, user_id, exclusive=True)
+            readmodel.mark_account_deleted(conn, user_id)
         with self.store.pool.connection() as conn:
             niche_ids = readmodel.niche_ids_of(conn, user_id)
         for niche_id in niche_ids:
@@ -201,6 +206,10 @@ class GraphApplication:
         for attempt in range(self.max_attempts):
             try:
                 with self.store.transaction() as conn:
+                    if actor_id is not None:  # a user's own command, not the system's
+                        readmodel.lock_account(conn, actor_id, exclusive=False)
+                        check(not readmodel.account_deleted(conn, actor_id),
+                              Unauthenticated("this account was deleted", code="account_deleted"))
                     state = rebuild(self._load(conn, stream_id))
                     events = list(decide(state))
                     if events:

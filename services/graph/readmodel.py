@@ -184,3 +184,24 @@ def blocked_among(conn: psycopg.Connection, user_id: str, others: Sequence[str])
         " WHERE blocked_id = %s AND blocker_id = ANY(%s::uuid[])",
         (user_id, list(others), user_id, list(others))).fetchall()
     return {r[0] for r in rows}
+
+
+# -- deleted accounts -------------------------------------------------------------------------
+
+ACCOUNT_LOCK_SPACE = 0x67726168  # "grah": advisory locks (space, hashtext(user id))
+
+
+def lock_account(conn: psycopg.Connection, user_id: str, exclusive: bool) -> None:
+    """Order a user's own commands (shared) against the erasure of their account (exclusive)."""
+    fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    conn.execute(f"SELECT {fn}(%s, hashtext(%s))", (ACCOUNT_LOCK_SPACE, user_id))
+
+
+def mark_account_deleted(conn: psycopg.Connection, user_id: str) -> None:
+    conn.execute("INSERT INTO deleted_accounts (user_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                 (user_id,))
+
+
+def account_deleted(conn: psycopg.Connection, user_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM deleted_accounts WHERE user_id = %s",
+                        (user_id,)).fetchone() is not None

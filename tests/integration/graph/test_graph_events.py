@@ -6,6 +6,7 @@ import hashlib
 import time
 import uuid
 
+import grpc
 from confluent_kafka import Producer
 
 from kith.common.codec import default_codec
@@ -18,6 +19,7 @@ from tests.integration.graph.graph_helpers import (
     new_user,
     read_topic,
 )
+from tests.support.rpc import refused
 
 
 def test_commands_publish_their_events_in_stream_order(graph: Graph) -> None:
@@ -104,6 +106,17 @@ def test_a_deleted_account_leaves_every_niche_and_hands_ownership_on(graph: Grap
             if p.type == "kith.graph.MemberLeft" and p.data["user_id"] == doomed}
     assert left == {owned: "account_deleted", joined: "account_deleted", alone: "account_deleted"}
     assert [p.key for p in seen if p.type == "kith.graph.NicheArchived"] == [alone]
+
+    # The erased account changes nothing any more, e.g. through a session still cached upstream.
+    code = graph.stub.CreateInvite(pb.CreateInviteRequest(actor_id=other_owner,
+                                                          niche_id=joined)).code
+    for command in (
+        lambda: graph.stub.AcceptInvite(pb.AcceptInviteRequest(actor_id=doomed, code=code)),
+        lambda: graph.stub.CreateNiche(pb.CreateNicheRequest(actor_id=doomed, name="N",
+                                                             kind="custom")),
+        lambda: graph.stub.Block(pb.BlockRequest(actor_id=doomed, user_id=blocked)),
+    ):
+        assert refused(command)[:2] == (grpc.StatusCode.UNAUTHENTICATED, "account_deleted")
 
     # A second deletion event for the same user (a replay) changes nothing.
     with graph.running.context.pool.connection() as conn:
