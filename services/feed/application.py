@@ -7,8 +7,10 @@ entry whose post it withholds (deleted, or no longer visible) is left out.
 
 from __future__ import annotations
 
+import contextvars
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -55,10 +57,12 @@ class Profiles(Protocol):
 
 
 class FeedQueries:
-    def __init__(self, reader: FeedReader, posts: Posts, profiles: Profiles) -> None:
+    def __init__(self, reader: FeedReader, posts: Posts, profiles: Profiles,
+                 hydration_threads: int = 8) -> None:
         self.reader = reader
         self.posts = posts
         self.profiles = profiles
+        self._hydration = ThreadPoolExecutor(hydration_threads, thread_name_prefix="hydrate")
 
     def home_feed(self, viewer_id: str, limit: int, cursor: str) -> FeedPage:
         viewer = parse_id("viewer_id", viewer_id)
@@ -80,8 +84,12 @@ class FeedQueries:
         next_cursor = encode_cursor(page[-1].key) if more else ""
         if not page:
             return FeedPage([], next_cursor)
+        # The two hydration calls are independent (the entries name the authors): overlap them.
+        names_call = self._hydration.submit(  # in this request's context (request id, caller)
+            contextvars.copy_context().run, self.profiles.display_names,
+            sorted({str(e.author_id) for e in page}))
         posts = self.posts.batch_get(str(viewer), [str(e.post_id) for e in page])
-        names = self.profiles.display_names(sorted({p.author_id for p in posts.values()}))
+        names = names_call.result()
         items = [FeedItem(posts[str(e.post_id)], names.get(str(e.author_id), ""))
                  for e in page if str(e.post_id) in posts]
         return FeedPage(items, next_cursor)
