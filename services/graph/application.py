@@ -21,6 +21,7 @@ from typing import Protocol, Self, TypeVar
 import psycopg
 
 from kith.common.errors import Conflict, NotFound, Unauthenticated, check
+from kith.common.events import to_new_event
 from kith.common.eventstore import ConcurrencyError, EventStore
 from kith.common.logs import request_id
 from kith.graph import readmodel
@@ -34,7 +35,7 @@ from kith.graph.domain.rules import (
     validate_invite_terms,
     validate_niche,
 )
-from kith.graph.events import GraphEvent, from_data, to_new_event
+from kith.graph.events import GraphEvent, from_data
 from kith.graph.readmodel import MemberRow, NicheRow
 
 log = logging.getLogger(__name__)

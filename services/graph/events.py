@@ -7,10 +7,10 @@ other. Niche events live in the niche's stream; block events in the blocker's.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from kith.common.eventstore import NewEvent
+from kith.common.events import from_data as common_from_data
 
 
 @dataclass(frozen=True)
@@ -107,13 +107,6 @@ REMOVED = "removed"
 ACCOUNT_DELETED = "account_deleted"
 
 
-def to_new_event(event: GraphEvent) -> NewEvent:
-    """The store's form of a decided event."""
-    return NewEvent(event.TYPE, asdict(event))
-
-
 def from_data(event_type: str, data: dict[str, Any]) -> GraphEvent:
     """A decoded payload as its dataclass (fields added by later schemas are ignored)."""
-    cls = EVENT_CLASSES[event_type]
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    return common_from_data(EVENT_CLASSES, event_type, data)

@@ -11,17 +11,13 @@ offset zero) decides nothing new, and the effect is exactly once.
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections.abc import Sequence
 
 import psycopg
 
+from kith.common.contracts import account_deletions
 from kith.common.projection import Event
 from kith.graph.application import GraphApplication
-
-log = logging.getLogger(__name__)
-ACCOUNT_DELETED = "kith.identity.AccountDeleted"
 
 
 class AccountDeletions:
@@ -34,16 +30,8 @@ class AccountDeletions:
         self.topics = (identity_topic,)
 
     def apply(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
-        for event in events:
-            if event.type != ACCOUNT_DELETED:
-                continue
-            try:
-                user_id = str(uuid.UUID(event.data["user_id"]))
-            except (KeyError, ValueError):
-                log.error("skipping AccountDeleted %s without a valid user_id",
-                          event.envelope.event_id)
-                continue
-            self.app.purge_account(user_id)
+        for deletion in account_deletions(events):
+            self.app.purge_account(deletion.user_id)
 
     def reset(self, conn: psycopg.Connection) -> None:
         """Nothing to empty: the effects are graph events, and replaying them is a no-op."""

@@ -8,14 +8,13 @@ exactly once, and a redelivered or replayed deletion finds nothing left to do.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 
 import psycopg
 
+from kith.common.contracts import account_deletions
 from kith.common.projection import Event
 from kith.messaging.application import MessagingApp
-from kith.messaging.events import IDENTITY_ACCOUNT_DELETED
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +29,10 @@ class AccountDeletions:
         self.topics = (identity_topic,)
 
     def apply(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
-        for event in events:
-            if event.type != IDENTITY_ACCOUNT_DELETED:
-                continue
-            try:
-                user_id = str(uuid.UUID(event.data["user_id"]))
-                deleted_at_ms = int(event.data["deleted_at_ms"])
-            except (KeyError, TypeError, ValueError):
-                log.error("skipping AccountDeleted %s without a valid user_id",
-                          event.envelope.event_id)
-                continue
-            left = self.app.erase_account(conn, user_id, deleted_at_ms)
-            log.info("account %s deleted: left %d conversations, texts shredded", user_id, left)
+        for deletion in account_deletions(events):
+            left = self.app.erase_account(conn, deletion.user_id, deletion.deleted_at_ms)
+            log.info("account %s deleted: left %d conversations, texts shredded",
+                     deletion.user_id, left)
 
     def reset(self, conn: psycopg.Connection) -> None:
         """Nothing to empty: the effects are messaging events and shredded keys, and

@@ -26,6 +26,7 @@ import psycopg
 
 from kith.common import crypto
 from kith.common.errors import Conflict, InvalidArgument, NotFound, check
+from kith.common.events import to_new_event
 from kith.common.eventstore import ConcurrencyError, EventStore
 from kith.common.logs import request_id
 from kith.messaging import keys, readmodel
@@ -36,7 +37,7 @@ from kith.messaging.domain import (
     check_shares_niche,
     start_conversation,
 )
-from kith.messaging.events import ConversationEvent, to_new_event
+from kith.messaging.events import ConversationEvent
 from kith.messaging.graph_client import Graph
 from kith.messaging.projections import read_inbox
 from kith.messaging.readmodel import StoredMessage

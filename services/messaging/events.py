@@ -11,14 +11,13 @@ its (conversation, sender) pair.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from kith.common.eventstore import NewEvent
+from kith.common.events import from_data as common_from_data
 
 LEFT = "left"  # MemberLeftConversation.reason: the member chose to leave
 ACCOUNT_DELETED = "account_deleted"  # ...: identity deleted the account
-IDENTITY_ACCOUNT_DELETED = "kith.identity.AccountDeleted"
 
 
 @dataclass(frozen=True)
@@ -83,10 +82,6 @@ EVENT_TYPES: dict[str, type[ConversationEvent]] = {
 }
 
 
-def to_new_event(event: ConversationEvent) -> NewEvent:
-    return NewEvent(event.TYPE, asdict(event))
-
-
 def from_data(event_type: str, data: dict[str, Any]) -> ConversationEvent:
-    """The dataclass of a decoded payload (``data`` as the codec returns it)."""
-    return EVENT_TYPES[event_type](**data)
+    """The dataclass of a decoded payload (fields added by later schemas are ignored)."""
+    return common_from_data(EVENT_TYPES, event_type, data)

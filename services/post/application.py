@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import psycopg
 
 from kith.common.errors import Conflict, NotFound, check
+from kith.common.events import to_new_event
 from kith.common.eventstore import ConcurrencyError, EventStore
 from kith.common.logs import request_id
 from kith.post import keys, readmodel
@@ -30,7 +31,6 @@ from kith.post.events import (
     from_data,
     seal,
     text_owner,
-    to_new_event,
     unseal,
 )
 from kith.post.readmodel import CommentView, PostView

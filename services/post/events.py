@@ -7,11 +7,11 @@ Every event lives in the stream of its post (stream id = post id).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from kith.common import crypto
-from kith.common.eventstore import NewEvent
+from kith.common.events import from_data as common_from_data
 
 
 @dataclass(frozen=True)
@@ -94,20 +94,9 @@ EVENT_CLASSES: dict[str, type[PostEvent]] = {
                 ReactionAdded, ReactionRemoved)
 }
 
-# What the account-deletion projection consumes from identity.events.v1.
-ACCOUNT_DELETED = "kith.identity.AccountDeleted"
-
-
-def to_new_event(event: PostEvent) -> NewEvent:
-    """The store's form of a decided event."""
-    return NewEvent(event.TYPE, asdict(event))
-
-
 def from_data(event_type: str, data: dict[str, Any]) -> PostEvent:
     """A decoded payload as its dataclass (fields added by later schemas are ignored)."""
-    cls = EVENT_CLASSES[event_type]
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    return common_from_data(EVENT_CLASSES, event_type, data)
 
 
 # -- sealing texts (crypto-shredding) -------------------------------------------------------------

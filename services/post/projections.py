@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import psycopg
 
+from kith.common.contracts import account_deletions
 from kith.common.projection import Event
 from kith.post.application import PostApplication
-from kith.post.events import ACCOUNT_DELETED
 
 
 class AccountDeletions:
@@ -27,7 +27,7 @@ class AccountDeletions:
         self.topics = [identity_topic]
 
     def apply(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
-        gone = sorted({e.data["user_id"] for e in events if e.type == ACCOUNT_DELETED})
+        gone = sorted({d.user_id for d in account_deletions(events)})
         if gone:
             self.app.erase_accounts(conn, gone)
 

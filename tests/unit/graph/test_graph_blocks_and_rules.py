@@ -8,6 +8,7 @@ import pytest
 
 from kith.common.codec import default_codec
 from kith.common.errors import InvalidArgument
+from kith.common.events import to_new_event
 from kith.graph.domain.blocks import BlockList
 from kith.graph.domain.rules import (
     InviteTerms,
@@ -22,7 +23,6 @@ from kith.graph.events import (
     UserBlocked,
     UserUnblocked,
     from_data,
-    to_new_event,
 )
 
 NOW = 1_700_000_000_000

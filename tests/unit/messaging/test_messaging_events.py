@@ -7,6 +7,7 @@ from dataclasses import asdict, fields
 import pytest
 
 from kith.common.codec import default_codec
+from kith.common.events import to_new_event
 from kith.messaging.events import (
     EVENT_TYPES,
     ConversationCreated,
@@ -16,7 +17,6 @@ from kith.messaging.events import (
     MessageSent,
     MessagesRead,
     from_data,
-    to_new_event,
 )
 
 SAMPLES: list[ConversationEvent] = [

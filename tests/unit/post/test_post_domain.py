@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kith.common.errors import InvalidArgument, NotFound, PermissionDenied
+from kith.common.events import to_new_event
 from kith.post.domain import (
     COMMENT_MAX_CHARS,
     POST_MAX_CHARS,
@@ -30,7 +31,6 @@ from kith.post.events import (
     ReactionAdded,
     ReactionRemoved,
     from_data,
-    to_new_event,
 )
 
 AUTHOR, OTHER, NICHE = (str(uuid.uuid4()) for _ in range(3))

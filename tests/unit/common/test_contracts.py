@@ -1,0 +1,28 @@
+"""What consumers rely on in other services' events."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from kith.common.contracts import ACCOUNT_DELETED, AccountDeletion, account_deletions
+from kith.common.kafka import EventEnvelope
+from kith.common.projection import Event
+
+
+def event(event_type: str, data: dict[str, Any]) -> Event:
+    envelope = EventEnvelope("identity.events.v1", 0, 0, uuid.uuid4(), uuid.uuid4(), event_type,
+                             1, 1, b"", {})
+    return Event(envelope, event_type, data)
+
+
+def test_account_deletions_are_picked_out_and_malformed_ones_passed_over() -> None:
+    user = uuid.uuid4()
+    events = [
+        event("kith.identity.ProfileChanged", {"user_id": str(user)}),
+        event(ACCOUNT_DELETED, {"user_id": str(user).upper(), "deleted_at_ms": 5}),
+        event(ACCOUNT_DELETED, {"user_id": "not-a-uuid", "deleted_at_ms": 5}),
+        event(ACCOUNT_DELETED, {"deleted_at_ms": 5}),
+    ]
+
+    assert account_deletions(events) == [AccountDeletion(str(user), 5)]
