@@ -19,11 +19,8 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from kith.common.config import DATABASES, SERVICES, Settings
-from kith.common.db import migrate_service
-from kith.common.infra.embedded import servers
-from kith.common.infra.kafka import delete_topics, ensure_topics
-from kith.common.infra.postgres import drop_database, ensure_database
+from kith.common.config import SERVICES, Settings
+from kith.common.infra.embedded import provisioned, servers
 from kith.common.infra.processes import InfraError, free_port, log_tail, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,19 +48,9 @@ def bench_infra(partitions: int = 12, durable: bool = True,
             env, pg_dsn=found.admin_dsn, kafka_bootstrap=found.bootstrap, db_prefix=prefix,
             topic_prefix=f"{prefix}.", topic_partitions=partitions, log_format="text",
             log_level="WARNING")
-        for name in DATABASES:
-            ensure_database(found.admin_dsn, f"{prefix}_{name}")
-            migrate_service(settings.database_url(name), "kith.common")
-        topics = [settings.topic(s) for s in SERVICES]
-        ensure_topics(found.bootstrap, topics, partitions)
-        try:
+        with provisioned(settings, keep=keep):
             yield BenchInfra(found.admin_dsn, found.bootstrap, settings,
                              embedded=not (env.pg_dsn and env.kafka_bootstrap))
-        finally:
-            if not keep:
-                for name in DATABASES:
-                    drop_database(found.admin_dsn, f"{prefix}_{name}")
-                delete_topics(found.bootstrap, topics)
 
 
 def child_env(settings: Settings, **extra: str) -> dict[str, str]:

@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kith.common.config import DATABASES, SERVICES, Settings
-from kith.common.db import migrate_service
-from kith.common.infra.kafka import delete_topics, ensure_topics
-from kith.common.infra.postgres import drop_database, ensure_database
+from kith.common.config import Settings
+from kith.common.infra.embedded import provisioned
 from kith.common.service import RunningService, ServiceSpec, start_service
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,17 +34,8 @@ def isolated_settings(infra: Infra, prefix: str, partitions: int,
                         kafka_bootstrap=infra.bootstrap, topic_prefix=f"{prefix}.",
                         db_prefix=prefix, topic_partitions=partitions, log_format="text",
                         extra=FAST_ARGON2, **overrides)
-    for name in DATABASES:
-        ensure_database(infra.admin_dsn, f"{prefix}_{name}")
-        migrate_service(settings.database_url(name), "kith.common")
-    topics = [settings.topic(s) for s in SERVICES]
-    ensure_topics(infra.bootstrap, topics, partitions)
-    try:
+    with provisioned(settings):
         yield settings
-    finally:
-        for name in DATABASES:
-            drop_database(infra.admin_dsn, f"{prefix}_{name}")
-        delete_topics(infra.bootstrap, topics)
 
 
 class ServiceStack:

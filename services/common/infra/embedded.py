@@ -9,8 +9,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from kith.common.infra.kafka import EmbeddedKafka
-from kith.common.infra.postgres import EmbeddedPostgres
+from kith.common.config import DATABASES, SERVICES, Settings
+from kith.common.db import migrate_service
+from kith.common.infra.kafka import EmbeddedKafka, delete_topics, ensure_topics
+from kith.common.infra.postgres import EmbeddedPostgres, drop_database, ensure_database
 from kith.common.infra.processes import free_port
 
 
@@ -43,3 +45,23 @@ def servers(kafka_lib: Path, pg_dsn: str | None = None, bootstrap: str | None = 
         if postgres is not None:
             postgres.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def provisioned(settings: Settings, keep: bool = False) -> Iterator[Settings]:
+    """Create the databases (event store migrated) and topics that ``settings`` name —
+    ``<db_prefix>_<service>``, ``<topic_prefix><service>.events.v1`` — and drop them
+    afterwards unless ``keep``: an isolated Kith on shared servers (tests, benchmarks)."""
+    admin_dsn, bootstrap = settings.pg_dsn or "", settings.require_kafka()
+    for name in DATABASES:
+        ensure_database(admin_dsn, f"{settings.db_prefix}_{name}")
+        migrate_service(settings.database_url(name), "kith.common")
+    topics = [settings.topic(s) for s in SERVICES]
+    ensure_topics(bootstrap, topics, settings.topic_partitions)
+    try:
+        yield settings
+    finally:
+        if not keep:
+            for name in DATABASES:
+                drop_database(admin_dsn, f"{settings.db_prefix}_{name}")
+            delete_topics(bootstrap, topics)
