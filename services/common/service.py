@@ -52,6 +52,9 @@ class ServiceSpec:
     projections: Callable[[ServiceContext], Sequence[Projection]] = lambda ctx: ()
     publishes: bool = True
     pool_size: int = 16
+    # Periodic chores (e.g. expiring uploads): each runs in a thread until the stop event.
+    background: Callable[[ServiceContext], Sequence[Callable[[threading.Event], Any]]] = \
+        lambda ctx: ()
 
 
 @dataclass
@@ -96,6 +99,9 @@ def start_service(spec: ServiceSpec, settings: Settings, address: str | None = N
                                   group_id=projection_group(settings, projection.name))
         running.runners.append(runner)
         running.threads.append(_thread(f"{spec.name}-{projection.name}", runner.run,
+                                       running.stop_event))
+    for i, chore in enumerate(spec.background(ctx)):
+        running.threads.append(_thread(f"{spec.name}-background-{i}", chore,
                                        running.stop_event))
     log.info("%s serving gRPC on port %d", spec.name, server.port)
     return running

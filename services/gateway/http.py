@@ -84,7 +84,8 @@ def make_view(op: Operation, gw: Gateway) -> Callable[..., Response]:
         current_user.set(principal.user_id if principal else None)
         call = Call(gw, op, principal, params, parse_query(op.query), parse_body(op.body))
         key = request.headers.get("Idempotency-Key")
-        if op.method == "POST" and key is not None and not op.stream:
+        # A raw (image) body is streamed to its service, never buffered for a replay check.
+        if op.method == "POST" and key is not None and not op.stream and not op.raw_body:
             scope = principal.user_id if principal else "anonymous"
             reply = gw.idempotency.run(scope, key, request.method, request.path,
                                        request.get_data(cache=True),

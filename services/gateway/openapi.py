@@ -61,7 +61,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     ]
     params += [{"name": name, "in": "query", "required": False, "schema": schema}
                for name, schema in op.query.items()]
-    if op.idempotent_post and not op.stream:
+    if op.idempotent_post and not op.stream and not op.raw_body:
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                        "schema": string(1, 255, pattern="^[\\x21-\\x7e]+$"),
                        "description": "retries with the same key and body return the "
@@ -77,6 +77,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.body is not None:
         spec["requestBody"] = {"required": bool(op.body.get("required")),
                                "content": {"application/json": {"schema": op.body}}}
+    if op.raw_body is not None:
+        spec["requestBody"] = {"required": True, "content": {
+            op.raw_body: {"schema": {"type": "string", "format": "binary"}}}}
     spec["security"] = [{"bearer": []}] if op.auth else []
     return spec
 
@@ -90,13 +93,13 @@ def _responses(op: Operation) -> dict[str, Any]:
     statuses = set(op.errors) | {429, 503}
     if op.body is not None or op.query:
         statuses.add(400)
-    if op.body is not None:
-        statuses.add(413)
+    if op.body is not None or op.raw_body is not None:
+        statuses |= {400, 413}
     if op.auth:
         statuses.add(401)
     if op.path_params:
         statuses.add(404)
-    if op.idempotent_post and not op.stream:
+    if op.idempotent_post and not op.stream and not op.raw_body:
         statuses |= {409, 422}
     responses: dict[str, Any] = {str(op.status): ok}
     for status in sorted(statuses):
