@@ -3,7 +3,7 @@
 Neither direction holds a whole image in the gateway: the upload body is read
 in chunks and forwarded as a gRPC client stream, and a fetch is relayed chunk
 by chunk from media's server stream. The upload route has a limit of its own
-(``KITH_GATEWAY_MAX_MEDIA_BYTES``, 10 MiB) instead of the JSON body limit.
+(10 MiB, API.md) instead of the JSON body limit (``KITH_GATEWAY_MAX_BODY_BYTES``).
 """
 
 from __future__ import annotations
