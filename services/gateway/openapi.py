@@ -144,7 +144,7 @@ def docs_page(spec: dict[str, Any]) -> str:
                                f"<code>{html.escape(json.dumps(p['schema']))}</code></li>")
                 out.append("</ul>")
             if body := op.get("requestBody"):
-                schema = body["content"]["application/json"]["schema"]
+                schema = next(iter(body["content"].values()))["schema"]
                 out.append(f"<h4>Body</h4>{_pre(schema)}")
             out.append("<h4>Responses</h4><ul>")
             for status, resp in op["responses"].items():
