@@ -75,6 +75,8 @@ class Call:
 
 def make_view(op: Operation, gw: Gateway) -> Callable[..., Response]:
     def view(**params: str) -> Response:
+        if op.max_body_bytes is not None:
+            request.max_content_length = op.max_body_bytes  # over it: 413 from werkzeug
         principal = gw.verifier.authenticate(request.headers.get("Authorization")) \
             if op.auth else None
         for name, value in params.items():
@@ -84,8 +86,7 @@ def make_view(op: Operation, gw: Gateway) -> Callable[..., Response]:
         current_user.set(principal.user_id if principal else None)
         call = Call(gw, op, principal, params, parse_query(op.query), parse_body(op.body))
         key = request.headers.get("Idempotency-Key")
-        # A raw (image) body is streamed to its service, never buffered for a replay check.
-        if op.method == "POST" and key is not None and not op.stream and not op.raw_body:
+        if op.method == "POST" and key is not None and not op.stream:
             scope = principal.user_id if principal else "anonymous"
             reply = gw.idempotency.run(scope, key, request.method, request.path,
                                        request.get_data(cache=True),

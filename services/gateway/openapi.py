@@ -61,7 +61,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     ]
     params += [{"name": name, "in": "query", "required": False, "schema": schema}
                for name, schema in op.query.items()]
-    if op.idempotent_post and not op.stream and not op.raw_body:
+    if op.idempotent_post and not op.stream:
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                        "schema": string(1, 255, pattern="^[\\x21-\\x7e]+$"),
                        "description": "retries with the same key and body return the "
@@ -99,7 +99,7 @@ def _responses(op: Operation) -> dict[str, Any]:
         statuses.add(401)
     if op.path_params:
         statuses.add(404)
-    if op.idempotent_post and not op.stream and not op.raw_body:
+    if op.idempotent_post and not op.stream:
         statuses |= {409, 422}
     responses: dict[str, Any] = {str(op.status): ok}
     for status in sorted(statuses):

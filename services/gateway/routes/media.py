@@ -8,6 +8,7 @@ by chunk from media's server stream. The upload route has a limit of its own
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import grpc
@@ -36,13 +37,16 @@ def too_large() -> ApiError:
 
 
 @api.operation("POST", "/v1/media", summary="Upload a photo (JPEG, PNG or WebP, the raw body)",
-               tag=TAG, status=201, response=UPLOADED, raw_body="image/*")
+               tag=TAG, status=201, response=UPLOADED, raw_body="image/*",
+               max_body_bytes=MAX_MEDIA_BYTES)
 def upload_media(call: Call) -> Reply:
     if request.content_length is not None and request.content_length > MAX_MEDIA_BYTES:
         raise too_large()
-    request.max_content_length = MAX_MEDIA_BYTES + 1  # our own count below decides
     declared = request.headers.get("Content-Type", "")
-    stream = request.stream
+    # With an Idempotency-Key the body was read (≤ 10 MiB) to fingerprint the request;
+    # without one it is streamed straight through.
+    stream = io.BytesIO(request.get_data(cache=True)) \
+        if request.headers.get("Idempotency-Key") is not None else request.stream
     seen = 0
 
     def chunks() -> Iterator[media_pb2.UploadChunk]:
@@ -53,7 +57,7 @@ def upload_media(call: Call) -> Reply:
                 data = stream.read(CHUNK)
             except HTTPException:  # werkzeug's own limit on a body without Content-Length
                 seen = MAX_MEDIA_BYTES + 1
-                return
+                raise  # gRPC cancels the upload: media stores nothing
             if not data:
                 return
             seen += len(data)

@@ -59,10 +59,10 @@ def bomb_png() -> bytes:
     return out.getvalue()
 
 
-def upload(client: Client, data: bytes, content_type: str = "image/jpeg"):
+def upload(client: Client, data: bytes, content_type: str = "image/jpeg", **headers: str):
     return client.http.post(client.base_url + "/v1/media", data=data, timeout=30,
                             headers={"Authorization": f"Bearer {client.token}",
-                                     "Content-Type": content_type})
+                                     "Content-Type": content_type, **headers})
 
 
 def uploaded(client: Client, data: bytes | None = None, content_type: str = "image/png") -> str:
@@ -182,6 +182,18 @@ def test_an_oversized_body_is_413(gateway: Gateway, family: Family) -> None:  # 
     resp = upload(family.owner, chunked())  # type: ignore[arg-type]
     assert_error(resp, 413, "payload_too_large")
     assert media_rows(gateway) == before
+
+
+def test_a_retried_upload_with_an_idempotency_key_stores_one_photo(
+        gateway: Gateway, family: Family) -> None:  # noqa: F811
+    data = jpeg_with_gps()
+    first = upload(family.owner, data, **{"Idempotency-Key": "photo-1"})
+    before = media_rows(gateway)
+    again = upload(family.owner, data, **{"Idempotency-Key": "photo-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"] and media_rows(gateway) == before
+    other = upload(family.owner, plain_png(), "image/png", **{"Idempotency-Key": "photo-1"})
+    assert other.status_code == 422, other.text
 
 
 # -- who may see it -----------------------------------------------------------------------------
