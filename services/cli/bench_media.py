@@ -218,6 +218,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--burst", type=int, default=20, help="concurrent big uploads (20)")
     parser.add_argument("--decode-slots", type=int, default=2,
                         help="KITH_MEDIA_DECODE_SLOTS of the media process (2)")
+    parser.add_argument("--upload-slots", type=int, default=4,
+                        help="KITH_MEDIA_UPLOAD_SLOTS of the media process (4)")
     args = parser.parse_args(argv)
 
     progress("drawing images")
@@ -225,6 +227,7 @@ def main(argv: list[str]) -> int:
     big = large_photo()
     workdir = Path(tempfile.mkdtemp(prefix="kith-bench-media-"))
     env = {"KITH_HOME": str(workdir), "KITH_MEDIA_DECODE_SLOTS": str(args.decode_slots),
+           "KITH_MEDIA_UPLOAD_SLOTS": str(args.upload_slots),
            "KITH_GATEWAY_WORKERS": "2", "KITH_GATEWAY_THREADS": "16",
            "KITH_GATEWAY_RATE_LIMIT_USER": "1000000/minute",
            "KITH_GATEWAY_RATE_LIMIT_IP": "1000000/minute",
@@ -248,7 +251,7 @@ def main(argv: list[str]) -> int:
                                                               for w, h in SIZES}),
                    "mean_mb": round(sum(map(len, images)) / len(images) / 1e6, 2)},
         "upload": {**uploads, "photos": args.photos, "uploaders": args.uploaders,
-                   "decode_slots": args.decode_slots},
+                   "decode_slots": args.decode_slots, "upload_slots": args.upload_slots},
         "pillow_alone": alone,
         "ratio": round(uploads["photos_per_s"] / alone["photos_per_s"], 3),
         "thumb_fetch": thumbs,

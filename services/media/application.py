@@ -90,13 +90,17 @@ _COLUMNS = "id::text, uploader_id::text, content_type, width, height, bytes, upl
 
 class MediaApp:
     def __init__(self, store: EventStore, carriers: Carriers, decode_slots: int = 2,
-                 max_pixels: int = MAX_PIXELS, unattached_ttl_s: int = UNATTACHED_TTL_S) -> None:
+                 max_pixels: int = MAX_PIXELS, unattached_ttl_s: int = UNATTACHED_TTL_S,
+                 upload_slots: int = 4) -> None:
         self.store = store
         self.carriers = carriers
         self.max_pixels = max_pixels
         self.unattached_ttl_s = unattached_ttl_s
         # Image work is memory-heavy: at most this many decodes at once per process.
         self._decode = threading.BoundedSemaphore(max(1, decode_slots))
+        # Uploads buffered at once (≤ 10 MiB each); the others wait, unread, in gRPC's
+        # flow-control window: memory stays bounded however many arrive together.
+        self.intake = threading.BoundedSemaphore(max(1, upload_slots))
 
     # -- upload ------------------------------------------------------------------------------
 
@@ -149,7 +153,7 @@ class MediaApp:
         uploader, state, kind, carrier_id, parent_id = row[:5]
         if actor != uploader and not (
                 state == "attached"
-                and self.carriers.can_see(actor, kind, carrier_id, parent_id or "")):
+                and self.carriers.can_see(actor, kind, carrier_id, parent_id or "", uploader)):
             raise NotFound("no such photo")
         return Variant(*row[5:]), uploader, media_id
 

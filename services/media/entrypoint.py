@@ -41,8 +41,10 @@ def _application(ctx: ServiceContext) -> MediaApp:
     env = ctx.settings.extra
     return MediaApp(
         ctx.store,
-        GrpcCarriers(ctx.settings.grpc_addr("post"), ctx.settings.grpc_addr("messaging")),
+        GrpcCarriers(ctx.settings.grpc_addr("post"), ctx.settings.grpc_addr("messaging"),
+                     ctx.settings.grpc_addr("graph")),
         decode_slots=_int(env, "KITH_MEDIA_DECODE_SLOTS", 2),
+        upload_slots=_int(env, "KITH_MEDIA_UPLOAD_SLOTS", 4),
         max_pixels=_int(env, "KITH_MEDIA_MAX_PIXELS", MAX_PIXELS),
         unattached_ttl_s=_int(env, "KITH_MEDIA_UNATTACHED_TTL_S", UNATTACHED_TTL_S))
 

@@ -70,20 +70,25 @@ class MediaServicer(media_pb2_grpc.MediaServiceServicer):
     def Upload(self, request_iterator: Iterator[pb.UploadChunk],
                context: grpc.ServicerContext) -> pb.MediaInfo:
         def run() -> pb.MediaInfo:
-            actor, declared = "", ""
-            buffer = bytearray()
-            for i, chunk in enumerate(request_iterator):
-                if i == 0:
-                    actor, declared = chunk.actor_id, chunk.declared_content_type
-                buffer += chunk.data
-                if len(buffer) > MAX_UPLOAD_BYTES:
-                    raise TooLarge("a photo is at most 10 MiB")
-            fields = Fields()
-            actor = fields.uuid("actor_id", actor)
-            if not buffer:
-                fields.add("data", "is required")
-            fields.done()
-            return _info(self.app.upload(actor, declared, bytes(buffer)))
+            with self.app.intake:
+                actor, declared = "", ""
+                parts: list[bytes] = []
+                size = 0
+                for i, chunk in enumerate(request_iterator):
+                    if i == 0:
+                        actor, declared = chunk.actor_id, chunk.declared_content_type
+                    parts.append(chunk.data)
+                    size += len(chunk.data)
+                    if size > MAX_UPLOAD_BYTES:
+                        raise TooLarge("a photo is at most 10 MiB")
+                fields = Fields()
+                actor = fields.uuid("actor_id", actor)
+                if not size:
+                    fields.add("data", "is required")
+                fields.done()
+                data = b"".join(parts)
+                del parts
+                return _info(self.app.upload(actor, declared, data))
 
         return _mapped(context, run)
 

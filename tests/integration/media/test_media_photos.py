@@ -255,6 +255,17 @@ def test_comment_and_message_photos_follow_their_carriers(family: Family) -> Non
     assert fetch(family.owner, on_comment).status_code == 200
     assert fetch(family.outsider, on_comment).status_code == 404
 
+    # The owner blocks Blake: Blake's comment (and its photo) is hidden from the owner even
+    # on a post both can see, as post hides the comment's text.
+    shared = family.member.post(f"/v1/niches/{family.niche_id}/posts", {"text": "open"}).json()
+    from_blocked = uploaded(family.blocked)
+    assert family.blocked.post(f"/v1/posts/{shared['id']}/comments",
+                               {"text": "hello", "media_ids": [from_blocked]}).status_code == 201
+    assert fetch(family.member, from_blocked).status_code == 200
+    assert all(c["media"] == [] or c["author_id"] != family.blocked.user_id for c in
+               family.owner.get(f"/v1/posts/{shared['id']}/comments").json()["items"])
+    assert_error(fetch(family.owner, from_blocked), 404)
+
     conversation = family.owner.post("/v1/conversations",
                                      {"member_ids": [family.member.user_id]}).json()
     in_message = uploaded(family.owner)
