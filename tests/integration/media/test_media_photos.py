@@ -233,15 +233,32 @@ def test_a_photo_must_be_mine_and_free_and_a_failed_post_attaches_nothing(
     post_with_photos(family, mine)
     assert_error(family.owner.post(f"/v1/niches/{family.niche_id}/posts",
                                    {"text": "twice", "media_ids": [mine]}), 400, "invalid_media")
+    eleven = [uploaded(family.owner) for _ in range(11)]
+    assert_error(family.owner.post(f"/v1/niches/{family.niche_id}/posts",
+                                   {"text": "too many", "media_ids": eleven}), 400,
+                 "invalid_media")
+    assert_error(family.owner.post(f"/v1/niches/{family.niche_id}/posts",
+                                   {"text": "same twice", "media_ids": eleven[:1] * 2}), 400,
+                 "invalid_media")
+    assert len(post_with_photos(family, *eleven[:10])["media"]) == 10  # none were held
 
 
-def test_a_deleted_posts_photos_are_served_to_the_uploader_only(family: Family) -> None:
+def test_a_deleted_posts_photos_are_served_to_the_uploader_only(
+        gateway: Gateway, family: Family) -> None:  # noqa: F811
     media_id = uploaded(family.owner)
     post = post_with_photos(family, media_id)
     assert fetch(family.member, media_id).status_code == 200
     assert family.owner.delete(f"/v1/posts/{post['id']}").status_code == 204
     assert_error(fetch(family.member, media_id), 404)
     assert fetch(family.owner, media_id).status_code == 200
+
+    def recorded() -> list[str]:  # media's own record follows post's PostDeleted
+        with psycopg.connect(gateway.settings.database_url("media")) as conn:
+            return [t for (t,) in conn.execute(
+                "SELECT event_type FROM events WHERE stream_id = %s ORDER BY version",
+                (media_id,))]
+
+    assert eventually(recorded, lambda types: len(types) == 3)[-1] == "kith.media.MediaDetached"
 
 
 def test_comment_and_message_photos_follow_their_carriers(family: Family) -> None:
