@@ -114,6 +114,7 @@ class MediaApp:
         event = MediaUploaded(media_id, actor, original.content_type, original.width,
                               original.height, len(original.data), now_ms())
         with self.store.transaction() as conn:
+            _lock_uploader(conn, actor)  # against a concurrent erase_account
             check(not self._deleted(conn, actor), NotFound("no such account", "not_found"))
             key = storage.key_for(conn, actor)
             for rendition in renditions:
@@ -259,6 +260,7 @@ class MediaApp:
 
     def erase_account(self, conn: psycopg.Connection, user_id: str, deleted_at_ms: int) -> int:
         """Shred the uploader's key (every stored byte becomes unreadable), then purge."""
+        _lock_uploader(conn, user_id)
         conn.execute("INSERT INTO deleted_accounts (user_id, deleted_at_ms) VALUES (%s, %s)"
                      " ON CONFLICT DO NOTHING", (user_id, deleted_at_ms))
         storage.destroy_key(conn, user_id)
@@ -296,3 +298,7 @@ class MediaApp:
         return conn.execute("SELECT 1 FROM deleted_accounts WHERE user_id = %s",
                             (user_id,)).fetchone() is not None
 
+
+def _lock_uploader(conn: psycopg.Connection, user_id: str) -> None:
+    """Serialise an upload with the erasure of its uploader (until the transaction ends)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (user_id,))
