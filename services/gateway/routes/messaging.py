@@ -46,7 +46,11 @@ def list_conversations(call: Call) -> Reply:
                          actor_id=call.user_id, limit=call.query["limit"],
                          cursor=after if isinstance(after, str) else ""))
     names = display_names(call, (m for i in reply.items for m in i.members))
-    return Reply(200, {"items": [render.inbox_item(i, names) for i in reply.items],
+    items = [render.inbox_item(i, names) for i in reply.items]
+    photos = photos_of(call, [("message", i.last_message.id, i.id) for i in reply.items
+                              if i.HasField("last_message")])
+    with_photos([i["last_message"] for i in items if i["last_message"]], photos)
+    return Reply(200, {"items": items,
                        "next_cursor": seal_cursor(call.gw.cursors, reply.next_cursor,
                                                   "conversations")})
 

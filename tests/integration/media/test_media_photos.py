@@ -291,6 +291,11 @@ def test_comment_and_message_photos_follow_their_carriers(family: Family) -> Non
     assert sent.status_code == 201 and sent.json()["media"][0]["id"] == in_message
     messages = family.member.get(f"/v1/conversations/{conversation['id']}/messages").json()
     assert messages["items"][0]["media"][0]["id"] == in_message
+    inbox = eventually(lambda: family.member.get("/v1/conversations").json()["items"],
+                       lambda items: any(i["id"] == conversation["id"] and i["last_message"]
+                                         for i in items))
+    last = next(i["last_message"] for i in inbox if i["id"] == conversation["id"])
+    assert [m["id"] for m in last["media"]] == [in_message]
     assert fetch(family.member, in_message).status_code == 200
     assert fetch(family.outsider, in_message).status_code == 404
     assert family.member.post(f"/v1/conversations/{conversation['id']}/leave") \
