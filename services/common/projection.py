@@ -188,6 +188,7 @@ class ProjectionRunner:
                 events.append(Event(env, event_type, data))
             if dead:
                 self._bury(conn, dead)
+                metrics.DEAD_LETTERS.labels(name).inc(len(dead))
             if events:
                 self.projection.apply(conn, events)
                 touched = {e.stream_id: last[e.stream_id] for e in events}

@@ -96,7 +96,11 @@ def start_server(address: str, register: Iterable[Callable[[grpc.Server], None]]
         futures.ThreadPoolExecutor(max_workers=max_workers),
         interceptors=[ServerInterceptor()],
         options=[("grpc.max_receive_message_length", 8 * 1024 * 1024),
-                 ("grpc.so_reuseport", 0)],
+                 ("grpc.so_reuseport", 0),
+                 # Clients re-resolve (headless Services) when a connection ages out, so new
+                 # replicas get calls within minutes of starting.
+                 ("grpc.max_connection_age_ms", 300_000),
+                 ("grpc.max_connection_age_grace_ms", 30_000)],
     )
     for add in register:
         add(server)
@@ -132,7 +136,11 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor):
             else self.deadline_s,
             metadata, client_call_details.credentials,
             client_call_details.wait_for_ready, client_call_details.compression)
-        return continuation(details, request)
+        started = time.perf_counter()
+        outcome = continuation(details, request)
+        outcome.add_done_callback(lambda call: metrics.observe_client_rpc(
+            details.method, call.code().name, time.perf_counter() - started))
+        return outcome
 
 
 @dataclass(frozen=True)
@@ -146,10 +154,15 @@ class _CallDetails(grpc.ClientCallDetails):
 
 
 def channel(address: str, deadline_s: float = DEFAULT_DEADLINE_S) -> grpc.Channel:
-    """A reusable channel to ``address`` whose calls carry a deadline and the caller's identity."""
-    raw = grpc.insecure_channel(address, options=[
+    """A reusable channel to ``address`` whose calls carry a deadline and the caller's identity.
+
+    The name is resolved by DNS to every address it has (a headless Service lists each pod)
+    and calls are spread over them round robin, per call rather than per connection."""
+    target = address if "://" in address or address.startswith("dns:") else f"dns:///{address}"
+    raw = grpc.insecure_channel(target, options=[
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+        ("grpc.lb_policy_name", "round_robin"),
     ])
     return grpc.intercept_channel(raw, _ClientInterceptor(deadline_s))
 
