@@ -20,7 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from kith.common import metrics
+from kith.common import metrics, tracing
 from kith.common.errors import DomainError
 from kith.common.logs import current_user, request_id
 
@@ -49,7 +49,8 @@ class ServerInterceptor(grpc.ServerInterceptor):
             start = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
-                return inner(request, context)
+                with tracing.server_span(method, context.invocation_metadata()):
+                    return inner(request, context)
             except DomainError as exc:
                 code = exc.status
                 context.set_trailing_metadata((
@@ -130,14 +131,15 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor):
             metadata.append((USER_KEY, user))
         if REQUEST_KEY not in keys and (rid := request_id.get()):
             metadata.append((REQUEST_KEY, rid))
-        details = _CallDetails(
-            client_call_details.method,
-            client_call_details.timeout if client_call_details.timeout is not None
-            else self.deadline_s,
-            metadata, client_call_details.credentials,
-            client_call_details.wait_for_ready, client_call_details.compression)
         started = time.perf_counter()
-        outcome = continuation(details, request)
+        with tracing.client_span(client_call_details.method, metadata):
+            details = _CallDetails(
+                client_call_details.method,
+                client_call_details.timeout if client_call_details.timeout is not None
+                else self.deadline_s,
+                metadata, client_call_details.credentials,
+                client_call_details.wait_for_ready, client_call_details.compression)
+            outcome = continuation(details, request)
         outcome.add_done_callback(lambda call: metrics.observe_client_rpc(
             details.method, call.code().name, time.perf_counter() - started))
         return outcome
