@@ -3,6 +3,8 @@ mistake, starting with the one a Kubernetes 1.32 API server rejected in producti
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -204,8 +206,6 @@ def test_production_kafka_is_rack_aware_exports_metrics_and_offers_tls() -> None
 
 
 def test_the_alerts_have_runbooks_in_the_operations_guide() -> None:
-    import re
-
     (rule,) = of_kind(rendered("overlays/production"), "PrometheusRule").values()
     guide = (DEPLOY.parent / "docs" / "operations.md").read_text()
     anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
@@ -215,3 +215,16 @@ def test_the_alerts_have_runbooks_in_the_operations_guide() -> None:
     for alert in alerts:
         anchor = alert["annotations"]["runbook_url"].rpartition("#")[2]
         assert anchor in anchors, f"{alert['alert']}: no section #{anchor} in operations.md"
+
+
+def test_the_dashboard_scopes_every_query_to_a_namespace_and_pods_and_charts_error_ratios(
+) -> None:
+    dashboard = json.loads((DEPLOY / "grafana" / "kith-dashboard.json").read_text())
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    assert {"datasource", "namespace", "pod"} <= variables
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    for expr in exprs:
+        for selector in re.findall(r"\bkith_[a-z_]+(\{[^}]*\})?", expr):
+            assert 'namespace=~"$namespace", pod=~"$pod"' in selector, expr
+    titles = [p["title"].lower() for p in dashboard["panels"]]
+    assert any("error ratio" in t for t in titles) and any("5xx ratio" in t for t in titles)
