@@ -260,10 +260,13 @@ function SignedIn({ path }: { path: string }) {
     });
     void live.start();
     const online = () => live.reconnectNow();
+    const offline = () => live.drop();
     window.addEventListener("online", online);
+    window.addEventListener("offline", offline);
     return () => {
       live.stop();
       window.removeEventListener("online", online);
+      window.removeEventListener("offline", offline);
     };
   }, []);
   useLive("message.new", refreshUnread);
@@ -458,7 +461,10 @@ function Composer({ niche, onPosted }: { niche: Niche; onPosted: (p: Post) => vo
 const memberCache = new Map<string, Promise<Member[]>>();
 function membersOf(nicheId: string, fresh = false): Promise<Member[]> {
   if (fresh || !memberCache.has(nicheId)) {
-    const p = ok(api.GET("/v1/niches/{niche_id}/members", { params: { path: { niche_id: nicheId }, query: { limit: 100 } } })).then((r) => r.items);
+    const p = ok(api.GET("/v1/niches/{niche_id}/members", { params: { path: { niche_id: nicheId }, query: { limit: 100 } } })).then((r) => {
+      bus.dispatchEvent(new CustomEvent(`members:${nicheId}`, { detail: r.items }));
+      return r.items;
+    });
     p.catch(() => memberCache.delete(nicheId));
     memberCache.set(nicheId, p);
   }
@@ -772,9 +778,17 @@ function Members({ niche }: { niche: Niche }) {
   const [error, setError] = useState<string | null>(null);
   const [leaving, setLeaving] = useState(false);
   const load = useCallback(() => {
-    membersOf(niche.id, true).then((ms) => (setMembers(ms), learnNames(ms)), (e) => setError(sentence(e)));
+    membersOf(niche.id, true).then(learnNames, (e) => setError(sentence(e)));
   }, [niche.id]);
-  useEffect(load, [load]);
+  useEffect(() => {
+    load();
+    const t = window.setInterval(load, 10_000); // people join and leave; the stream does not say so yet
+    return () => window.clearInterval(t);
+  }, [load]);
+  useLive<Member[]>(`members:${niche.id}`, setMembers);
+  useLive<Post>("feed.entry", (p) => {
+    if (p.niche_id === niche.id && !members.some((m) => m.user_id === p.author.id)) load();
+  });
   const canRemove = niche.my_role === "owner" || niche.my_role === "admin";
   const act = async (fn: () => Promise<unknown>, after?: () => void) => {
     setError(null);
@@ -994,7 +1008,8 @@ function ConversationPage({ id }: { id: string }) {
     <section class="conversation">
       <Title>{conv ? convName(conv, me.id) : "Conversation"}</Title>
       <ErrorText error={error} />
-      <ol class="messages" role="log" aria-label="Messages" aria-live="polite">
+      <div role="log" aria-label="Messages" aria-live="polite">
+      <ol class="messages">
         {messages.map((m) => (
           <li key={m.id} class={m.sender_id === me.id ? "mine" : "theirs"}>
             <span class="sender">{nameOf(m.sender_id)}</span>
@@ -1021,6 +1036,7 @@ function ConversationPage({ id }: { id: string }) {
           </li>
         ))}
       </ol>
+      </div>
       <p role="status" class="meta">
         {lastMine ? (seenBy.length ? `Seen by ${seenBy.join(", ")}` : "Delivered") : ""}
       </p>
@@ -1038,7 +1054,14 @@ function ConversationPage({ id }: { id: string }) {
 // -- settings --------------------------------------------------------------------------------------
 
 function Settings() {
-  const { me, blocked, setBlocked, names } = useApp();
+  const { me, blocked, setBlocked, names, learnNames } = useApp();
+  const [, setKnown] = useState(0);
+  useEffect(() => {
+    // Blocks carry ids only: learn the names from the members of my niches.
+    ok(api.GET("/v1/niches", { params: { query: { limit: 100 } } }))
+      .then((r) => Promise.all(r.items.map((n) => membersOf(n.id).then(learnNames))))
+      .then(() => setKnown((n) => n + 1), () => {});
+  }, []);
   const [name, setName] = useState(me.display_name);
   const [bio, setBio] = useState(me.bio);
   const [saved, setSaved] = useState<string | null>(null);

@@ -55,3 +55,37 @@ describe("the live connection", () => {
     expect([0, 1, 2, 10].map(backoff)).toEqual([500, 1000, 2000, 10000]);
   });
 });
+
+describe("going offline", () => {
+  it("shows the connection as lost at once and keeps retrying until a ticket can be had", async () => {
+    const later: (() => void)[] = [];
+    const statuses: string[] = [];
+    let online = true;
+    const opened: string[] = [];
+    const live = new Live({
+      ticket: async () => {
+        if (!online) throw new TypeError("offline");
+        return "t";
+      },
+      open: (url) => {
+        opened.push(url);
+        return new FakeSource(url);
+      },
+      schedule: (fn) => later.push(fn),
+      onEvent: () => {},
+      onStatus: (s) => statuses.push(s),
+    });
+    await live.start();
+    online = false;
+    live.drop();
+    expect(statuses).toEqual(["lost"]);
+    later.shift()!();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(opened).toHaveLength(1);
+    expect(later).toHaveLength(1); // still retrying
+    online = true;
+    later.shift()!();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(opened).toHaveLength(2);
+  });
+});

@@ -52,6 +52,14 @@ export class Live {
     this.source = null;
   }
 
+  /** The network is gone (the browser says so): show it now and keep retrying with back-off. */
+  drop(): void {
+    if (this.stopped) return;
+    this.source?.close();
+    this.source = null;
+    this.retryLater();
+  }
+
   /** Drop the current connection and open a new one (e.g. when the browser comes back online). */
   reconnectNow(): void {
     this.source?.close();
