@@ -305,7 +305,7 @@ function SignedIn({ path }: { path: string }) {
             {nav("/settings", "Settings")}
           </ul>
         </nav>
-        <p role="status" class={`live ${status}`}>
+        <p role="status" class={`live conn-${status}`}>
           {status === "live" ? "Live" : status === "lost" ? "Connection lost — reconnecting…" : "Connecting…"}
         </p>
       </header>
@@ -404,7 +404,7 @@ function Feed({ niche }: { niche?: Niche }) {
       <section aria-label="Posts" class="feed">
         {shown.length === 0 && feed.done ? <p>No posts yet.</p> : null}
         {shown.map((p) => (
-          <PostCard key={p.id} post={p} onChange={(np) => setFeed((s) => replacePost(s, np))} onDeleted={() => setFeed((s) => removePost(s, p.id))} />
+          <PostCard key={p.id} post={p} showNiche={!niche} onChange={(np) => setFeed((s) => replacePost(s, np))} onDeleted={() => setFeed((s) => removePost(s, p.id))} />
         ))}
       </section>
       {!feed.done ? (
@@ -458,6 +458,29 @@ function Composer({ niche, onPosted }: { niche: Niche; onPosted: (p: Post) => vo
   );
 }
 
+let nicheList: Promise<Niche[]> | null = null;
+/** My niches (cached for the page's life; refreshed when I create, join or leave one). */
+function myNiches(fresh = false): Promise<Niche[]> {
+  if (fresh || !nicheList) {
+    nicheList = ok(api.GET("/v1/niches", { params: { query: { limit: 100 } } })).then((r) => r.items);
+    nicheList.catch(() => (nicheList = null));
+  }
+  return nicheList;
+}
+
+function NicheName({ id }: { id: string }) {
+  const [name, setName] = useState<string | null>(null);
+  useEffect(() => {
+    myNiches().then((ns) => setName(ns.find((n) => n.id === id)?.name ?? null), () => {});
+  }, [id]);
+  return name ? (
+    <>
+      {" in "}
+      <Link href={`/niches/${id}`}>{name}</Link>
+    </>
+  ) : null;
+}
+
 const memberCache = new Map<string, Promise<Member[]>>();
 function membersOf(nicheId: string, fresh = false): Promise<Member[]> {
   if (fresh || !memberCache.has(nicheId)) {
@@ -471,7 +494,7 @@ function membersOf(nicheId: string, fresh = false): Promise<Member[]> {
   return memberCache.get(nicheId)!;
 }
 
-function PostCard({ post, onChange, onDeleted }: { post: Post; onChange: (p: Post) => void; onDeleted: () => void }) {
+function PostCard({ post, onChange, onDeleted, showNiche }: { post: Post; onChange: (p: Post) => void; onDeleted: () => void; showNiche: boolean }) {
   const { me } = useApp();
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(post.text);
@@ -518,6 +541,11 @@ function PostCard({ post, onChange, onDeleted }: { post: Post; onChange: (p: Pos
         <h2 id={titleId} class="author">
           {post.author.display_name}
         </h2>
+        {showNiche ? (
+          <p class="meta">
+            posted<NicheName id={post.niche_id} />
+          </p>
+        ) : null}
         <p class="meta">
           <time dateTime={post.created_at}>{when(post.created_at)}</time>
           {post.edited_at ? " · edited" : ""}
@@ -546,7 +574,7 @@ function PostCard({ post, onChange, onDeleted }: { post: Post; onChange: (p: Pos
           );
         })}
       </div>
-      <div class="actions">
+      <div class="actions small-buttons">
         <button type="button" class="secondary" aria-expanded={showComments} onClick={() => setShowComments(!showComments)}>
           Comments ({post.comment_count})
         </button>
@@ -642,13 +670,14 @@ function Niches() {
   const [kind, setKind] = useState<Kind>("family");
   const [description, setDescription] = useState("");
   useEffect(() => {
-    ok(api.GET("/v1/niches", { params: { query: { limit: 100 } } })).then((r) => setNiches(r.items), (e) => setError(sentence(e)));
+    myNiches(true).then(setNiches, (e) => setError(sentence(e)));
   }, []);
   const create = async (e: Event) => {
     e.preventDefault();
     setError(null);
     try {
       const n = await ok(api.POST("/v1/niches", { body: { name, kind, ...(description ? { description } : {}) } }));
+      void myNiches(true);
       navigate(`/niches/${n.id}`);
     } catch (err) {
       setError(sentence(err));
@@ -877,6 +906,7 @@ function Join({ code }: { code: string }) {
     setError(null);
     try {
       const n = await ok(api.POST("/v1/invites/{code}/accept", { params: { path: { code } } }));
+      void myNiches(true);
       navigate(`/niches/${n.id}`);
     } catch (e) {
       if (e instanceof UiError && e.status === 404) setError("This invite link has expired, has been used up, or does not exist. Ask for a new one.");
