@@ -613,14 +613,17 @@ function Comments({ post, onCount }: { post: Post; onCount: (n: number) => void 
   const [text, setText] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [, setTick] = useState(0);
+  const loaded = useRef(false);
   const load = useCallback(async () => {
     try {
       const r = await ok(api.GET("/v1/posts/{post_id}/comments", { params: { path: { post_id: post.id }, query: { limit: 100 } } }));
       if (r.items.some((c) => !names.has(c.author_id))) learnNames(await membersOf(post.niche_id, true));
       setItems(r.items);
       onCount(r.items.length);
+      setError(null);
+      loaded.current = true;
     } catch (e) {
-      setError(sentence(e));
+      if (!loaded.current) setError(sentence(e)); // a failed background refresh keeps what is shown
     }
   }, [post.id]);
   useEffect(() => {
@@ -806,8 +809,18 @@ function Members({ niche }: { niche: Niche }) {
   const [members, setMembers] = useState<Member[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [leaving, setLeaving] = useState(false);
+  const loaded = useRef(false);
   const load = useCallback(() => {
-    membersOf(niche.id, true).then(learnNames, (e) => setError(sentence(e)));
+    membersOf(niche.id, true).then(
+      (ms) => {
+        learnNames(ms);
+        setError(null);
+        loaded.current = true;
+      },
+      (e) => {
+        if (!loaded.current) setError(sentence(e)); // background refreshes fail quietly
+      },
+    );
   }, [niche.id]);
   useEffect(() => {
     load();

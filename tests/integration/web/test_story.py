@@ -125,6 +125,17 @@ def test_a_family_niche_from_invite_to_block(gateway: Gateway, browser: Any) -> 
     expect(ann.get_by_role("log").get_by_text("Yes! See you there")).to_be_visible()
     accessible(bea, "conversation")
 
+    # -- nothing is lost when a send fails: the message is retried with the same id -----------
+    ann_ctx.set_offline(True)
+    ann.get_by_label("Write a message").fill("Are you bringing the cake?")
+    ann.get_by_role("button", name="Send").click()
+    expect(ann.get_by_role("log").get_by_text("Not sent.")).to_be_visible()
+    ann_ctx.set_offline(False)
+    ann.get_by_role("button", name="Try again").click()
+    expect(bea.get_by_role("log").get_by_text("Are you bringing the cake?")).to_have_count(1)
+    expect(ann.get_by_role("log").get_by_text("Are you bringing the cake?")).to_have_count(1)
+    expect(ann.get_by_text("Not sent.")).to_have_count(0)
+
     # -- a reload keeps the session; a broken connection recovers ------------------------------
     bea.reload()
     expect(bea.get_by_role("log").get_by_text("Yes! See you there")).to_be_visible()
@@ -136,7 +147,13 @@ def test_a_family_niche_from_invite_to_block(gateway: Gateway, browser: Any) -> 
     bea_ctx.set_offline(False)
     expect(connection(bea)).to_have_text("Live")
     ann.goto(niche_url)
+    expect(connection(ann)).to_have_text("Live")
+    ann_ctx.set_offline(True)  # a post that fails to send stays in its box
     ann.get_by_label("Write a post to The Ashfords").fill("The cake is ordered")
+    ann.get_by_role("button", name="Post", exact=True).click()
+    expect(ann.get_by_role("alert").filter(has_text="Your post is kept here")).to_be_visible()
+    expect(ann.get_by_label("Write a post to The Ashfords")).to_have_value("The cake is ordered")
+    ann_ctx.set_offline(False)
     ann.get_by_role("button", name="Post", exact=True).click()
     expect(post_card(bea, "The cake is ordered")).to_be_visible()  # live again
 
