@@ -36,7 +36,7 @@ from kith.gateway.pagination import Cursors
 from kith.gateway.ratelimit import install_limiter, sign_in_key
 from kith.gateway.stream import StreamHub
 from kith.gateway.tickets import StreamTickets
-from kith.gateway.web import install_web
+from kith.gateway.web import install_cors, install_web
 from kith.protos import identity_pb2
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
         app.add_url_rule(op.flask_rule, endpoint=op.operation_id, view_func=view,
                          methods=[op.method])
     install_web(app, config.web_dir)
+    install_cors(app, config.cors_origins)
     return app
 
 

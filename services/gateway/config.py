@@ -27,6 +27,7 @@ class GatewayConfig:
     streams_per_user: int = 3
     rate_limits: RateLimits = field(default_factory=RateLimits)
     web_dir: Path = field(default_factory=default_web_dir)
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayConfig:
@@ -48,6 +49,8 @@ class GatewayConfig:
                 enabled=env.get("KITH_GATEWAY_RATE_LIMITS", "on") != "off",
             ),
             web_dir=Path(env.get("KITH_GATEWAY_WEB_DIR") or default_web_dir()),
+            cors_origins=tuple(o.strip().rstrip("/") for o in
+                               env.get("KITH_GATEWAY_CORS_ORIGINS", "").split(",") if o.strip()),
         )
 
     @property

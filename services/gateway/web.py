@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, Response, send_from_directory
+from flask import Flask, Response, request, send_from_directory
 
 from kith.gateway.errors import not_found
 
@@ -62,3 +62,32 @@ def docs_html(web_dir: Path) -> str | None:
     """The Swagger UI page of the build, or ``None`` when the app is not built."""
     page = web_dir / "docs" / "index.html"
     return page.read_text(encoding="utf-8") if page.is_file() else None
+
+
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-Request-Id"
+CORS_EXPOSE_HEADERS = ("Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, "
+                       "X-Request-Id, Idempotent-Replayed, Location")
+
+
+def install_cors(app: Flask, origins: tuple[str, ...]) -> None:
+    """Let browser apps on ``origins`` (``KITH_GATEWAY_CORS_ORIGINS``) call the API.
+
+    The app served at ``/`` is same-origin and needs none of this. Bearer tokens
+    travel in headers, never cookies, so credentials are not allowed.
+    """
+    allowed = frozenset(origins)
+    if not allowed:
+        return
+
+    @app.after_request
+    def cors(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        response.vary.add("Origin")
+        if origin and (origin in allowed or "*" in allowed):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+            if request.method == "OPTIONS":
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
+                response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+                response.headers["Access-Control-Max-Age"] = "600"
+        return response

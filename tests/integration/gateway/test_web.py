@@ -122,3 +122,31 @@ def test_expired_tickets_and_tickets_of_ended_sessions_are_refused(gateway: Gate
     ticket = ticket_for(cat)
     assert cat.delete("/v1/sessions/current").status_code == 204
     assert_error(cat.anonymous().get(f"/v1/stream?ticket={ticket}"), 401, "session_revoked")
+
+
+def test_only_the_configured_origins_may_call_the_api_from_a_browser(gateway: Gateway) -> None:
+    app = create_app(gateway.settings, gateway_config(cors_origins=("http://app.example",)))
+    server, url = serve_app(app)
+    try:
+        anon = Client(url)
+        preflight = anon.request("OPTIONS", "/v1/niches", headers={
+            "Origin": "http://app.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type"})
+        assert preflight.status_code == 200
+        assert preflight.headers["Access-Control-Allow-Origin"] == "http://app.example"
+        assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+        assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+        assert "Access-Control-Allow-Credentials" not in preflight.headers
+        denied = anon.get("/v1/me", headers={"Origin": "http://evil.example"})
+        assert_error(denied, 401)
+        assert "Access-Control-Allow-Origin" not in denied.headers
+        allowed = anon.post("/v1/sessions", {"username": "nobody_here", "password": "x" * 10},
+                            headers={"Origin": "http://app.example"})
+        assert allowed.headers["Access-Control-Allow-Origin"] == "http://app.example"
+        assert "Retry-After" in allowed.headers["Access-Control-Expose-Headers"]
+    finally:
+        server.shutdown()
+        app.extensions["kith"].close()
+    # Without configured origins nothing is granted.
+    plain = gateway.client().get("/healthz", headers={"Origin": "http://app.example"})
+    assert "Access-Control-Allow-Origin" not in plain.headers
