@@ -269,8 +269,10 @@ function SignedIn({ path }: { path: string }) {
       window.removeEventListener("offline", offline);
     };
   }, []);
-  useLive("message.new", refreshUnread);
-  useLive("message.read", refreshUnread);
+  // The inbox is a read model, eventually consistent with the stream: look again shortly after.
+  const refreshSoon = useCallback(() => [0, 1000, 3000].forEach((ms) => window.setTimeout(refreshUnread, ms)), [refreshUnread]);
+  useLive("message.new", refreshSoon);
+  useLive("message.read", refreshSoon);
 
   if (!me) {
     return (
@@ -954,7 +956,7 @@ function Messages() {
     ok(api.GET("/v1/conversations", { params: { query: { limit: 100 } } })).then((r) => setItems(r.items), (e) => setError(sentence(e)));
   }, []);
   useEffect(load, [load]);
-  useLive("message.new", load);
+  useLive("message.new", () => [0, 1000, 3000].forEach((ms) => window.setTimeout(load, ms)));
   return (
     <section>
       <Title>Messages</Title>

@@ -10,7 +10,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.integration.gateway.harness import Client, Gateway
+from tests.integration.gateway.harness import Client, Gateway, eventually
 from tests.integration.web.axe import serious_violations
 
 WIDTHS = {"phone": (390, 844), "desktop": (1280, 800)}
@@ -42,6 +42,9 @@ def seed(gateway: Gateway) -> tuple[Client, str, str]:
                                      (sam, "Yes, four of them"), (jo, "Lovely, thank you")]):
         who.post(f"/v1/conversations/{conv['id']}/messages",
                  {"client_message_id": f"s{i}", "text": text})
+    # Feeds are eventually consistent: the screens show them once fanned out.
+    feed = eventually(lambda: jo.get("/v1/feed").json()["items"], lambda items: len(items) == 2)
+    assert len(feed) == 2, feed
     return jo, niche["id"], conv["id"]
 
 
