@@ -128,6 +128,7 @@ class DevStack:
                 url = f"http://127.0.0.1:{settings.gateway_port}"
                 self._wait_http(service, f"{url}/healthz")
                 addresses["gateway"] = url
+                addresses["app"] = f"{url}/"  # the web app (web/dist), built by `make run`
         return addresses
 
     def supervise(self, stop) -> None:

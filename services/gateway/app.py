@@ -35,6 +35,8 @@ from kith.gateway.idempotency import IdempotencyStore
 from kith.gateway.pagination import Cursors
 from kith.gateway.ratelimit import install_limiter, sign_in_key
 from kith.gateway.stream import StreamHub
+from kith.gateway.tickets import StreamTickets
+from kith.gateway.web import install_cors, install_web
 from kith.protos import identity_pb2
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,7 @@ class Gateway:
     cursors: Cursors
     pool: ConnectionPool
     hub: StreamHub
+    tickets: StreamTickets
 
     def close(self) -> None:
         self.hub.stop()
@@ -77,7 +80,8 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
     gw = Gateway(settings, config, clients, verifier,
                  IdempotencyStore(pool, settings.jwt_secret), Cursors(settings.jwt_secret),
                  pool, StreamHub(settings, clients, per_user=config.streams_per_user,
-                                 per_process=config.streams_per_process))
+                                 per_process=config.streams_per_process),
+                 StreamTickets(pool, settings.jwt_secret, verifier))
 
     app = Flask("kith.gateway")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
@@ -98,6 +102,8 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
             view = limiter.limit(config.rate_limits.sign_in, key_func=sign_in_key)(view)
         app.add_url_rule(op.flask_rule, endpoint=op.operation_id, view_func=view,
                          methods=[op.method])
+    install_web(app, config.web_dir)
+    install_cors(app, config.cors_origins)
     return app
 
 

@@ -10,6 +10,7 @@ from kith.gateway.clients import DEPENDENCIES
 from kith.gateway.http import Call, Reply
 from kith.gateway.openapi import docs_page, document
 from kith.gateway.schema import map_of, obj, string
+from kith.gateway.web import docs_html
 
 TAG = "operations"
 
@@ -56,6 +57,10 @@ def openapi_json(call: Call) -> Reply:
     return Reply(200, document(api.operations))
 
 
-@api.operation("GET", "/docs", summary="Browse the API (HTML)", tag=TAG, auth=False)
+@api.operation("GET", "/docs", summary="Browse and try the API (Swagger UI)", tag=TAG,
+               auth=False)
 def docs(call: Call) -> Response:
-    return Response(docs_page(document(api.operations)), mimetype="text/html")
+    page = docs_html(call.gw.config.web_dir)
+    if page is None:  # the web build (which carries Swagger UI) is missing
+        page = docs_page(document(api.operations))
+    return Response(page, mimetype="text/html")
