@@ -75,6 +75,7 @@ class Call:
 
 def make_view(op: Operation, gw: Gateway) -> Callable[..., Response]:
     def view(**params: str) -> Response:
+        current_user.set(None)  # nobody is asserted until the token is verified
         principal = gw.verifier.authenticate(request.headers.get("Authorization")) \
             if op.auth else None
         for name, value in params.items():

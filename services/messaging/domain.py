@@ -86,9 +86,12 @@ def check_accounts_exist(creator_id: str, deleted: set[str]) -> None:
 
 
 def check_not_blocked(blocked: set[str]) -> None:
-    """No block, in either direction, between the actor and the people concerned."""
-    check(not blocked, PermissionDenied(
-        "a block between you and a member forbids this", code="blocked"))
+    """No block, in either direction, between the people concerned.
+
+    The refusal never names the block (nor who is involved): ``not_allowed``.
+    """
+    check(not blocked, PermissionDenied("you cannot do this in this conversation",
+                                        code="not_allowed"))
 
 
 # -- the aggregate ----------------------------------------------------------------------------

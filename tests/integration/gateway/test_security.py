@@ -1,0 +1,106 @@
+"""Security stories through the public API: blocks in groups, invites that can be taken back,
+re-authentication for account deletion, abuse-resistant edges."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.gateway.harness import Client, Gateway, assert_error, eventually
+
+
+def _niche_of(gateway: Gateway, owner: Client, *people: Client) -> str:
+    niche = owner.post("/v1/niches", {"name": "Cousins", "kind": "family"}).json()
+    for person in people:
+        code = owner.post(f"/v1/niches/{niche['id']}/invites", {}).json()["code"]
+        assert person.post(f"/v1/invites/{code}/accept").status_code == 200
+    return niche["id"]
+
+
+def _send(client: Client, conversation_id: str, text: str, cmid: str):
+    return client.post(f"/v1/conversations/{conversation_id}/messages",
+                       {"client_message_id": cmid, "text": text})
+
+
+# -- blocks hold in conversations of any size -------------------------------------------------
+
+def test_a_block_holds_in_group_conversations_and_is_never_named(gateway: Gateway) -> None:
+    ann, ben, cat = (gateway.signup(n) for n in ("ann", "ben", "cat"))
+    _niche_of(gateway, ann, ben, cat)
+    group = ann.post("/v1/conversations",
+                     {"member_ids": [ben.user_id, cat.user_id], "title": "Picnic"}).json()
+    assert _send(ann, group["id"], "Saturday?", "a1").status_code == 201
+
+    assert ben.post("/v1/blocks", {"user_id": ann.user_id}).status_code == 204
+
+    # Neither side of the block can send into the group they share ...
+    for sender, cmid in ((ann, "a2"), (ben, "b1")):
+        error = assert_error(_send(sender, group["id"], "hello", cmid), 403, "not_allowed")
+        assert "block" not in error["message"].lower()
+    # ... the third member carries on, and both still read what was said.
+    assert _send(cat, group["id"], "I'm in", "c1").status_code == 201
+    texts = [m["text"] for m in ben.get(f"/v1/conversations/{group['id']}/messages")
+             .json()["items"]]
+    assert texts == ["Saturday?", "I'm in"]
+    # Nobody can put the pair into a new conversation together, not even a third person.
+    for creator, members in ((cat, [ann.user_id, ben.user_id]), (ann, [ben.user_id, cat.user_id])):
+        resp = creator.post("/v1/conversations", {"member_ids": members})
+        assert resp.status_code in (403, 404), resp.text
+        assert resp.json()["error"]["code"] != "blocked"
+
+
+# -- invites: listed, revoked, and not a way back in ---------------------------------------
+
+def test_owners_list_and_revoke_invites_and_a_revoked_code_stops_working(
+        gateway: Gateway) -> None:
+    owner, member, guest = (gateway.signup(n) for n in ("olga", "mo", "gus"))
+    niche_id = _niche_of(gateway, owner, member)
+    created = owner.post(f"/v1/niches/{niche_id}/invites", {"max_uses": 3})
+    assert created.status_code == 201
+    invite = created.json()
+
+    listed = owner.get(f"/v1/niches/{niche_id}/invites")
+    assert listed.status_code == 200
+    mine = [i for i in listed.json()["items"] if i["id"] == invite["id"]]
+    assert mine == [{"id": invite["id"], "max_uses": 3, "uses": 0,
+                     "expires_at": invite["expires_at"], "created_by": owner.user_id}]
+    assert all("code" not in i for i in listed.json()["items"])
+    assert_error(member.get(f"/v1/niches/{niche_id}/invites"), 403)
+    assert_error(guest.get(f"/v1/niches/{niche_id}/invites"), 404)
+    assert_error(member.delete(f"/v1/niches/{niche_id}/invites/{invite['id']}"), 403)
+
+    assert owner.delete(f"/v1/niches/{niche_id}/invites/{invite['id']}").status_code == 204
+    assert_error(guest.post(f"/v1/invites/{invite['code']}/accept"), 404)
+    assert invite["id"] not in [i["id"] for i in
+                                owner.get(f"/v1/niches/{niche_id}/invites").json()["items"]]
+
+
+def test_a_removed_member_cannot_come_back_through_an_older_invite(gateway: Gateway) -> None:
+    owner, troll = gateway.signup("oscar"), gateway.signup("troll")
+    niche_id = _niche_of(gateway, owner)
+    old = owner.post(f"/v1/niches/{niche_id}/invites", {"max_uses": 10}).json()["code"]
+    assert troll.post(f"/v1/invites/{old}/accept").status_code == 200
+    assert owner.delete(f"/v1/niches/{niche_id}/members/{troll.user_id}").status_code == 204
+
+    assert_error(troll.post(f"/v1/invites/{old}/accept"), 404)
+    # The owner may change their mind with a new invite.
+    fresh = owner.post(f"/v1/niches/{niche_id}/invites", {}).json()["code"]
+    assert troll.post(f"/v1/invites/{fresh}/accept").status_code == 200
+
+
+@pytest.mark.parametrize("how", ["demoted", "removed"])
+def test_invites_of_someone_who_lost_the_right_to_invite_stop_working(
+        gateway: Gateway, how: str) -> None:
+    owner, admin, guest = (gateway.signup(n) for n in ("ola", "adi", "gwen"))
+    niche_id = _niche_of(gateway, owner, admin)
+    assert owner.patch(f"/v1/niches/{niche_id}/members/{admin.user_id}",
+                       {"role": "admin"}).status_code == 204
+    code = admin.post(f"/v1/niches/{niche_id}/invites", {}).json()["code"]
+    if how == "demoted":
+        assert owner.patch(f"/v1/niches/{niche_id}/members/{admin.user_id}",
+                           {"role": "member"}).status_code == 204
+    else:
+        assert owner.delete(f"/v1/niches/{niche_id}/members/{admin.user_id}").status_code == 204
+
+    assert_error(guest.post(f"/v1/invites/{code}/accept"), 404)
+    assert eventually(lambda: owner.get(f"/v1/niches/{niche_id}/invites").json()["items"],
+                      lambda items: items == []) == []
