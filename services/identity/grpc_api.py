@@ -103,7 +103,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         given = Fields()
         actor_id = given.uuid("actor_id", request.actor_id)
         given.done()
-        self.app.delete_account(UUID(actor_id))
+        self.app.delete_account(UUID(actor_id), request.password[:MAX_SECRET_CHARS])
         return identity_pb2.Empty()
 
     def VerifyToken(self, request: identity_pb2.VerifyTokenRequest,

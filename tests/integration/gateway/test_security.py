@@ -104,3 +104,17 @@ def test_invites_of_someone_who_lost_the_right_to_invite_stop_working(
     assert_error(guest.post(f"/v1/invites/{code}/accept"), 404)
     assert eventually(lambda: owner.get(f"/v1/niches/{niche_id}/invites").json()["items"],
                       lambda items: items == []) == []
+
+
+# -- account deletion needs the password -------------------------------------------------------
+
+def test_deleting_an_account_asks_for_the_password_again(gateway: Gateway) -> None:
+    """A stolen access token alone cannot erase somebody."""
+    victim = gateway.signup("val")
+    assert_error(victim.delete("/v1/me"), 403, "reauthentication_required")
+    assert_error(victim.request("DELETE", "/v1/me", {"password": "not my password"}), 403,
+                 "reauthentication_required")
+    assert victim.get("/v1/me").status_code == 200
+    assert victim.request("DELETE", "/v1/me", {"password": "correct horse battery"}) \
+        .status_code == 204
+    assert victim.get("/v1/me").status_code == 401
