@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -32,12 +33,20 @@ from kith.gateway.errors import ApiError, error_response, from_rpc_error
 from kith.gateway.http import make_view
 from kith.gateway.idempotency import IdempotencyStore
 from kith.gateway.pagination import Cursors
-from kith.gateway.ratelimit import install_limiter, sign_in_key
+from kith.gateway.proxies import TrustedProxies, parse_cidrs
+from kith.gateway.ratelimit import (
+    RateLimits,
+    account_key,
+    install_limiter,
+    refresh_key,
+    sign_in_ip_key,
+    sign_in_key,
+    user_rate_key_with,
+)
 from kith.gateway.stream import StreamHub
 from kith.protos import identity_pb2
 
 log = logging.getLogger(__name__)
-SIGN_IN_ROUTES = {"create_account", "create_session", "refresh_session"}
 # A client's X-Request-Id travels on as gRPC metadata, which admits only visible ASCII.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
@@ -80,7 +89,10 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["kith"] = gw
-    if config.trusted_proxies:
+    if config.trusted_proxy_cidrs:  # X-Forwarded-For only from the configured proxies
+        app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
+            app.wsgi_app, parse_cidrs(",".join(config.trusted_proxy_cidrs)))
+    elif config.trusted_proxies:  # legacy hop count: only safe when nobody bypasses the proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
     limiter = install_limiter(app, pool, config.rate_limits, verifier)
     metrics.install_metrics(app)
@@ -90,11 +102,28 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
     routes.load()
     for op in api.operations:
         view = make_view(op, gw)
-        if op.operation_id in SIGN_IN_ROUTES and config.rate_limits.enabled:
-            view = limiter.limit(config.rate_limits.sign_in, key_func=sign_in_key)(view)
+        if config.rate_limits.enabled:
+            for limit, key in _route_limits(op.operation_id, config.rate_limits, verifier):
+                view = limiter.limit(limit, key_func=key,
+                                     scope=f"{op.operation_id}:{key.__name__}")(view)
         app.add_url_rule(op.flask_rule, endpoint=op.operation_id, view_func=view,
                          methods=[op.method])
     return app
+
+
+def _route_limits(operation_id: str, limits: RateLimits,
+                  verifier: TokenVerifier) -> list[tuple[str, Callable[[], str]]]:
+    """The extra limits of abuse-prone routes, each with the key it counts by."""
+    if operation_id == "create_session":
+        return [(limits.sign_in, sign_in_key), (limits.sign_in_per_ip, sign_in_ip_key),
+                (limits.sign_in_per_account, account_key)]
+    if operation_id == "create_account":
+        return [(limits.sign_in, sign_in_key), (limits.sign_in_per_ip, sign_in_ip_key)]
+    if operation_id == "refresh_session":
+        return [(limits.sign_in, refresh_key)]
+    if operation_id == "change_password":
+        return [(limits.password_change, user_rate_key_with(verifier))]
+    return []
 
 
 def _pool(dsn: str, size: int) -> ConnectionPool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from kith.common.config import ConfigError, Settings
+from kith.gateway.proxies import parse_cidrs
 from kith.gateway.ratelimit import RateLimits
 
 T = TypeVar("T", int, float)
@@ -20,6 +21,7 @@ class GatewayConfig:
     rpc_deadline_s: float = 5.0
     revocation_cache_s: float = 5.0
     trusted_proxies: int = 0
+    trusted_proxy_cidrs: tuple[str, ...] = ()
     stream_max_s: float = 300.0
     stream_heartbeat_s: float = 15.0
     streams_per_user: int = 3
@@ -35,6 +37,7 @@ class GatewayConfig:
             rpc_deadline_s=_num(env, "KITH_GATEWAY_RPC_DEADLINE_S", 5.0, float),
             revocation_cache_s=_num(env, "KITH_GATEWAY_REVOCATION_CACHE_S", 5.0, float),
             trusted_proxies=_num(env, "KITH_GATEWAY_TRUSTED_PROXIES", 0, int),
+            trusted_proxy_cidrs=_cidrs(env.get("KITH_GATEWAY_TRUSTED_PROXY_CIDRS", "")),
             stream_max_s=_num(env, "KITH_GATEWAY_STREAM_MAX_S", 300.0, float),
             stream_heartbeat_s=_num(env, "KITH_GATEWAY_STREAM_HEARTBEAT_S", 15.0, float),
             streams_per_user=_num(env, "KITH_GATEWAY_STREAMS_PER_USER", 3, int),
@@ -42,6 +45,12 @@ class GatewayConfig:
                 per_user=env.get("KITH_GATEWAY_RATE_LIMIT_USER", RateLimits.per_user),
                 per_ip=env.get("KITH_GATEWAY_RATE_LIMIT_IP", RateLimits.per_ip),
                 sign_in=env.get("KITH_GATEWAY_RATE_LIMIT_SIGN_IN", RateLimits.sign_in),
+                sign_in_per_ip=env.get("KITH_GATEWAY_RATE_LIMIT_SIGN_IN_IP",
+                                       RateLimits.sign_in_per_ip),
+                sign_in_per_account=env.get("KITH_GATEWAY_RATE_LIMIT_SIGN_IN_ACCOUNT",
+                                            RateLimits.sign_in_per_account),
+                password_change=env.get("KITH_GATEWAY_RATE_LIMIT_PASSWORD",
+                                        RateLimits.password_change),
                 enabled=env.get("KITH_GATEWAY_RATE_LIMITS", "on") != "off",
             ),
         )
@@ -55,6 +64,14 @@ class GatewayConfig:
         """
         threads = max(1, self.threads)
         return threads - min(4, max(1, threads // 2))
+
+
+def _cidrs(raw: str) -> tuple[str, ...]:
+    try:
+        return tuple(str(n) for n in parse_cidrs(raw))
+    except ValueError:
+        raise ConfigError("KITH_GATEWAY_TRUSTED_PROXY_CIDRS must be comma-separated networks, "
+                          f"got {raw!r}") from None
 
 
 def _num(env: Mapping[str, str], name: str, default: T, kind: type[T]) -> T:

@@ -43,7 +43,12 @@ from kith.identity.domain import (
 from kith.identity.events import Cipher, account_event, session_event, to_new_event
 from kith.identity.passwords import Passwords
 from kith.identity.readmodel import Profile
-from kith.identity.tokens import AccessTokens, new_refresh_token, refresh_token_sha256
+from kith.identity.tokens import (
+    AccessTokens,
+    family_of,
+    new_refresh_token,
+    refresh_token_sha256,
+)
 
 T = TypeVar("T")
 ATTEMPTS = 5
@@ -185,7 +190,7 @@ class Identity:
     def refresh(self, refresh_token: str) -> IssuedTokens:
         """Rotate: a new pair for the current refresh token; a spent one revokes the family."""
         presented = refresh_token_sha256(refresh_token)
-        token = new_refresh_token()
+        token = new_refresh_token(family_of(refresh_token))
 
         def attempt() -> tuple[Session, int, int] | None:
             with self.store.transaction() as conn:

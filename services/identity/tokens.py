@@ -47,9 +47,20 @@ class AccessTokens:
             raise Unauthenticated("invalid access token", code="invalid_token") from None
 
 
-def new_refresh_token() -> str:
-    """256 random bits, URL-safe."""
-    return secrets.token_urlsafe(32)
+def new_refresh_token(family: str | None = None) -> str:
+    """``<family>.<secret>``: 256 random bits, URL-safe, after the family's tag.
+
+    The tag (96 random bits, the same for every token rotated from one sign-in)
+    lets the gateway rate-limit refreshes per session family without knowing
+    anything else about it.
+    """
+    return f"{family or secrets.token_urlsafe(12)}.{secrets.token_urlsafe(32)}"
+
+
+def family_of(token: str) -> str | None:
+    """The family tag of a refresh token (``None`` for tokens issued without one)."""
+    family, dot, _ = token.partition(".")
+    return family if dot and 8 <= len(family) <= 32 else None
 
 
 def refresh_token_sha256(token: str) -> str:

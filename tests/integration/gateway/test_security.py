@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.gateway.harness import Client, Gateway, assert_error, eventually
+from kith.gateway.app import create_app
+from kith.gateway.ratelimit import RateLimits
+from tests.integration.gateway.harness import (
+    Client,
+    Gateway,
+    assert_error,
+    eventually,
+    gateway_config,
+    serve_app,
+)
 
 
 def _niche_of(gateway: Gateway, owner: Client, *people: Client) -> str:
@@ -118,3 +127,52 @@ def test_deleting_an_account_asks_for_the_password_again(gateway: Gateway) -> No
     assert victim.request("DELETE", "/v1/me", {"password": "correct horse battery"}) \
         .status_code == 204
     assert victim.get("/v1/me").status_code == 401
+
+
+# -- rate limits that cannot be turned against others --------------------------------------
+
+@pytest.fixture(scope="module")
+def limited(gateway: Gateway):
+    """A second gateway on the same stack with tight, production-shaped limits."""
+    limits = RateLimits(per_user="100000/minute", per_ip="100000/minute", sign_in="5/minute",
+                        sign_in_per_ip="8/minute", sign_in_per_account="100/hour")
+    app = create_app(gateway.settings, gateway_config(
+        rate_limits=limits, trusted_proxy_cidrs=("10.99.0.0/16",)))
+    server, url = serve_app(app)
+    try:
+        yield Gateway(url, gateway.settings, gateway.services)
+    finally:
+        server.shutdown()
+        app.extensions["kith"].close()
+
+
+def test_junk_refreshes_from_one_address_do_not_stop_anyone_elses(limited: Gateway) -> None:
+    user = limited.signup("rita")
+    session = limited.client().post("/v1/sessions", {"username": user.username,
+                                                     "password": "correct horse battery"})
+    refresh_token = session.json()["refresh_token"]
+    anon = limited.client()
+    for i in range(8):  # more than the per-family limit, all from this address
+        junk = anon.post("/v1/sessions/refresh", {"refresh_token": f"junk{i:04d}.x{i}"})
+        assert_error(junk, 401)
+    fresh = anon.post("/v1/sessions/refresh", {"refresh_token": refresh_token})
+    assert fresh.status_code == 201, fresh.text
+    for header in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"):
+        assert fresh.headers[header].isdigit()
+
+
+def test_rotating_usernames_or_forwarded_for_does_not_escape_the_sign_in_limit(
+        limited: Gateway) -> None:
+    anon = limited.client()
+    statuses = []
+    for i in range(10):
+        resp = anon.post("/v1/sessions", {"username": f"guess_{i}", "password": "hunter2hunter2"},
+                         headers={"X-Forwarded-For": f"203.0.113.{i}"})  # not from a proxy
+        statuses.append(resp.status_code)
+        if resp.status_code == 429:
+            assert int(resp.headers["Retry-After"]) >= 1
+            assert resp.headers["RateLimit-Remaining"] == "0"
+    # At most 8 attempts a minute from one address (some were spent by the tests above).
+    first_refusal = statuses.index(429)
+    assert 1 <= first_refusal <= 8
+    assert set(statuses[:first_refusal]) == {401} and set(statuses[first_refusal:]) == {429}
