@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,7 +67,11 @@ class Gateway:
     pool: ConnectionPool
     hub: StreamHub
 
+    purger: Purger | None = None
+
     def close(self) -> None:
+        if self.purger is not None:
+            self.purger.stop()
         self.hub.stop()
         self.clients.close()
         self.pool.close()
@@ -80,10 +85,15 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
     clients = Clients(settings, config.rpc_deadline_s)
     verifier = TokenVerifier(settings.jwt_secret, _session_check(clients),
                              config.revocation_cache_s)
-    gw = Gateway(settings, config, clients, verifier,
-                 IdempotencyStore(pool, settings.jwt_secret), Cursors(settings.jwt_secret),
+    settings.check_secrets()
+    cursor_secret, idempotency_secret = config.secrets_for(settings)
+    idempotency = IdempotencyStore(pool, idempotency_secret)
+    gw = Gateway(settings, config, clients, verifier, idempotency, Cursors(cursor_secret),
                  pool, StreamHub(settings, clients, per_user=config.streams_per_user,
                                  per_process=config.streams_per_process))
+
+    if config.idempotency_purge_s > 0:
+        gw.purger = Purger(idempotency, config.idempotency_purge_s)
 
     app = Flask("kith.gateway")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
@@ -109,6 +119,30 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
         app.add_url_rule(op.flask_rule, endpoint=op.operation_id, view_func=view,
                          methods=[op.method])
     return app
+
+
+class Purger:
+    """Deletes expired idempotency records every ``interval_s`` (a daemon thread)."""
+
+    def __init__(self, store: IdempotencyStore, interval_s: float) -> None:
+        self._store = store
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="idempotency-purge",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._store.purge_expired()
+            except psycopg.Error:
+                log.warning("purging expired idempotency records failed; will retry",
+                            exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
 
 
 def _route_limits(operation_id: str, limits: RateLimits,

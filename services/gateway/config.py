@@ -26,6 +26,9 @@ class GatewayConfig:
     stream_heartbeat_s: float = 15.0
     streams_per_user: int = 3
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    cursor_secret: str = ""  # empty: derived from the JWT secret (development only)
+    idempotency_secret: str = ""  # empty: derived from the JWT secret (development only)
+    idempotency_purge_s: float = 600.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayConfig:
@@ -41,6 +44,9 @@ class GatewayConfig:
             stream_max_s=_num(env, "KITH_GATEWAY_STREAM_MAX_S", 300.0, float),
             stream_heartbeat_s=_num(env, "KITH_GATEWAY_STREAM_HEARTBEAT_S", 15.0, float),
             streams_per_user=_num(env, "KITH_GATEWAY_STREAMS_PER_USER", 3, int),
+            cursor_secret=env.get("KITH_GATEWAY_CURSOR_SECRET", ""),
+            idempotency_secret=env.get("KITH_GATEWAY_IDEMPOTENCY_SECRET", ""),
+            idempotency_purge_s=_num(env, "KITH_GATEWAY_IDEMPOTENCY_PURGE_S", 600.0, float),
             rate_limits=RateLimits(
                 per_user=env.get("KITH_GATEWAY_RATE_LIMIT_USER", RateLimits.per_user),
                 per_ip=env.get("KITH_GATEWAY_RATE_LIMIT_IP", RateLimits.per_ip),
@@ -54,6 +60,22 @@ class GatewayConfig:
                 enabled=env.get("KITH_GATEWAY_RATE_LIMITS", "on") != "off",
             ),
         )
+
+    def secrets_for(self, settings: Settings) -> tuple[str, str]:
+        """``(cursor secret, idempotency secret)``: each its own outside development."""
+        found = []
+        for name, value in (("KITH_GATEWAY_CURSOR_SECRET", self.cursor_secret),
+                            ("KITH_GATEWAY_IDEMPOTENCY_SECRET", self.idempotency_secret)):
+            if not value:
+                if not settings.development:
+                    raise ConfigError(f"{name} must be set outside development")
+                value = f"{name}\n{settings.jwt_secret}"
+            elif not settings.development and (len(value) < 32
+                                                 or value == settings.jwt_secret):
+                raise ConfigError(f"{name} must be at least 32 characters and differ from "
+                                  "KITH_JWT_SECRET")
+            found.append(value)
+        return found[0], found[1]
 
     @property
     def streams_per_process(self) -> int:

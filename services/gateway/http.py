@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from kith.gateway.app import Gateway
 
 T = TypeVar("T")
+# Operations whose responses carry session tokens: never kept for idempotent replay.
+CREDENTIAL_RESPONSES = frozenset({"create_session", "refresh_session"})
 
 
 @dataclass
@@ -89,7 +91,8 @@ def make_view(op: Operation, gw: Gateway) -> Callable[..., Response]:
             scope = principal.user_id if principal else "anonymous"
             reply = gw.idempotency.run(scope, key, request.method, request.path,
                                        request.get_data(cache=True),
-                                       lambda: op.handler(call))
+                                       lambda: op.handler(call),
+                                       secret=op.operation_id in CREDENTIAL_RESPONSES)
         else:
             reply = op.handler(call)
         return reply if isinstance(reply, Response) else reply.to_response()

@@ -86,6 +86,7 @@ def delete_me(call: Call) -> Reply:
     call.rpc(call.gw.clients.identity.DeleteAccount, identity_pb2.DeleteAccountRequest(
         actor_id=principal.user_id, password=call.body.get("password", "")))
     call.gw.verifier.forget(principal)
+    call.gw.idempotency.forget(principal.user_id)  # stored responses are personal data too
     return Reply(204)
 
 

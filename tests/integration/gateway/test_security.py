@@ -3,9 +3,17 @@ re-authentication for account deletion, abuse-resistant edges."""
 
 from __future__ import annotations
 
-import pytest
+import hashlib
+import json
+import uuid
 
-from kith.gateway.app import create_app
+import psycopg
+import pytest
+from flask import Response
+from psycopg_pool import ConnectionPool
+
+from kith.gateway.app import Purger, create_app
+from kith.gateway.idempotency import IdempotencyStore
 from kith.gateway.ratelimit import RateLimits
 from tests.integration.gateway.harness import (
     Client,
@@ -176,3 +184,60 @@ def test_rotating_usernames_or_forwarded_for_does_not_escape_the_sign_in_limit(
     first_refusal = statuses.index(429)
     assert 1 <= first_refusal <= 8
     assert set(statuses[:first_refusal]) == {401} and set(statuses[first_refusal:]) == {429}
+
+
+# -- idempotency records keep as little as possible -------------------------------------------
+
+def _idempotency_rows(gateway: Gateway, scope: str) -> list[tuple[bytes, bytes | None]]:
+    with psycopg.connect(gateway.settings.database_url("gateway"), autocommit=True) as conn:
+        return [(bytes(fp), bytes(body) if body else None) for fp, body in conn.execute(
+            "SELECT fingerprint, body FROM idempotency_keys WHERE scope = %s", (scope,))]
+
+
+def test_a_replayed_refresh_never_hands_out_a_working_token_pair(gateway: Gateway) -> None:
+    user = gateway.signup("ivy")
+    anon = gateway.client()
+    pair = anon.post("/v1/sessions", {"username": user.username,
+                                      "password": "correct horse battery"}).json()
+    request = {"refresh_token": pair["refresh_token"]}
+    first = anon.post("/v1/sessions/refresh", request, headers={"Idempotency-Key": "r-1"})
+    assert first.status_code == 201
+
+    # Someone who captured the request replays it, key and all.
+    replay = anon.post("/v1/sessions/refresh", request, headers={"Idempotency-Key": "r-1"})
+    error = assert_error(replay, 409, "idempotency_key_spent")
+    assert "access_token" not in replay.text and first.json()["refresh_token"] not in replay.text
+    # Nothing secret was kept, and the fingerprint is keyed, not a bare hash of the body.
+    rows = _idempotency_rows(gateway, "anonymous")
+    body = json.dumps(request).encode()
+    bare = hashlib.sha256(b"\n".join([b"POST", b"/v1/sessions/refresh", body])).digest()
+    assert rows and all(sealed is None for _, sealed in rows) and error
+    assert bare not in [fp for fp, _ in rows]
+
+
+def test_a_deleted_accounts_idempotency_records_go_with_it(gateway: Gateway) -> None:
+    user = gateway.signup("del")
+    made = user.post("/v1/niches", {"name": "Private", "kind": "friends"},
+                     headers={"Idempotency-Key": "n-1"})
+    assert made.status_code == 201
+    assert len(_idempotency_rows(gateway, user.user_id)) == 1
+    assert user.request("DELETE", "/v1/me", {"password": "correct horse battery"}) \
+        .status_code == 204
+    assert _idempotency_rows(gateway, user.user_id) == []
+
+
+def test_expired_idempotency_records_are_purged_on_a_schedule(gateway: Gateway) -> None:
+    pool = ConnectionPool(gateway.settings.database_url("gateway"), min_size=1, max_size=2,
+                          open=True)
+    try:
+        store = IdempotencyStore(pool, "a test secret that is long enough!!", ttl_s=1)
+        scope = str(uuid.uuid4())
+        store.run(scope, "k", "POST", "/x", b"{}", lambda: Response("{}", status=201))
+        assert len(_idempotency_rows(gateway, scope)) == 1
+        purger = Purger(store, interval_s=0.2)
+        try:
+            assert eventually(lambda: _idempotency_rows(gateway, scope), lambda r: r == []) == []
+        finally:
+            purger.stop()
+    finally:
+        pool.close()
