@@ -104,6 +104,7 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
             app.wsgi_app, parse_cidrs(",".join(config.trusted_proxy_cidrs)))
     elif config.trusted_proxies:  # legacy hop count: only safe when nobody bypasses the proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
+    app.wsgi_app = metrics.RefuseUnknownMethods(app.wsgi_app)  # type: ignore[method-assign]
     limiter = install_limiter(app, pool, config.rate_limits, verifier)
     metrics.install_metrics(app)
     _install_request_ids(app)

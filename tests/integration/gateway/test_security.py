@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 
 import psycopg
 import pytest
+import requests
 from flask import Response
 from psycopg_pool import ConnectionPool
 
+from kith.common.infra.processes import free_port
 from kith.gateway.app import Purger, create_app
 from kith.gateway.idempotency import IdempotencyStore
+from kith.gateway.metrics import KNOWN_METHODS, serve_metrics
 from kith.gateway.ratelimit import RateLimits
 from tests.integration.gateway.harness import (
     Client,
@@ -241,3 +245,20 @@ def test_expired_idempotency_records_are_purged_on_a_schedule(gateway: Gateway) 
             purger.stop()
     finally:
         pool.close()
+
+
+# -- metrics: not on the public port, and no client-chosen label values ------------------------
+
+def test_metrics_live_on_the_operations_port_with_a_fixed_label_set(gateway: Gateway) -> None:
+    anon = gateway.client()
+    assert_error(anon.get("/metrics"), 404)
+    for method in ("FOOBAR", "X" + uuid.uuid4().hex[:12].upper()):
+        refused = anon.http.request(method, gateway.url + "/v1/niches", timeout=5)
+        assert refused.status_code == 405
+        assert refused.json()["error"]["code"] == "method_not_allowed"
+    port = free_port()
+    assert serve_metrics(port, addr="127.0.0.1")
+    exposed = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert "kith_gateway_requests_total" in exposed
+    methods = set(re.findall(r'kith_gateway_requests_total\{method="([^"]+)"', exposed))
+    assert methods <= KNOWN_METHODS | {"other"}
