@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from kith.common import text
 from kith.common.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -54,7 +55,7 @@ def display_name_problem(value: str) -> str | None:
         return f"must be at most {DISPLAY_NAME_MAX} characters"
     if _has_control(value):
         return "must not contain control characters"
-    return None
+    return text.problem(value)
 
 
 def bio_problem(value: str) -> str | None:

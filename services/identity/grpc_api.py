@@ -7,6 +7,7 @@ from uuid import UUID
 
 import grpc
 
+from kith.common import text
 from kith.common.validation import Fields
 from kith.identity.application import Identity, IssuedTokens
 from kith.identity.readmodel import Profile
@@ -36,7 +37,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                  context: grpc.ServicerContext) -> identity_pb2.Profile:
         # The domain names every field that breaks a rule.
         return _profile(self.app.register(request.username, request.password,
-                                          request.display_name, request.bio))
+                                          text.clean(request.display_name), request.bio))
 
     def Authenticate(self, request: identity_pb2.AuthenticateRequest,
                      context: grpc.ServicerContext) -> identity_pb2.TokenPair:
@@ -83,7 +84,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         given = Fields()
         actor_id = given.uuid("actor_id", request.actor_id)
         given.done()
-        display_name = request.display_name if request.HasField("display_name") else None
+        display_name = text.clean(request.display_name) \
+            if request.HasField("display_name") else None
         bio = request.bio if request.HasField("bio") else None
         return _profile(self.app.update_profile(UUID(actor_id), display_name, bio))
 

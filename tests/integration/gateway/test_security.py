@@ -262,3 +262,25 @@ def test_metrics_live_on_the_operations_port_with_a_fixed_label_set(gateway: Gat
     assert "kith_gateway_requests_total" in exposed
     methods = set(re.findall(r'kith_gateway_requests_total\{method="([^"]+)"', exposed))
     assert methods <= KNOWN_METHODS | {"other"}
+
+
+# -- names and titles cannot spoof ------------------------------------------------------------
+
+def test_names_and_titles_refuse_reordering_and_lose_invisible_characters(
+        gateway: Gateway) -> None:
+    ana, bo = gateway.signup("ana"), gateway.signup("bo")
+    _niche_of(gateway, ana, bo)
+    spoof = "Mum\u202e"  # a right-to-left override: what follows is shown reversed
+    assert_error(ana.patch("/v1/me", {"display_name": spoof}), 400)
+    assert_error(ana.post("/v1/niches", {"name": spoof, "kind": "family"}), 400)
+    assert_error(ana.post("/v1/niches", {"name": "Fine", "kind": "family",
+                                         "description": "a\x00b"}), 400)
+    assert_error(ana.post("/v1/conversations", {"member_ids": [bo.user_id],
+                                                "title": "Plans\u2066x"}), 400)
+
+    assert ana.patch("/v1/me", {"display_name": "An\u200ba"}).json()["display_name"] == "Ana"
+    niche = ana.post("/v1/niches", {"name": "Cafe\u0301 club", "kind": "friends"}).json()
+    assert niche["name"] == "Café club"
+    convo = ana.post("/v1/conversations", {"member_ids": [bo.user_id],
+                                           "title": "\ufeffPicnic"}).json()
+    assert convo["title"] == "Picnic"
