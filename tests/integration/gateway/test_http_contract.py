@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import re
 import uuid
 
@@ -198,7 +197,7 @@ def test_an_unfinished_idempotency_claim_is_never_run_again(gateway: Gateway) ->
                     " VALUES ('u1', %s, %s, now() - make_interval(secs => %s))"
                     " ON CONFLICT (scope, key) DO UPDATE SET status = NULL, body = NULL,"
                     " created_at = EXCLUDED.created_at",
-                    (key, hashlib.sha256(b"POST\n/v1/x\n{}").digest(), age_s))
+                    (key, store.fingerprint("POST", "/v1/x", b"{}"), age_s))
 
         young = store.run("u1", "k-young", "POST", "/v1/x", b"{}", execute)
         assert_response_error(young, 409, "idempotency_in_progress")
