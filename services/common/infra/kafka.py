@@ -27,6 +27,7 @@ from kith.common.infra.processes import (
     stop_process,
     wait_until,
 )
+from kith.common.kafka import client_security
 
 log = logging.getLogger(__name__)
 POM = Path(__file__).with_name("kafka-pom.xml")
@@ -260,7 +261,7 @@ class EmbeddedKafka:
 
 def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
     """Create each topic with infinite retention unless it exists already."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
+    admin = AdminClient({**client_security(), "bootstrap.servers": bootstrap, "log_level": 4})
     existing = set(admin.list_topics(timeout=10).topics)
     wanted = [
         NewTopic(
@@ -284,7 +285,7 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
 
 def delete_topics(bootstrap: str, topics: list[str]) -> None:
     """Delete topics (e.g. a benchmark's own); missing ones are ignored."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
+    admin = AdminClient({**client_security(), "bootstrap.servers": bootstrap, "log_level": 4})
     for future in admin.delete_topics(topics, request_timeout=30).values():
         try:
             future.result()

@@ -50,3 +50,19 @@ def test_cursor_and_idempotency_secrets_are_separate_outside_development() -> No
     dev = Settings.from_env({})
     cursor, idem = GatewayConfig.from_settings(dev).secrets_for(dev)
     assert len({cursor, idem, dev.jwt_secret}) == 3
+
+
+def test_kafka_credentials_reach_every_client_configuration() -> None:
+    from kith.common import kafka
+
+    try:
+        kafka.configure_security({"KITH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                                  "KITH_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                                  "KITH_KAFKA_SASL_USERNAME": "kith-graph",
+                                  "KITH_KAFKA_SASL_PASSWORD": "pw"})
+        for config in (kafka.producer_config("b:9092"), kafka.consumer_config("b:9092", "g")):
+            assert config["sasl.username"] == "kith-graph"
+            assert config["security.protocol"] == "SASL_SSL"
+    finally:
+        kafka.configure_security({})
+    assert "sasl.username" not in kafka.producer_config("b:9092")
