@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 from psycopg_pool import ConnectionPool
 
-from kith.common import logs, metrics
+from kith.common import logs, metrics, tracing
 from kith.common.assertion import ActorVerifier
 from kith.common.codec import AvroCodec, default_codec
 from kith.common.config import Settings
@@ -138,6 +138,7 @@ def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
     logs.configure(spec.name, settings.log_level, settings.log_format)
     stop = wait_for_signal()
     metrics.start_metrics_server(metrics.metrics_port(settings.extra))
+    tracing.configure(spec.name, settings.extra)
     running = start_service(spec, settings)
     stop.wait()
     log.info("%s shutting down", spec.name)
