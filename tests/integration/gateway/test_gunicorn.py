@@ -40,8 +40,8 @@ def served(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             try:
                 if requests.get(url + "/readyz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not up yet, or busy starting (a loaded machine): poll again
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
         yield url
