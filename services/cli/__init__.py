@@ -15,7 +15,10 @@ importing one service from another.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+from kith.common import kafka
 
 USAGE = __doc__ or ""
 TOOLS = {
@@ -33,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE.strip())
         return 0
     group, rest = args[0], args[1:]
+    # Kafka credentials (SASL/SCRAM, TLS) of this process, for every client it builds.
+    kafka.configure_security(os.environ)
     if group in TOOLS:
         return int(importlib.import_module(TOOLS[group]).main(rest) or 0)
     try:

@@ -44,6 +44,7 @@ from hdrh.histogram import HdrHistogram
 
 from kith.cli.benchkit import bench_infra, child_env
 from kith.cli.socialgraph import dataset_path, largest_circles, load_graph, random_circles
+from kith.common.assertion import ActorSigner
 from kith.common.codec import default_codec
 from kith.common.config import Settings
 from kith.common.db import make_pool
@@ -296,8 +297,9 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rate: flo
             else:
                 proc = _serve(settings, spec.name)
                 stops.append(lambda proc=proc: (proc.terminate(), proc.wait(30)))
-        with channel(addrs["graph"], deadline_s=30) as g, channel(addrs["post"],
-                                                                   deadline_s=30) as p:
+        signer = ActorSigner(settings.signing_key())  # the bench stands in for the gateway
+        with channel(addrs["graph"], deadline_s=30, signer=signer) as g, \
+                channel(addrs["post"], deadline_s=30, signer=signer) as p:
             for chan in (g, p):
                 grpc.channel_ready_future(chan).result(timeout=120)
             circles = create_niches(graph_pb2_grpc.GraphServiceStub(g), edges, niche_count, pool)

@@ -35,6 +35,7 @@ from pathlib import Path
 from confluent_kafka import Consumer
 
 from kith.cli.benchkit import BenchInfra, Children, bench_infra, spawn_services
+from kith.common.assertion import ActorSigner
 from kith.common.codec import default_codec
 from kith.common.config import Settings
 from kith.common.kafka import EventEnvelope, consumer_config
@@ -97,9 +98,10 @@ class TopicWatch:
 def arrange(settings: Settings, conversations: int) -> tuple[
         messaging_pb2_grpc.MessagingServiceStub, list[tuple[str, str]]]:
     """One niche, ``conversations`` three-member conversations; ``(sender, conversation)`` pairs."""
-    graph = graph_pb2_grpc.GraphServiceStub(channel(settings.grpc_addr("graph")))
+    signer = ActorSigner(settings.signing_key())  # the bench stands in for the gateway
+    graph = graph_pb2_grpc.GraphServiceStub(channel(settings.grpc_addr("graph"), signer=signer))
     messaging = messaging_pb2_grpc.MessagingServiceStub(
-        channel(settings.grpc_addr("messaging"), deadline_s=30))
+        channel(settings.grpc_addr("messaging"), deadline_s=30, signer=signer))
     people = [str(uuid.uuid4()) for _ in range(conversations + 2)]
     niche = graph.CreateNiche(graph_pb2.CreateNicheRequest(actor_id=people[0], name="bench",
                                                            kind="custom"))

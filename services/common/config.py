@@ -24,6 +24,9 @@ DEFAULT_GRPC_PORTS = {
 }
 
 
+DEFAULT_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"
+
+
 class ConfigError(ValueError):
     """A configuration value is missing or malformed."""
 
@@ -54,7 +57,7 @@ class Settings:
     grpc_addrs: Mapping[str, str] = field(default_factory=dict)
     database_urls: Mapping[str, str] = field(default_factory=dict)
     gateway_port: int = 8080
-    jwt_secret: str = "dev-only-insecure-secret-change-me-0123456789"
+    jwt_secret: str = DEFAULT_JWT_SECRET
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 24 * 3600
     log_level: str = "INFO"
@@ -62,6 +65,9 @@ class Settings:
     niche_max_cap: int = 500
     feed_size: int = 1000
     conversation_max_members: int = 50
+    environment: str = "development"
+    actor_signing_key: str = ""  # gateway only; empty: the development key
+    actor_verify_key: str = ""  # every service; empty: the development key
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -103,8 +109,42 @@ class Settings:
             niche_max_cap=_int(env, "KITH_NICHE_MAX_CAP", 500),
             feed_size=_int(env, "KITH_FEED_SIZE", 1000),
             conversation_max_members=_int(env, "KITH_CONVERSATION_MAX_MEMBERS", 50),
+            environment=env.get("KITH_ENV", "development"),
+            actor_signing_key=env.get("KITH_ACTOR_SIGNING_KEY", ""),
+            actor_verify_key=env.get("KITH_ACTOR_VERIFY_KEY", ""),
             extra={k: v for k, v in env.items() if k.startswith("KITH_")},
         )
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    def signing_key(self) -> str:
+        """The actor-assertion signing key (the development one only in development)."""
+        if self.actor_signing_key:
+            return self.actor_signing_key
+        if not self.development:
+            raise ConfigError("KITH_ACTOR_SIGNING_KEY must be set outside development")
+        from kith.common.assertion import dev_signing_key
+        return dev_signing_key()
+
+    def verify_key(self) -> str:
+        """The actor-assertion verification key (the development one only in development)."""
+        if self.actor_verify_key:
+            return self.actor_verify_key
+        if not self.development:
+            raise ConfigError("KITH_ACTOR_VERIFY_KEY must be set outside development")
+        from kith.common.assertion import dev_verify_key
+        return dev_verify_key()
+
+    def check_secrets(self) -> None:
+        """Refuse to run outside development on default, empty or short secrets."""
+        if self.development:
+            return
+        if self.jwt_secret == DEFAULT_JWT_SECRET or len(self.jwt_secret) < 32:
+            raise ConfigError("KITH_JWT_SECRET must be set to at least 32 characters "
+                              "(not the development default) outside development")
+        self.verify_key()
 
     def topic(self, service: str) -> str:
         """The event topic of a service: ``<service>.events.v1`` (with an optional prefix)."""

@@ -16,6 +16,7 @@ from kith.common.projection import Event
 log = logging.getLogger(__name__)
 
 ACCOUNT_DELETED = "kith.identity.AccountDeleted"
+IDENTITY_TOPIC = "identity.events.v1"  # after the optional topic prefix
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,19 @@ class AccountDeletion:
 
 
 def account_deletions(events: Iterable[Event]) -> list[AccountDeletion]:
-    """The well-formed ``AccountDeleted`` among ``events``; malformed ones are logged."""
+    """The well-formed ``AccountDeleted`` among ``events``; malformed ones are logged.
+
+    Erasure is irreversible, so it is acted on only when read from identity's own
+    topic (which only identity may write): one found on any other topic is a
+    forgery and is passed over.
+    """
     found = []
     for event in events:
         if event.type != ACCOUNT_DELETED:
+            continue
+        if not event.envelope.topic.endswith(IDENTITY_TOPIC):
+            log.error("ignoring AccountDeleted %s read from %s, not identity's topic",
+                      event.envelope.event_id, event.envelope.topic)
             continue
         try:
             found.append(AccountDeletion(str(uuid.UUID(event.data["user_id"])),

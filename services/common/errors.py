@@ -63,6 +63,13 @@ class FailedPrecondition(DomainError):
     default_code = "conflict"
 
 
+class Unavailable(DomainError):
+    """Shed load: try again shortly (503 with ``Retry-After`` at the HTTP edge)."""
+
+    status = grpc.StatusCode.UNAVAILABLE
+    default_code = "unavailable"
+
+
 class Conflict(DomainError):
     """Concurrent modification that survived retries (``version_conflict``)."""
 

@@ -4,15 +4,39 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Message
 
+# librdkafka security settings of this process (SASL/SCRAM, TLS), set once at the edge by
+# :func:`configure_security` and merged into every client configuration below.
+_SECURITY: dict[str, str] = {}
+SECURITY_VARS = {
+    "KITH_KAFKA_SECURITY_PROTOCOL": "security.protocol",
+    "KITH_KAFKA_SASL_MECHANISM": "sasl.mechanism",
+    "KITH_KAFKA_SASL_USERNAME": "sasl.username",
+    "KITH_KAFKA_SASL_PASSWORD": "sasl.password",
+    "KITH_KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
+}
+
+
+def configure_security(env: Mapping[str, str]) -> None:
+    """Read the ``KITH_KAFKA_SECURITY_PROTOCOL`` … variables (``Settings.extra``) once, at start."""
+    _SECURITY.clear()
+    _SECURITY.update({opt: env[var] for var, opt in SECURITY_VARS.items() if env.get(var)})
+
+
+def client_security() -> dict[str, str]:
+    """The configured security settings, for clients built without the helpers below."""
+    return dict(_SECURITY)
+
 
 def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
     """An idempotent producer: no duplicates or reordering within a partition on retries."""
     return {
+        **_SECURITY,
         "bootstrap.servers": bootstrap,
         "enable.idempotence": True,
         "acks": "all",
@@ -28,6 +52,7 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
 def consumer_config(bootstrap: str, group_id: str, **overrides: Any) -> dict[str, Any]:
     """A consumer whose offsets the application stores itself (in Postgres)."""
     return {
+        **_SECURITY,
         "bootstrap.servers": bootstrap,
         "group.id": group_id,
         "enable.auto.commit": False,

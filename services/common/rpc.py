@@ -1,8 +1,14 @@
 """gRPC plumbing: servers with health, reflection and interceptors; clients with deadlines.
 
-The gateway authenticates callers and passes the user id in the
-``x-kith-user-id`` metadata entry; on the server side it is available as
-:data:`kith.common.logs.current_user` for the duration of the call.
+The gateway authenticates callers and signs the acting user into an assertion
+(``x-kith-actor`` metadata, :mod:`kith.common.assertion`). Every server verifies
+it before the servicer runs: a call without a valid assertion is refused with
+UNAUTHENTICATED, and the request's acting-user field (``actor_id`` or
+``viewer_id``) must name the asserted actor — it is filled in when empty and a
+call naming anyone else is refused, so every RPC, including ones added later,
+acts for the verified caller only. The asserted actor is
+:data:`kith.common.logs.current_user` for the duration of the call, and calls
+a service makes while serving one forward the same assertion.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent import futures
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,19 +28,53 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from kith.common import metrics, tracing
+from kith.common.assertion import ActorSigner, ActorVerifier, InvalidAssertion
 from kith.common.errors import DomainError
 from kith.common.logs import current_user, request_id
 
 log = logging.getLogger(__name__)
-USER_KEY = "x-kith-user-id"
+ASSERTION_KEY = "x-kith-actor"
+ACTOR_FIELDS = ("actor_id", "viewer_id")  # the field an RPC names its acting user in
+OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")  # need no assertion
 REQUEST_KEY = "x-request-id"
 ERROR_CODE_KEY = "kith-error-code"
 ERROR_DETAILS_KEY = "kith-error-details"
 DEFAULT_DEADLINE_S = 5.0
 
 
+# The verified assertion of the call being served (forwarded by outgoing calls).
+current_assertion: ContextVar[str | None] = ContextVar("current_assertion", default=None)
+
+
+def actor_field(request: Any) -> str | None:
+    """The name of the request's acting-user field, if it has one."""
+    fields = request.DESCRIPTOR.fields_by_name
+    return next((name for name in ACTOR_FIELDS if name in fields), None)
+
+
+def bind_actor(request: Any, actor: str) -> str | None:
+    """Make the request act for ``actor``; the reason it cannot, or ``None``.
+
+    An empty acting-user field is filled in; one naming somebody else is a
+    forgery (or a bug) and the call is refused.
+    """
+    name = actor_field(request)
+    if name is None:
+        return None
+    claimed = getattr(request, name)
+    if claimed == actor:
+        return None
+    if not claimed and actor:
+        setattr(request, name, actor)
+        return None
+    return f"{name} does not name the caller asserted by the gateway"
+
+
 class ServerInterceptor(grpc.ServerInterceptor):
-    """Binds caller and request id, logs each call, and maps domain errors to statuses."""
+    """Verifies the actor, binds caller and request id, logs, and maps domain errors."""
+
+    def __init__(self, verifier: ActorVerifier | None = None) -> None:
+        self.verifier = verifier
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
@@ -41,10 +82,24 @@ class ServerInterceptor(grpc.ServerInterceptor):
             return handler
         method = handler_call_details.method
         inner = handler.unary_unary
+        verifier = None if method.startswith(OPEN_PREFIXES) else self.verifier
 
         def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
             metadata = dict(context.invocation_metadata())
-            user_token = current_user.set(metadata.get(USER_KEY) or None)
+            actor: str | None = None
+            token = metadata.get(ASSERTION_KEY)
+            if verifier is not None:
+                try:
+                    actor = verifier.verify(token)
+                except InvalidAssertion as exc:
+                    metrics.observe_rpc(method, grpc.StatusCode.UNAUTHENTICATED.name, 0.0)
+                    context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+                problem = bind_actor(request, actor)
+                if problem is not None:
+                    metrics.observe_rpc(method, grpc.StatusCode.UNAUTHENTICATED.name, 0.0)
+                    context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
+            user_token = current_user.set(actor or None)
+            assertion_token = current_assertion.set(token if verifier is not None else None)
             rid_token = request_id.set(metadata.get(REQUEST_KEY) or uuid.uuid4().hex[:16])
             start = time.perf_counter()
             code = grpc.StatusCode.OK
@@ -71,6 +126,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
                 log.info("rpc", extra={"fields": {
                     "method": method, "code": code.name, "ms": round(elapsed * 1000, 2)}})
                 current_user.reset(user_token)
+                current_assertion.reset(assertion_token)
                 request_id.reset(rid_token)
 
         return grpc.unary_unary_rpc_method_handler(
@@ -91,11 +147,18 @@ class RunningServer:
 
 
 def start_server(address: str, register: Iterable[Callable[[grpc.Server], None]],
-                 service_names: Sequence[str], max_workers: int = 16) -> RunningServer:
-    """Start a server on ``address`` ("host:port", port 0 picks one) with health + reflection."""
+                 service_names: Sequence[str], max_workers: int = 16,
+                 verifier: ActorVerifier | None = None,
+                 reflection_on: bool = False) -> RunningServer:
+    """Start a server on ``address`` ("host:port", port 0 picks one) with health.
+
+    ``verifier`` checks every call's actor assertion (``None``: no check — only
+    for servers that hold nothing personal); server reflection only when
+    ``reflection_on`` (development).
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
-        interceptors=[ServerInterceptor()],
+        interceptors=[ServerInterceptor(verifier)],
         options=[("grpc.max_receive_message_length", 8 * 1024 * 1024),
                  ("grpc.so_reuseport", 0),
                  # Clients re-resolve (headless Services) when a connection ages out, so new
@@ -107,8 +170,9 @@ def start_server(address: str, register: Iterable[Callable[[grpc.Server], None]]
         add(server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    if reflection_on:
+        reflection.enable_server_reflection(
+            [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address} (is the port taken?)")
@@ -119,16 +183,32 @@ def start_server(address: str, register: Iterable[Callable[[grpc.Server], None]]
 
 
 class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor):
-    """Gives every call a deadline and forwards the current user and request id."""
+    """Gives every call a deadline, the caller's assertion and the request id.
 
-    def __init__(self, deadline_s: float) -> None:
+    With a ``signer`` (the gateway) the call is asserted for the current user,
+    or when none is bound (background work such as the live stream) for the
+    acting user the request names; without one (a service) the assertion of
+    the call being served is forwarded.
+    """
+
+    def __init__(self, deadline_s: float, signer: ActorSigner | None = None) -> None:
         self.deadline_s = deadline_s
+        self.signer = signer
+
+    def _assertion(self, request: Any) -> str | None:
+        if self.signer is None:
+            return current_assertion.get()
+        actor = current_user.get()
+        if actor is None:
+            name = actor_field(request) if hasattr(request, "DESCRIPTOR") else None
+            actor = getattr(request, name) if name else ""
+        return self.signer.mint(actor or "")
 
     def intercept_unary_unary(self, continuation, client_call_details, request):
         metadata = list(client_call_details.metadata or [])
         keys = {k for k, _ in metadata}
-        if USER_KEY not in keys and (user := current_user.get()):
-            metadata.append((USER_KEY, user))
+        if ASSERTION_KEY not in keys and (assertion := self._assertion(request)):
+            metadata.append((ASSERTION_KEY, assertion))
         if REQUEST_KEY not in keys and (rid := request_id.get()):
             metadata.append((REQUEST_KEY, rid))
         started = time.perf_counter()
@@ -155,18 +235,21 @@ class _CallDetails(grpc.ClientCallDetails):
     compression: grpc.Compression | None
 
 
-def channel(address: str, deadline_s: float = DEFAULT_DEADLINE_S) -> grpc.Channel:
-    """A reusable channel to ``address`` whose calls carry a deadline and the caller's identity.
+def channel(address: str, deadline_s: float = DEFAULT_DEADLINE_S,
+            signer: ActorSigner | None = None) -> grpc.Channel:
+    """A reusable channel to ``address`` whose calls carry a deadline and the caller's assertion.
 
-    The name is resolved by DNS to every address it has (a headless Service lists each pod)
-    and calls are spread over them round robin, per call rather than per connection."""
+    ``signer``: mint assertions (the gateway only); otherwise forward the one
+    of the call being served. The name is resolved by DNS to every address it has
+    (a headless Service lists each pod) and calls are spread over them round robin,
+    per call rather than per connection."""
     target = address if "://" in address or address.startswith("dns:") else f"dns:///{address}"
     raw = grpc.insecure_channel(target, options=[
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.max_receive_message_length", 8 * 1024 * 1024),
         ("grpc.lb_policy_name", "round_robin"),
     ])
-    return grpc.intercept_channel(raw, _ClientInterceptor(deadline_s))
+    return grpc.intercept_channel(raw, _ClientInterceptor(deadline_s, signer))
 
 
 def error_info(exc: grpc.RpcError) -> tuple[grpc.StatusCode, str, str | None, dict[str, Any]]:
@@ -176,7 +259,3 @@ def error_info(exc: grpc.RpcError) -> tuple[grpc.StatusCode, str, str | None, di
     return (exc.code(), exc.details() or "",  # type: ignore[attr-defined]
             trailing.get(ERROR_CODE_KEY), json.loads(details) if details else {})
 
-
-def with_user(user_id: str | uuid.UUID | None) -> list[tuple[str, str]]:
-    """Explicit call metadata naming the acting user."""
-    return [(USER_KEY, str(user_id))] if user_id else []

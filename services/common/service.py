@@ -18,6 +18,7 @@ import grpc
 from psycopg_pool import ConnectionPool
 
 from kith.common import logs, metrics, tracing
+from kith.common.assertion import ActorVerifier
 from kith.common.codec import AvroCodec, default_codec
 from kith.common.config import Settings
 from kith.common.db import make_pool, migrate_service
@@ -86,7 +87,8 @@ def start_service(spec: ServiceSpec, settings: Settings, address: str | None = N
     pool = make_pool(dsn, max_size=spec.pool_size, name=spec.name)
     ctx = ServiceContext(spec.name, settings, dsn, pool, codec, EventStore(pool, codec))
     server = start_server(address or settings.grpc_addr(spec.name), spec.register(ctx),
-                          spec.grpc_services)
+                          spec.grpc_services, verifier=ActorVerifier(settings.verify_key()),
+                          reflection_on=settings.development)
     running = RunningService(ctx, server, threading.Event())
     bootstrap = settings.kafka_bootstrap
     if spec.publishes and bootstrap:
@@ -138,6 +140,7 @@ def wait_for_signal() -> threading.Event:
 def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
     """Entry point of ``kith <service> serve``: run until SIGTERM/SIGINT, then stop gracefully."""
     settings = settings or Settings.from_env()
+    settings.check_secrets()
     logs.configure(spec.name, settings.log_level, settings.log_format)
     stop = wait_for_signal()
     metrics.start_metrics_server(metrics.metrics_port(settings.extra))

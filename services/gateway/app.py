@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -33,14 +35,22 @@ from kith.gateway.errors import ApiError, error_response, from_rpc_error
 from kith.gateway.http import make_view
 from kith.gateway.idempotency import IdempotencyStore
 from kith.gateway.pagination import Cursors
-from kith.gateway.ratelimit import install_limiter, sign_in_key
+from kith.gateway.proxies import TrustedProxies, parse_cidrs
+from kith.gateway.ratelimit import (
+    RateLimits,
+    account_key,
+    install_limiter,
+    refresh_key,
+    sign_in_ip_key,
+    sign_in_key,
+    user_rate_key_with,
+)
 from kith.gateway.stream import StreamHub
 from kith.gateway.tickets import StreamTickets
 from kith.gateway.web import install_cors, install_web
 from kith.protos import identity_pb2
 
 log = logging.getLogger(__name__)
-SIGN_IN_ROUTES = {"create_account", "create_session", "refresh_session"}
 # A client's X-Request-Id travels on as gRPC metadata, which admits only visible ASCII.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
@@ -61,7 +71,11 @@ class Gateway:
     hub: StreamHub
     tickets: StreamTickets
 
+    purger: Purger | None = None
+
     def close(self) -> None:
+        if self.purger is not None:
+            self.purger.stop()
         self.hub.stop()
         self.clients.close()
         self.pool.close()
@@ -77,18 +91,27 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
     clients = Clients(settings, config.rpc_deadline_s)
     verifier = TokenVerifier(settings.jwt_secret, _session_check(clients),
                              config.revocation_cache_s)
-    gw = Gateway(settings, config, clients, verifier,
-                 IdempotencyStore(pool, settings.jwt_secret), Cursors(settings.jwt_secret),
+    settings.check_secrets()
+    cursor_secret, idempotency_secret = config.secrets_for(settings)
+    idempotency = IdempotencyStore(pool, idempotency_secret)
+    gw = Gateway(settings, config, clients, verifier, idempotency, Cursors(cursor_secret),
                  pool, StreamHub(settings, clients, per_user=config.streams_per_user,
                                  per_process=config.streams_per_process),
                  StreamTickets(pool, settings.jwt_secret, verifier))
+
+    if config.idempotency_purge_s > 0:
+        gw.purger = Purger(idempotency, config.idempotency_purge_s)
 
     app = Flask("kith.gateway")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["kith"] = gw
-    if config.trusted_proxies:
+    if config.trusted_proxy_cidrs:  # X-Forwarded-For only from the configured proxies
+        app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
+            app.wsgi_app, parse_cidrs(",".join(config.trusted_proxy_cidrs)))
+    elif config.trusted_proxies:  # legacy hop count: only safe when nobody bypasses the proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
+    app.wsgi_app = metrics.RefuseUnknownMethods(app.wsgi_app)  # type: ignore[method-assign]
     limiter = install_limiter(app, pool, config.rate_limits, verifier)
     metrics.install_metrics(app)
     tracing.instrument_flask(app)  # a no-op unless tracing is configured
@@ -98,13 +121,54 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
     routes.load()
     for op in api.operations:
         view = make_view(op, gw)
-        if op.operation_id in SIGN_IN_ROUTES and config.rate_limits.enabled:
-            view = limiter.limit(config.rate_limits.sign_in, key_func=sign_in_key)(view)
+        if config.rate_limits.enabled:
+            for limit, key in _route_limits(op.operation_id, config.rate_limits, verifier):
+                view = limiter.limit(limit, key_func=key,
+                                     scope=f"{op.operation_id}:{key.__name__}")(view)
         app.add_url_rule(op.flask_rule, endpoint=op.operation_id, view_func=view,
                          methods=[op.method])
     install_web(app, config.web_dir)
     install_cors(app, config.cors_origins)
     return app
+
+
+class Purger:
+    """Deletes expired idempotency records every ``interval_s`` (a daemon thread)."""
+
+    def __init__(self, store: IdempotencyStore, interval_s: float) -> None:
+        self._store = store
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="idempotency-purge",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._store.purge_expired()
+            except psycopg.Error:
+                log.warning("purging expired idempotency records failed; will retry",
+                            exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def _route_limits(operation_id: str, limits: RateLimits,
+                  verifier: TokenVerifier) -> list[tuple[str, Callable[[], str]]]:
+    """The extra limits of abuse-prone routes, each with the key it counts by."""
+    if operation_id == "create_session":
+        return [(limits.sign_in, sign_in_key), (limits.sign_in_per_ip, sign_in_ip_key),
+                (limits.sign_in_per_account, account_key)]
+    if operation_id == "create_account":
+        return [(limits.sign_in, sign_in_key), (limits.sign_in_per_ip, sign_in_ip_key)]
+    if operation_id == "refresh_session":
+        return [(limits.sign_in, refresh_key)]
+    if operation_id == "change_password":
+        return [(limits.password_change, user_rate_key_with(verifier))]
+    return []
 
 
 def _pool(dsn: str, size: int) -> ConnectionPool:

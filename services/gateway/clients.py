@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from kith.common.assertion import ActorSigner
 from kith.common.config import Settings
 from kith.common.rpc import channel
 from kith.protos import (
@@ -44,6 +45,7 @@ class Clients:
         self._channels: dict[str, grpc.Channel] = {}
         self._stubs: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._signer = ActorSigner(settings.signing_key())
 
     def _stub(self, service: str) -> Any:
         stub = self._stubs.get(service)
@@ -51,7 +53,8 @@ class Clients:
             with self._lock:
                 stub = self._stubs.get(service)
                 if stub is None:
-                    ch = channel(self._settings.grpc_addr(service), self._deadline_s)
+                    ch = channel(self._settings.grpc_addr(service), self._deadline_s,
+                                 signer=self._signer)
                     self._channels[service] = ch
                     stub = self._stubs[service] = _STUBS[service](ch)
         return stub

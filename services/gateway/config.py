@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from kith.common.config import ConfigError, Settings
+from kith.gateway.proxies import parse_cidrs
 from kith.gateway.ratelimit import RateLimits
 from kith.gateway.web import default_web_dir
 
@@ -22,12 +23,16 @@ class GatewayConfig:
     rpc_deadline_s: float = 5.0
     revocation_cache_s: float = 5.0
     trusted_proxies: int = 0
+    trusted_proxy_cidrs: tuple[str, ...] = ()
     stream_max_s: float = 300.0
     stream_heartbeat_s: float = 15.0
     streams_per_user: int = 3
     rate_limits: RateLimits = field(default_factory=RateLimits)
     web_dir: Path = field(default_factory=default_web_dir)
     cors_origins: tuple[str, ...] = ()
+    cursor_secret: str = ""  # empty: derived from the JWT secret (development only)
+    idempotency_secret: str = ""  # empty: derived from the JWT secret (development only)
+    idempotency_purge_s: float = 600.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayConfig:
@@ -39,19 +44,45 @@ class GatewayConfig:
             rpc_deadline_s=_num(env, "KITH_GATEWAY_RPC_DEADLINE_S", 5.0, float),
             revocation_cache_s=_num(env, "KITH_GATEWAY_REVOCATION_CACHE_S", 5.0, float),
             trusted_proxies=_num(env, "KITH_GATEWAY_TRUSTED_PROXIES", 0, int),
+            trusted_proxy_cidrs=_cidrs(env.get("KITH_GATEWAY_TRUSTED_PROXY_CIDRS", "")),
             stream_max_s=_num(env, "KITH_GATEWAY_STREAM_MAX_S", 300.0, float),
             stream_heartbeat_s=_num(env, "KITH_GATEWAY_STREAM_HEARTBEAT_S", 15.0, float),
             streams_per_user=_num(env, "KITH_GATEWAY_STREAMS_PER_USER", 3, int),
+            cursor_secret=env.get("KITH_GATEWAY_CURSOR_SECRET", ""),
+            idempotency_secret=env.get("KITH_GATEWAY_IDEMPOTENCY_SECRET", ""),
+            idempotency_purge_s=_num(env, "KITH_GATEWAY_IDEMPOTENCY_PURGE_S", 600.0, float),
             rate_limits=RateLimits(
                 per_user=env.get("KITH_GATEWAY_RATE_LIMIT_USER", RateLimits.per_user),
                 per_ip=env.get("KITH_GATEWAY_RATE_LIMIT_IP", RateLimits.per_ip),
                 sign_in=env.get("KITH_GATEWAY_RATE_LIMIT_SIGN_IN", RateLimits.sign_in),
+                sign_in_per_ip=env.get("KITH_GATEWAY_RATE_LIMIT_SIGN_IN_IP",
+                                       RateLimits.sign_in_per_ip),
+                sign_in_per_account=env.get("KITH_GATEWAY_RATE_LIMIT_SIGN_IN_ACCOUNT",
+                                            RateLimits.sign_in_per_account),
+                password_change=env.get("KITH_GATEWAY_RATE_LIMIT_PASSWORD",
+                                        RateLimits.password_change),
                 enabled=env.get("KITH_GATEWAY_RATE_LIMITS", "on") != "off",
             ),
             web_dir=Path(env.get("KITH_GATEWAY_WEB_DIR") or default_web_dir()),
             cors_origins=tuple(o.strip().rstrip("/") for o in
                                env.get("KITH_GATEWAY_CORS_ORIGINS", "").split(",") if o.strip()),
         )
+
+    def secrets_for(self, settings: Settings) -> tuple[str, str]:
+        """``(cursor secret, idempotency secret)``: each its own outside development."""
+        found = []
+        for name, value in (("KITH_GATEWAY_CURSOR_SECRET", self.cursor_secret),
+                            ("KITH_GATEWAY_IDEMPOTENCY_SECRET", self.idempotency_secret)):
+            if not value:
+                if not settings.development:
+                    raise ConfigError(f"{name} must be set outside development")
+                value = f"{name}\n{settings.jwt_secret}"
+            elif not settings.development and (len(value) < 32
+                                                 or value == settings.jwt_secret):
+                raise ConfigError(f"{name} must be at least 32 characters and differ from "
+                                  "KITH_JWT_SECRET")
+            found.append(value)
+        return found[0], found[1]
 
     @property
     def streams_per_process(self) -> int:
@@ -62,6 +93,14 @@ class GatewayConfig:
         """
         threads = max(1, self.threads)
         return threads - min(4, max(1, threads // 2))
+
+
+def _cidrs(raw: str) -> tuple[str, ...]:
+    try:
+        return tuple(str(n) for n in parse_cidrs(raw))
+    except ValueError:
+        raise ConfigError("KITH_GATEWAY_TRUSTED_PROXY_CIDRS must be comma-separated networks, "
+                          f"got {raw!r}") from None
 
 
 def _num(env: Mapping[str, str], name: str, default: T, kind: type[T]) -> T:

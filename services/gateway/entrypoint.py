@@ -18,9 +18,19 @@ def serve(argv: list[str]) -> int:
     settings = Settings.from_env()
     logs.configure("gateway", settings.log_level, settings.log_format)
     _multiprocess_metrics(settings)
+    _check_secrets(settings)
     from kith.gateway.server import serve as run  # only now: it imports prometheus_client
 
     return run(settings, args.bind)
+
+
+def _check_secrets(settings: Settings) -> None:
+    """Refuse to start (outside development) on default, empty, short or shared secrets."""
+    from kith.gateway.config import GatewayConfig  # after the metrics directory is set
+
+    settings.check_secrets()
+    settings.signing_key()
+    GatewayConfig.from_settings(settings).secrets_for(settings)
 
 
 def _multiprocess_metrics(settings: Settings) -> None:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from kith.gateway.app import Gateway
 
 T = TypeVar("T")
+# Operations whose responses carry session tokens: never kept for idempotent replay.
+CREDENTIAL_RESPONSES = frozenset({"create_session", "refresh_session"})
 
 
 @dataclass
@@ -77,6 +79,7 @@ def make_view(op: Operation, gw: Gateway) -> Callable[..., Response]:
     def view(**params: str) -> Response:
         if op.max_body_bytes is not None:
             request.max_content_length = op.max_body_bytes  # over it: 413 from werkzeug
+        current_user.set(None)  # nobody is asserted until the token is verified
         principal = gw.verifier.authenticate(request.headers.get("Authorization")) \
             if op.auth else None
         for name, value in params.items():
@@ -90,7 +93,8 @@ def make_view(op: Operation, gw: Gateway) -> Callable[..., Response]:
             scope = principal.user_id if principal else "anonymous"
             reply = gw.idempotency.run(scope, key, request.method, request.path,
                                        request.get_data(cache=True),
-                                       lambda: op.handler(call))
+                                       lambda: op.handler(call),
+                                       secret=op.operation_id in CREDENTIAL_RESPONSES)
         else:
             reply = op.handler(call)
         return reply if isinstance(reply, Response) else reply.to_response()

@@ -17,17 +17,25 @@ Keys live ``ttl_s`` (default 24 h). An unfinished claim is **never** taken
 over before then: its process may have died after the service committed, so
 running the request again could perform it twice. Until the key expires such a
 claim answers 409 (after ``stale_claim_s`` with a ``Retry-After`` up to its
-expiry and a hint to use a new key). Stored bodies may hold session tokens, so
-they are sealed with AES-GCM under a key derived from the JWT secret.
+expiry and a hint to use a new key).
+
+What is kept is minimal: the fingerprint is an HMAC under the idempotency
+secret (a bare hash of a sign-in body would be a password-equivalent), stored
+bodies are sealed with AES-GCM under a key from the same secret, and a response
+that carries session tokens (``secret=True``: sign-in, refresh) is never kept at
+all — its replay answers 409 ``idempotency_key_spent`` and hands out nothing, so
+a captured refresh request cannot be replayed into a working token pair.
+Expired rows are purged on a schedule (:meth:`IdempotencyStore.purge_expired`)
+and a user's rows when their account is deleted (:meth:`forget`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 import os
-import random
 import re
 from collections.abc import Callable
 from typing import Protocol
@@ -42,6 +50,7 @@ from kith.gateway.errors import ApiError, error_response, invalid
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADERS = ("Content-Type", "Location")
+WITHHELD_HEADER = "x-kith-withheld"  # marks a record whose (secret) body was not kept
 
 
 class Renderable(Protocol):
@@ -59,12 +68,21 @@ class IdempotencyStore:
         self._stale_claim_s = stale_claim_s
         self._aead = AESGCM(HKDF(hashes.SHA256(), 32, salt=None,
                                  info=b"kith-gateway-idempotency").derive(secret.encode()))
+        self._mac_key = HKDF(hashes.SHA256(), 32, salt=None,
+                             info=b"kith-gateway-idempotency-fingerprint").derive(secret.encode())
+
+    def fingerprint(self, method: str, path: str, body: bytes) -> bytes:
+        """A keyed MAC of the request (never a bare hash: bodies may carry passwords)."""
+        return hmac.new(self._mac_key, b"\n".join([method.encode(), path.encode(), body]),
+                        hashlib.sha256).digest()
 
     def run(self, scope: str, key: str, method: str, path: str, body: bytes,
-            execute: Execute) -> Response:
+            execute: Execute, secret: bool = False) -> Response:
+        """Run ``execute`` once per ``(scope, key)``; ``secret``: its response carries
+        credentials and is never stored (a replay gets 409 ``idempotency_key_spent``)."""
         if not KEY_PATTERN.match(key):
             raise invalid({"Idempotency-Key": "must be 1-255 visible ASCII characters"})
-        fingerprint = hashlib.sha256(b"\n".join([method.encode(), path.encode(), body])).digest()
+        fingerprint = self.fingerprint(method, path, body)
         if not self._claim(scope, key, fingerprint):
             return self._existing(scope, key, fingerprint)
         try:
@@ -78,17 +96,33 @@ class IdempotencyStore:
         if response.status_code >= 500 or response.status_code == 429:
             self._release(scope, key)
         else:
-            self._store(scope, key, response)
+            self._store(scope, key, response, keep_body=not (secret and response.status_code < 300))
         return response
+
+    def forget(self, scope: str) -> int:
+        """Delete every record of ``scope`` (a deleted account's user id)."""
+        with self._pool.connection() as conn:
+            return conn.execute("DELETE FROM idempotency_keys WHERE scope = %s",
+                                (scope,)).rowcount
+
+    def purge_expired(self, batch: int = 5000) -> int:
+        """Delete expired records (in batches, so the table is never locked for long)."""
+        total = 0
+        while True:
+            with self._pool.connection() as conn:
+                deleted = conn.execute(
+                    "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
+                    " SELECT ctid FROM idempotency_keys"
+                    " WHERE created_at < now() - make_interval(secs => %s) LIMIT %s))",
+                    (self._ttl_s, batch)).rowcount
+            total += deleted
+            if deleted < batch:
+                return total
 
     # -- storage -----------------------------------------------------------------------------
 
     def _claim(self, scope: str, key: str, fingerprint: bytes) -> bool:
         with self._pool.connection() as conn:
-            if random.random() < 0.001:
-                conn.execute("DELETE FROM idempotency_keys"
-                             " WHERE created_at < now() - make_interval(secs => %s)",
-                             (self._ttl_s,))
             won = conn.execute(
                 "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES (%s, %s, %s)"
                 " ON CONFLICT DO NOTHING RETURNING 1", (scope, key, fingerprint)).fetchone()
@@ -119,6 +153,12 @@ class IdempotencyStore:
                                   {"Idempotency-Key": "already used for another request"})
         if status is None:
             return self._in_progress(age_s)
+        if (headers or {}).get(WITHHELD_HEADER):
+            return error_response(
+                409, "idempotency_key_spent",
+                "the response to this request carried session tokens, which are never kept;"
+                " sign in again (or refresh with your current refresh token)",
+                {"Idempotency-Key": "already used"})
         body = self._open(scope, key, bytes(sealed)) if sealed else b""
         return Response(body or None, status=status,
                         headers={**(headers or {}), "Idempotent-Replayed": "true"})
@@ -137,10 +177,12 @@ class IdempotencyStore:
             {"Idempotency-Key": f"blocked until it expires in {expires_in} s"},
             headers={"Retry-After": str(expires_in)})
 
-    def _store(self, scope: str, key: str, response: Response) -> None:
-        body = response.get_data()
+    def _store(self, scope: str, key: str, response: Response, keep_body: bool = True) -> None:
+        body = response.get_data() if keep_body else b""
         headers = {name: value for name, value in response.headers.items()
                    if name in REPLAYED_HEADERS}
+        if not keep_body:
+            headers[WITHHELD_HEADER] = "1"
         with self._pool.connection() as conn:
             conn.execute(
                 "UPDATE idempotency_keys SET status = %s, headers = %s, body = %s"

@@ -4,12 +4,19 @@ Under gunicorn each worker is a process, so ``kith gateway serve`` points
 ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before any worker starts;
 ``/metrics`` then aggregates every worker's files. Without it (tests, a single
 process) the default registry is served.
+
+``/metrics`` is served on the operations port (``KITH_METRICS_PORT``, by the
+gunicorn master), never on the public API port. Label values come from fixed
+sets only — the route template (or ``unmatched``), a known method (or
+``other``) and the status — so clients cannot mint new series.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -21,6 +28,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 
 REQUESTS = Counter("kith_gateway_requests_total", "HTTP requests handled",
@@ -30,6 +38,9 @@ LATENCY = Histogram("kith_gateway_request_duration_seconds", "HTTP request laten
                     buckets=(.001, .0025, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5, 10))
 STREAMS = Gauge("kith_gateway_stream_connections", "open /v1/stream connections",
                 multiprocess_mode="livesum")
+
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def install_metrics(app: Flask) -> None:
@@ -42,17 +53,47 @@ def install_metrics(app: Flask) -> None:
         started = g.get("started")
         if started is not None:
             route = request.url_rule.rule if request.url_rule else "unmatched"
-            labels = (request.method, route, str(response.status_code))
+            method = request.method if request.method in KNOWN_METHODS else "other"
+            labels = (method, route, str(response.status_code))
             REQUESTS.labels(*labels).inc()
             LATENCY.labels(*labels).observe(time.perf_counter() - started)
         return response
 
 
-def render() -> Response:
+def registry() -> CollectorRegistry:
+    """Every worker's metrics under gunicorn; this process's otherwise."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        data = generate_latest(registry)
-    else:
-        data = generate_latest(REGISTRY)
-    return Response(data, mimetype=CONTENT_TYPE_LATEST)
+        collected = CollectorRegistry()
+        multiprocess.MultiProcessCollector(collected)
+        return collected
+    return REGISTRY
+
+
+def render() -> Response:
+    return Response(generate_latest(registry()), mimetype=CONTENT_TYPE_LATEST)
+
+
+def serve_metrics(port: int, addr: str = "0.0.0.0") -> bool:
+    """Serve ``/metrics`` on the operations ``port`` (0: not at all); whether it started."""
+    if port == 0:
+        return False
+    start_http_server(port, addr=addr, registry=registry())
+    return True
+
+
+class RefuseUnknownMethods:
+    """WSGI middleware: a method the API does not use is a 405 before any routing or work."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "") in KNOWN_METHODS:
+            return self.app(environ, start_response)
+        body = (b'{"error": {"code": "method_not_allowed", "message": "this method is not '
+                b'allowed", "details": {}}}')
+        start_response("405 METHOD NOT ALLOWED", [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+            ("Allow", ", ".join(sorted(KNOWN_METHODS)))])
+        return [body]

@@ -9,8 +9,10 @@ single time source. Every process sees the same counters.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,17 +94,71 @@ class RateLimits:
 
     per_user: str = "600/minute"
     per_ip: str = "1200/minute"
-    # Sign-in, sign-up and refresh, per IP *and* username: throttles password guessing
-    # against one account without throttling a whole office behind one address.
+    # Sign-in and sign-up per address *and* username (password guessing against one
+    # account, without throttling a whole office behind one address); refresh per
+    # token family (junk refreshes from one address never stop anyone else's).
     sign_in: str = "20/minute"
+    # Sign-in attempts per address over all usernames (rotating usernames does not help).
+    sign_in_per_ip: str = "60/minute"
+    # Per account over all addresses: generous, so nobody can lock an account out, but a
+    # distributed guessing run against one account is still bounded.
+    sign_in_per_account: str = "300/hour"
+    # Password changes per signed-in account (each is an argon2 verification).
+    password_change: str = "10/hour"
     enabled: bool = True
+
+
+def _body_field(name: str) -> str:
+    body = request.get_json(silent=True, cache=True)
+    value = body.get(name) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 def sign_in_key() -> str:
     """``<ip>:<username>`` of a sign-in style request (the username may be absent)."""
-    body = request.get_json(silent=True, cache=True)
-    username = body.get("username") if isinstance(body, dict) else None
-    return f"{request.remote_addr}:{username if isinstance(username, str) else ''}"
+    return f"{request.remote_addr}:{_body_field('username')[:64]}"
+
+
+def sign_in_ip_key() -> str:
+    return f"ip:{request.remote_addr}"
+
+
+def account_key() -> str:
+    return f"account:{_body_field('username')[:64]}"
+
+
+def refresh_key() -> str:
+    """The refresh token's family (the part before its dot, kept across rotations);
+    for a token without one, the token's own hash."""
+    token = _body_field("refresh_token")
+    family, dot, _ = token.partition(".")
+    if dot and 8 <= len(family) <= 32:
+        return f"family:{family}"
+    return "token:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def user_rate_key_with(verifier: TokenVerifier) -> Callable[[], str]:
+    """A key function naming the verified caller (the address for anonymous calls)."""
+    def user_rate_key() -> str:
+        principal = verifier.decode(request.headers.get("Authorization"))
+        return f"user:{principal.user_id}" if principal else f"ip:{request.remote_addr}"
+    return user_rate_key
+
+
+def rate_limit_headers(limiter: Limiter, response: Response) -> Response:
+    """``RateLimit-Limit``/``-Remaining``/``-Reset`` (IETF draft; reset in seconds)."""
+    current = limiter.current_limit
+    if current is None or not request.path.startswith("/v1/"):
+        return response
+    try:
+        remaining = max(0, int(current.remaining))
+        reset = max(0, math.ceil(current.reset_at - time.time()))
+    except Exception:  # the counters' store is down: the request went through anyway
+        return response
+    response.headers["RateLimit-Limit"] = str(current.limit.amount)
+    response.headers["RateLimit-Remaining"] = str(remaining)
+    response.headers["RateLimit-Reset"] = str(reset)
+    return response
 
 
 def install_limiter(app: Flask, pool: ConnectionPool, limits: RateLimits,
@@ -128,12 +184,13 @@ def install_limiter(app: Flask, pool: ConnectionPool, limits: RateLimits,
                              exempt_when=no_user),
             ApplicationLimit(limits.per_ip, key_function=ip_key, scope="ip"),
         ],
-        # X-RateLimit-* headers would cost two more queries per request; a 429 still says
-        # when to retry. A storage failure lets requests through (logged), rather than
-        # turning a database hiccup into an outage.
+        # RateLimit-* headers are added below (IETF draft names, reset in seconds). A
+        # storage failure lets requests through (logged), rather than turning a database
+        # hiccup into an outage.
         headers_enabled=False, swallow_errors=True, key_prefix="kith",
     )
     limiter.request_filter(lambda: not request.path.startswith("/v1/"))
+    app.after_request(lambda response: rate_limit_headers(limiter, response))
 
     @app.errorhandler(RateLimitExceeded)
     def too_many(exc: RateLimitExceeded) -> Response:

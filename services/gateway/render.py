@@ -68,7 +68,10 @@ NICHE = obj({"id": uuid_string(), "name": string(), "kind": string(enum=NICHE_KI
              "my_role": nullable(string(enum=list(ROLE_VALUES)))}, closed=False)
 MEMBER = obj({"user_id": uuid_string(), "display_name": string(),
               "role": string(enum=list(ROLE_VALUES)), "joined_at": TIME}, closed=False)
-INVITE = obj({"code": string(), "max_uses": integer(), "expires_at": TIME}, closed=False)
+INVITE = obj({"id": uuid_string(), "code": string(), "max_uses": integer(),
+              "expires_at": TIME}, closed=False)
+INVITE_INFO = obj({"id": uuid_string(), "max_uses": integer(), "uses": integer(),
+                   "expires_at": TIME, "created_by": uuid_string()}, closed=False)
 BLOCK = obj({"user_id": uuid_string()}, closed=False)
 
 
@@ -84,8 +87,13 @@ def member(m: graph_pb2.Member, names: Mapping[str, str]) -> dict[str, Any]:
 
 
 def invite(i: graph_pb2.Invite) -> dict[str, Any]:
-    return {"code": i.code, "niche_id": i.niche_id, "max_uses": i.max_uses,
+    return {"id": i.id, "code": i.code, "niche_id": i.niche_id, "max_uses": i.max_uses,
             "expires_at": when(i.expires_at_ms)}
+
+
+def invite_info(i: graph_pb2.InviteInfo) -> dict[str, Any]:
+    return {"id": i.id, "max_uses": i.max_uses, "uses": i.uses,
+            "expires_at": when(i.expires_at_ms), "created_by": i.created_by}
 
 
 # -- posts ---------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ class GatewayServer(BaseApplication):
             "accesslog": None,
             "proc_name": "kith-gateway",
             "child_exit": _child_exit,
+            "when_ready": _serve_metrics(self.settings),
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -46,6 +47,18 @@ class GatewayServer(BaseApplication):
         from kith.gateway.app import create_app  # in the worker, after the fork
 
         return create_app(self.settings, self.config)
+
+
+def _serve_metrics(settings: Settings) -> Any:
+    """gunicorn's ``when_ready`` hook: the master serves every worker's metrics on the
+    operations port (``KITH_METRICS_PORT``), never on the public one."""
+    def when_ready(server: Any) -> None:
+        from kith.common.metrics import metrics_port
+        from kith.gateway.metrics import serve_metrics
+
+        serve_metrics(metrics_port(settings.extra))
+
+    return when_ready
 
 
 def _child_exit(server: Any, worker: Any) -> None:

@@ -26,7 +26,7 @@ from kith.common.eventstore import ConcurrencyError, EventStore
 from kith.common.logs import request_id
 from kith.graph import readmodel
 from kith.graph.domain.blocks import BlockList
-from kith.graph.domain.niche import Niche
+from kith.graph.domain.niche import Invite, Niche
 from kith.graph.domain.rules import (
     Role,
     hash_code,
@@ -63,6 +63,7 @@ class IssuedInvite:
     niche_id: str
     max_uses: int
     expires_at_ms: int
+    invite_id: str = ""
 
 
 def _view(niche: Niche, role: Role | None) -> NicheRow:
@@ -102,7 +103,18 @@ class GraphApplication:
             lambda n: n.create_invite(actor_id, invite_id, code_sha256, terms, self.clock()),
             actor_id)
         invite = niche.invites[code_sha256]
-        return IssuedInvite(code, niche_id, invite.max_uses, invite.expires_at_ms)
+        return IssuedInvite(code, niche_id, invite.max_uses, invite.expires_at_ms, invite_id)
+
+    def list_invites(self, actor_id: str, niche_id: str) -> list[Invite]:
+        """The niche's working invites, for its owner or admins (NOT_FOUND to outsiders)."""
+        with self.store.pool.connection() as conn:
+            niche = Niche.replay(niche_id, self._load(conn, uuid.UUID(niche_id)))  # type: ignore[arg-type]
+        check(niche.version > 0 and not niche.archived, NotFound("niche not found"))
+        return niche.open_invites(actor_id, self.clock())
+
+    def revoke_invite(self, actor_id: str, niche_id: str, invite_id: str) -> None:
+        self._execute(niche_id, self._niche(niche_id),
+                      lambda n: n.revoke_invite(actor_id, invite_id, self.clock()), actor_id)
 
     def accept_invite(self, actor_id: str, code: str) -> NicheRow:
         """Join the invite's niche; NOT_FOUND for unknown, expired and used-up codes alike."""

@@ -67,6 +67,15 @@ class InviteCreated:
 
 
 @dataclass(frozen=True)
+class InviteRevoked:
+    TYPE: ClassVar[str] = "kith.graph.InviteRevoked"
+    niche_id: str
+    invite_id: str
+    revoked_by: str
+    revoked_at_ms: int
+
+
+@dataclass(frozen=True)
 class NicheArchived:
     TYPE: ClassVar[str] = "kith.graph.NicheArchived"
     niche_id: str
@@ -91,14 +100,14 @@ class UserUnblocked:
 
 
 NicheEvent = NicheCreated | MemberJoined | MemberLeft | MemberRoleChanged | InviteCreated \
-    | NicheArchived
+    | InviteRevoked | NicheArchived
 BlockEvent = UserBlocked | UserUnblocked
 GraphEvent = NicheEvent | BlockEvent
 
 EVENT_CLASSES: dict[str, type[GraphEvent]] = {
     cls.TYPE: cls
     for cls in (NicheCreated, MemberJoined, MemberLeft, MemberRoleChanged, InviteCreated,
-                NicheArchived, UserBlocked, UserUnblocked)
+                InviteRevoked, NicheArchived, UserBlocked, UserUnblocked)
 }
 
 # Reasons a MemberLeft carries.

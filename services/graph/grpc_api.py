@@ -37,7 +37,7 @@ def _member(row: MemberRow) -> graph_pb2.Member:
 
 
 def _invite(invite: IssuedInvite) -> graph_pb2.Invite:
-    return graph_pb2.Invite(code=invite.code, niche_id=invite.niche_id,
+    return graph_pb2.Invite(code=invite.code, niche_id=invite.niche_id, id=invite.invite_id,
                             max_uses=invite.max_uses, expires_at_ms=invite.expires_at_ms)
 
 
@@ -69,6 +69,25 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         actor, code = i.uuid("actor_id", request.actor_id), i.required("code", request.code)
         i.done()
         return _niche(self.app.accept_invite(actor, code))
+
+    def ListInvites(self, request: graph_pb2.ListInvitesRequest,
+                    context: grpc.ServicerContext) -> graph_pb2.ListInvitesResponse:
+        i = Fields()
+        actor, niche = i.uuid("actor_id", request.actor_id), i.uuid("niche_id", request.niche_id)
+        i.done()
+        return graph_pb2.ListInvitesResponse(items=[
+            graph_pb2.InviteInfo(id=v.invite_id, max_uses=v.max_uses, uses=v.uses,
+                                 expires_at_ms=v.expires_at_ms, created_by=v.created_by)
+            for v in self.app.list_invites(actor, niche)])
+
+    def RevokeInvite(self, request: graph_pb2.RevokeInviteRequest,
+                     context: grpc.ServicerContext) -> graph_pb2.Empty:
+        i = Fields()
+        actor, niche = i.uuid("actor_id", request.actor_id), i.uuid("niche_id", request.niche_id)
+        invite = i.uuid("invite_id", request.invite_id)
+        i.done()
+        self.app.revoke_invite(actor, niche, invite)
+        return graph_pb2.Empty()
 
     def RemoveMember(self, request: graph_pb2.RemoveMemberRequest,
                      context: grpc.ServicerContext) -> graph_pb2.Empty:

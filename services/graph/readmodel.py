@@ -17,6 +17,7 @@ from kith.graph.domain.rules import Role
 from kith.graph.events import (
     GraphEvent,
     InviteCreated,
+    InviteRevoked,
     MemberJoined,
     MemberLeft,
     MemberRoleChanged,
@@ -91,6 +92,8 @@ def record(conn: psycopg.Connection, events: Sequence[GraphEvent]) -> None:
                     " VALUES (%s, %s, %s, %s)",
                     (event.code_sha256, event.niche_id, event.invite_id,
                      _ts(event.expires_at_ms)))
+            case InviteRevoked():
+                conn.execute("DELETE FROM invites WHERE invite_id = %s", (event.invite_id,))
             case NicheArchived():
                 conn.execute("UPDATE niches SET archived = true WHERE niche_id = %s",
                              (event.niche_id,))

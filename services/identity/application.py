@@ -32,6 +32,7 @@ from kith.identity.domain import (
     invalid_credentials,
     invalid_refresh_token,
     password_problem,
+    reauthentication_required,
     refresh_token_reused,
     register,
     session_ended,
@@ -42,7 +43,12 @@ from kith.identity.domain import (
 from kith.identity.events import Cipher, account_event, session_event, to_new_event
 from kith.identity.passwords import Passwords
 from kith.identity.readmodel import Profile
-from kith.identity.tokens import AccessTokens, new_refresh_token, refresh_token_sha256
+from kith.identity.tokens import (
+    AccessTokens,
+    family_of,
+    new_refresh_token,
+    refresh_token_sha256,
+)
 
 T = TypeVar("T")
 ATTEMPTS = 5
@@ -69,11 +75,13 @@ class Identity:
     """Accounts, credentials, sessions and profiles over one event store."""
 
     def __init__(self, store: EventStore, passwords: Passwords, access_tokens: AccessTokens,
-                 refresh_ttl_s: int, clock: Callable[[], float] = time.time) -> None:
+                 refresh_ttl_s: int, clock: Callable[[], float] = time.time,
+                 session_max_age_s: int = 90 * 24 * 3600) -> None:
         self.store = store
         self.passwords = passwords
         self.access_tokens = access_tokens
         self.refresh_ttl_ms = refresh_ttl_s * 1000
+        self.session_max_age_ms = session_max_age_s * 1000
         self.clock = clock
 
     # -- accounts ------------------------------------------------------------------------------
@@ -134,8 +142,17 @@ class Identity:
 
         _retrying(attempt)
 
-    def delete_account(self, actor_id: uuid.UUID) -> None:
-        """End every session, forget the read rows and destroy the data key (crypto-shredding)."""
+    def delete_account(self, actor_id: uuid.UUID, password: str) -> None:
+        """End every session, forget the read rows and destroy the data key (crypto-shredding).
+
+        Irreversible, so the password is asked again: a stolen access token alone
+        cannot erase an account (wrong or missing: ``reauthentication_required``).
+        """
+        with self.store.pool.connection() as conn:
+            verified_hash = self._active_account(conn, actor_id)[0].password_hash
+        check(bool(password) and self.passwords.verify(verified_hash, password),
+              reauthentication_required())
+
         def attempt() -> None:
             with self.store.transaction() as conn:
                 account, _ = self._active_account(conn, actor_id)
@@ -173,7 +190,7 @@ class Identity:
     def refresh(self, refresh_token: str) -> IssuedTokens:
         """Rotate: a new pair for the current refresh token; a spent one revokes the family."""
         presented = refresh_token_sha256(refresh_token)
-        token = new_refresh_token()
+        token = new_refresh_token(family_of(refresh_token))
 
         def attempt() -> tuple[Session, int, int] | None:
             with self.store.transaction() as conn:
@@ -184,7 +201,7 @@ class Identity:
                 check(readmodel.account_exists(conn, session.user_id), session_ended())
                 now = self._now_ms()
                 event = session.refresh(presented, refresh_token_sha256(token), now,
-                                        self.refresh_ttl_ms)
+                                        self.refresh_ttl_ms, self.session_max_age_ms)
                 if isinstance(event, SessionRevoked):
                     readmodel.revoke_session(conn, session.session_id, now)
                 else:

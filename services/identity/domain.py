@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from kith.common import text
 from kith.common.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -54,7 +55,7 @@ def display_name_problem(value: str) -> str | None:
         return f"must be at most {DISPLAY_NAME_MAX} characters"
     if _has_control(value):
         return "must not contain control characters"
-    return None
+    return text.problem(value)
 
 
 def bio_problem(value: str) -> str | None:
@@ -240,6 +241,12 @@ def check_active(account: Account | None) -> Account:
     return account  # type: ignore[return-value]
 
 
+def reauthentication_required() -> PermissionDenied:
+    return PermissionDenied("confirm with your password to do this",
+                            code="reauthentication_required",
+                            details={"password": "missing or wrong"})
+
+
 def check_password_matches(matches: bool) -> None:
     check(matches, PermissionDenied("the current password is wrong", code="wrong_password",
                                     details={"current_password": "wrong"}))
@@ -280,6 +287,7 @@ class Session:
     expires_at_ms: int
     revoked: bool = False
     version: int = 0
+    started_at_ms: int = 0
 
     @classmethod
     def replay(cls, events: Iterable[SessionEvent]) -> Session | None:
@@ -288,9 +296,13 @@ class Session:
             session = _evolve_session(session, event)
         return session
 
-    def refresh(self, presented_sha256: str, new_sha256: str, now_ms: int,
-                ttl_ms: int) -> SessionRefreshed | SessionRevoked:
+    def refresh(self, presented_sha256: str, new_sha256: str, now_ms: int, ttl_ms: int,
+                max_age_ms: int | None = None) -> SessionRefreshed | SessionRevoked:
         """Rotate the refresh token; a spent token revokes the family instead.
+
+        Each rotation extends the family by ``ttl_ms``, but never beyond
+        ``max_age_ms`` after the sign-in (an absolute lifetime: a stolen, kept
+        rotating token dies with its family).
 
         The caller commits a ``SessionRevoked`` and then refuses the request
         (:func:`refresh_token_reused`).
@@ -301,8 +313,11 @@ class Session:
         check(presented_sha256 == self.current_token_sha256, invalid_refresh_token())
         check(now_ms < self.expires_at_ms,
               Unauthenticated("the refresh token has expired", code="refresh_token_expired"))
+        expires_at_ms = now_ms + ttl_ms
+        if max_age_ms is not None:
+            expires_at_ms = min(expires_at_ms, self.started_at_ms + max_age_ms)
         return SessionRefreshed(self.session_id, self.user_id, presented_sha256, new_sha256,
-                                now_ms, now_ms + ttl_ms)
+                                now_ms, expires_at_ms)
 
     def revoke(self, reason: str, now_ms: int) -> SessionRevoked | None:
         """End the family (None if it already ended: revoking is idempotent)."""
@@ -326,7 +341,8 @@ def _evolve_session(session: Session | None, event: SessionEvent) -> Session:
     match event:
         case SessionStarted():
             return Session(event.session_id, event.user_id, event.refresh_token_sha256,
-                           frozenset(), event.expires_at_ms, version=1)
+                           frozenset(), event.expires_at_ms, version=1,
+                           started_at_ms=event.started_at_ms)
     assert session is not None, f"{type(event).__name__} before SessionStarted"
     session = replace(session, version=session.version + 1)
     match event:

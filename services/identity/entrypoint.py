@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kith.common.config import ConfigError, Settings
 from kith.common.service import ServiceContext, ServiceSpec, serve
 from kith.identity.application import Identity
 from kith.identity.grpc_api import IdentityServicer, register
@@ -18,7 +19,20 @@ def _application(ctx: ServiceContext) -> Identity:
     settings = ctx.settings
     return Identity(ctx.store, Passwords(Argon2Params.from_env(settings.extra)),
                     AccessTokens(settings.jwt_secret, settings.access_token_ttl_s),
-                    settings.refresh_token_ttl_s)
+                    settings.refresh_token_ttl_s,
+                    session_max_age_s=_session_max_age_s(settings))
+
+
+def _session_max_age_s(settings: Settings) -> int:
+    """``KITH_SESSION_MAX_AGE_S``: a session family's absolute lifetime (default 90 days)."""
+    raw = settings.extra.get("KITH_SESSION_MAX_AGE_S") or str(90 * 24 * 3600)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"KITH_SESSION_MAX_AGE_S must be an integer, got {raw!r}") from None
+    if value < 60:
+        raise ConfigError("KITH_SESSION_MAX_AGE_S must be at least 60")
+    return value
 
 
 SPEC = ServiceSpec(

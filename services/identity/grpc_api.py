@@ -7,9 +7,11 @@ from uuid import UUID
 
 import grpc
 
+from kith.common import text
 from kith.common.validation import Fields
 from kith.identity.application import Identity, IssuedTokens
 from kith.identity.readmodel import Profile
+from kith.identity.tokens import SessionHandles
 from kith.protos import identity_pb2, identity_pb2_grpc
 
 MAX_SECRET_CHARS = 4096  # passwords are checked more tightly by the domain; tokens are short
@@ -21,22 +23,24 @@ def _profile(profile: Profile) -> identity_pb2.Profile:
                                 created_at_ms=profile.created_at_ms)
 
 
-def _tokens(tokens: IssuedTokens) -> identity_pb2.TokenPair:
+def _tokens(tokens: IssuedTokens, handles: SessionHandles) -> identity_pb2.TokenPair:
     return identity_pb2.TokenPair(
         access_token=tokens.access_token, refresh_token=tokens.refresh_token,
         expires_in=tokens.expires_in_s, user_id=str(tokens.user_id),
-        session_id=str(tokens.session_id), refresh_expires_in=tokens.refresh_expires_in_s)
+        session_id=str(handles.public(tokens.session_id)),
+        refresh_expires_in=tokens.refresh_expires_in_s)
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def __init__(self, app: Identity) -> None:
         self.app = app
+        self._handles = app.access_tokens.handles  # session ids leave only as handles
 
     def Register(self, request: identity_pb2.RegisterRequest,
                  context: grpc.ServicerContext) -> identity_pb2.Profile:
         # The domain names every field that breaks a rule.
         return _profile(self.app.register(request.username, request.password,
-                                          request.display_name, request.bio))
+                                          text.clean(request.display_name), request.bio))
 
     def Authenticate(self, request: identity_pb2.AuthenticateRequest,
                      context: grpc.ServicerContext) -> identity_pb2.TokenPair:
@@ -44,14 +48,14 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         username = given.required("username", request.username, MAX_SECRET_CHARS)
         password = given.required("password", request.password, MAX_SECRET_CHARS)
         given.done()
-        return _tokens(self.app.authenticate(username, password))
+        return _tokens(self.app.authenticate(username, password), self._handles)
 
     def Refresh(self, request: identity_pb2.RefreshRequest,
                 context: grpc.ServicerContext) -> identity_pb2.TokenPair:
         given = Fields()
         token = given.required("refresh_token", request.refresh_token, MAX_SECRET_CHARS)
         given.done()
-        return _tokens(self.app.refresh(token))
+        return _tokens(self.app.refresh(token), self._handles)
 
     def Revoke(self, request: identity_pb2.RevokeRequest,
                context: grpc.ServicerContext) -> identity_pb2.Empty:
@@ -67,7 +71,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             actor = given.uuid("actor_id", request.actor_id)
             session_id = given.uuid("session_id", request.session_id)
             given.done()
-            self.app.logout(UUID(actor), UUID(session_id))
+            self.app.logout(UUID(actor), self._handles.internal(UUID(session_id)))
         return identity_pb2.Empty()
 
     def GetProfile(self, request: identity_pb2.GetProfileRequest,
@@ -83,7 +87,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         given = Fields()
         actor_id = given.uuid("actor_id", request.actor_id)
         given.done()
-        display_name = request.display_name if request.HasField("display_name") else None
+        display_name = text.clean(request.display_name) \
+            if request.HasField("display_name") else None
         bio = request.bio if request.HasField("bio") else None
         return _profile(self.app.update_profile(UUID(actor_id), display_name, bio))
 
@@ -95,7 +100,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         keep = given.optional_uuid("session_id", request.session_id)
         given.done()
         self.app.change_password(UUID(actor_id), current, request.new_password,
-                                 UUID(keep) if keep else None)
+                                 self._handles.internal(UUID(keep)) if keep else None)
         return identity_pb2.Empty()
 
     def DeleteAccount(self, request: identity_pb2.DeleteAccountRequest,
@@ -103,7 +108,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         given = Fields()
         actor_id = given.uuid("actor_id", request.actor_id)
         given.done()
-        self.app.delete_account(UUID(actor_id))
+        self.app.delete_account(UUID(actor_id), request.password[:MAX_SECRET_CHARS])
         return identity_pb2.Empty()
 
     def VerifyToken(self, request: identity_pb2.VerifyTokenRequest,
@@ -113,7 +118,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         given.done()
         verified = self.app.verify(token)
         return identity_pb2.VerifyTokenResponse(user_id=str(verified.user_id),
-                                                session_id=str(verified.session_id),
+                                                session_id=str(self._handles.public(
+                                                    verified.session_id)),
                                                 expires_at_ms=verified.expires_at_ms)
 
     def BatchGetProfiles(self, request: identity_pb2.BatchGetProfilesRequest,

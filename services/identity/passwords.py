@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from kith.common.config import ConfigError
+from kith.common.errors import Unavailable
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,10 @@ class Argon2Params:
     time_cost: int = 3
     memory_kib: int = 64 * 1024
     parallelism: int = 4
+    # At most this many hashes at once (each holds memory_kib): the rest wait up to
+    # queue_wait_ms for a slot, then are shed (UNAVAILABLE: 503 + Retry-After).
+    max_concurrent: int = 2
+    queue_wait_ms: int = 250
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Argon2Params:
@@ -26,7 +36,9 @@ class Argon2Params:
         values = {}
         for name, attr in (("KITH_ARGON2_TIME_COST", "time_cost"),
                            ("KITH_ARGON2_MEMORY_KIB", "memory_kib"),
-                           ("KITH_ARGON2_PARALLELISM", "parallelism")):
+                           ("KITH_ARGON2_PARALLELISM", "parallelism"),
+                           ("KITH_ARGON2_MAX_CONCURRENT", "max_concurrent"),
+                           ("KITH_ARGON2_QUEUE_WAIT_MS", "queue_wait_ms")):
             raw = env.get(name)
             if raw:
                 try:
@@ -34,6 +46,9 @@ class Argon2Params:
                 except ValueError:
                     raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
         params = cls(**values)
+        if params.max_concurrent < 1 or params.queue_wait_ms < 0:
+            raise ConfigError("KITH_ARGON2_MAX_CONCURRENT must be >= 1 and "
+                              "KITH_ARGON2_QUEUE_WAIT_MS >= 0")
         if params.time_cost < 1 or params.parallelism < 1:
             raise ConfigError("KITH_ARGON2_TIME_COST and KITH_ARGON2_PARALLELISM must be >= 1")
         if params.memory_kib < 8 * params.parallelism:
@@ -42,21 +57,44 @@ class Argon2Params:
 
 
 class Passwords:
-    """Hashes and verifies passwords (argon2id, PHC strings with salt and parameters)."""
+    """Hashes and verifies passwords (argon2id, PHC strings with salt and parameters).
+
+    Every hash — including the dummy one spent for unknown usernames — takes one
+    of ``max_concurrent`` slots, so a sign-in flood cannot exhaust memory or
+    starve the worker threads that serve token checks: a call that finds no slot
+    within ``queue_wait_ms`` is shed with :class:`Unavailable`.
+    """
 
     def __init__(self, params: Argon2Params) -> None:
         self._hasher = PasswordHasher(time_cost=params.time_cost, memory_cost=params.memory_kib,
                                       parallelism=params.parallelism, hash_len=32, salt_len=16,
                                       type=Type.ID)
+        self._slots = threading.BoundedSemaphore(params.max_concurrent)
+        self._wait_s = params.queue_wait_ms / 1000
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        if not self._slots.acquire(timeout=self._wait_s):
+            raise Unavailable("too many sign-ins right now; try again shortly", code="busy")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def _bounded(self, work: Callable[[], T]) -> T:
+        with self._slot():
+            return work()
 
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        return self._bounded(lambda: self._hasher.hash(password))
 
     def verify(self, password_hash: str, password: str) -> bool:
-        try:
-            return self._hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
+        def check() -> bool:
+            try:
+                return self._hasher.verify(password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+        return self._bounded(check)
 
     def burn(self, password: str) -> None:
         """Spend a verification's time for an unknown user, so timing does not tell."""
@@ -64,4 +102,4 @@ class Passwords:
 
     @cached_property
     def _dummy_hash(self) -> str:
-        return self._hasher.hash("kith-no-such-user")
+        return self._hasher.hash("kith-no-such-user")  # once, outside the slots

@@ -111,7 +111,7 @@ class MessagingApp:
         with self.store.pool.connection() as conn:  # a quick answer before asking the graph
             check_accounts_exist(actor_id, readmodel.deleted_among(conn, event.member_ids))
         check_shares_niche(others, self.graph.sharing_a_niche(actor_id, others))
-        check_not_blocked(self.graph.blocked_among(actor_id, others))
+        self._check_no_blocks_among(event.member_ids)
         with self.store.transaction() as conn:
             # Under the account locks, so an erasure cannot miss this conversation.
             readmodel.lock_accounts(conn, event.member_ids, exclusive=False)
@@ -130,8 +130,8 @@ class MessagingApp:
             if earlier := readmodel.find_message(conn, conversation_id, actor_id,
                                                  client_message_id):
                 return self._message(conn, earlier)
-        # The graph is asked before taking the lock; under it, only if the pair changed.
-        checked = self._check_direct_block(snapshot, actor_id, None)
+        # The graph is asked before taking the lock; under it, only if someone joined since.
+        checked = self._check_sender_blocks(snapshot, actor_id, frozenset())
 
         def attempt() -> MessageView:
             with self.store.transaction() as conn:
@@ -139,7 +139,7 @@ class MessagingApp:
                 if earlier := readmodel.find_message(conn, conversation_id, actor_id,
                                                      client_message_id):
                     return self._message(conn, earlier)
-                self._check_direct_block(conversation, actor_id, checked)
+                self._check_sender_blocks(conversation, actor_id, checked)
                 if keys.conversation_key(conn, conversation_id) is None:
                     raise NotFound("conversation not found")  # shredded: gone for good
                 key = keys.sender_key_for(conn, conversation_id, actor_id)
@@ -262,14 +262,19 @@ class MessagingApp:
 
         self._retrying(attempt)
 
-    def _check_direct_block(self, conversation: Conversation, actor_id: str,
-                            checked: str | None) -> str | None:
-        """Refuse when the only other member and the actor block each other; return who was
-        checked (``checked`` is a peer already known to be fine)."""
-        peer = conversation.direct_peer(actor_id)
-        if peer is not None and peer != checked:
-            check_not_blocked(self.graph.blocked_among(actor_id, [peer]))
-        return peer
+    def _check_sender_blocks(self, conversation: Conversation, actor_id: str,
+                             checked: frozenset[str]) -> frozenset[str]:
+        """Refuse when the sender and any other member block each other (any size); return
+        who was checked (``checked``: members already known to be fine)."""
+        others = frozenset(m for m in conversation.members if m != actor_id)
+        if others - checked:
+            check_not_blocked(self.graph.blocked_among(actor_id, sorted(others)))
+        return others | checked
+
+    def _check_no_blocks_among(self, member_ids: list[str]) -> None:
+        """Nobody puts two people of whom one blocks the other into one conversation."""
+        for i, user_id in enumerate(member_ids[:-1]):
+            check_not_blocked(self.graph.blocked_among(user_id, member_ids[i + 1:]))
 
     @staticmethod
     def _member_view(conn: psycopg.Connection, conversation_id: str, actor_id: str,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from kith.common import text
 from kith.common.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -38,8 +39,12 @@ CLIENT_MESSAGE_ID_MAX = 64
 # -- value rules ------------------------------------------------------------------------------
 
 def check_title(title: str) -> None:
+    """At most TITLE_MAX characters, nothing invisible or reordering (pass it :func:`text.clean`
+    first)."""
     check(len(title) <= TITLE_MAX, InvalidArgument(
         "title is too long", details={"title": f"at most {TITLE_MAX} characters"}))
+    why = text.problem(title)
+    check(why is None, InvalidArgument(f"title {why}", details={"title": why}))
 
 
 def check_text(text: str) -> None:
@@ -86,9 +91,12 @@ def check_accounts_exist(creator_id: str, deleted: set[str]) -> None:
 
 
 def check_not_blocked(blocked: set[str]) -> None:
-    """No block, in either direction, between the actor and the people concerned."""
-    check(not blocked, PermissionDenied(
-        "a block between you and a member forbids this", code="blocked"))
+    """No block, in either direction, between the people concerned.
+
+    The refusal never names the block (nor who is involved): ``not_allowed``.
+    """
+    check(not blocked, PermissionDenied("you cannot do this in this conversation",
+                                        code="not_allowed"))
 
 
 # -- the aggregate ----------------------------------------------------------------------------

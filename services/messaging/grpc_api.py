@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import grpc
 
+from kith.common import text
 from kith.common.validation import Fields
 from kith.messaging.application import (
     ConversationView,
@@ -59,9 +60,10 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
                    for i, member_id in enumerate(request.member_ids)]
         if not members:
             fields.add("member_ids", "name at least one other user")
-        fields.rule(check_title, request.title)
+        title = text.clean(request.title)
+        fields.rule(check_title, title)
         fields.done()
-        return _conversation(self.app.create_conversation(actor, members, request.title))
+        return _conversation(self.app.create_conversation(actor, members, title))
 
     def GetConversation(self, request: pb.GetConversationRequest,
                         context: grpc.ServicerContext) -> pb.Conversation:

@@ -8,7 +8,10 @@ from typing import Any
 import grpc
 import pytest
 
-from kith.common.rpc import error_info
+from kith.common import rpc
+from kith.common.assertion import ActorSigner
+from kith.common.config import Settings
+from kith.common.rpc import DEFAULT_DEADLINE_S, error_info
 
 
 def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str | None, dict[str, Any]]:
@@ -17,3 +20,14 @@ def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str | None, dict[
         call()
     status, _message, code, details = error_info(failure.value)
     return status, code, details
+
+
+def channel(address: str, deadline_s: float = DEFAULT_DEADLINE_S,
+            settings: Settings | None = None) -> grpc.Channel:
+    """A channel that stands in for the gateway: each call is asserted for the actor it names.
+
+    Tests drive services directly, so like the gateway they must sign the acting
+    user (the development key of ``settings``, or of the defaults).
+    """
+    return rpc.channel(address, deadline_s,
+                       signer=ActorSigner((settings or Settings()).signing_key()))

@@ -28,6 +28,7 @@ from kith.common.infra.processes import (
     stop_process,
     wait_until,
 )
+from kith.common.kafka import client_security
 
 log = logging.getLogger(__name__)
 POM = Path(__file__).with_name("kafka-pom.xml")
@@ -262,7 +263,7 @@ class EmbeddedKafka:
 def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
     """Create each topic with infinite retention unless it exists already; its replication
     factor is the broker's ``default.replication.factor`` (never a hard-coded 1)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
+    admin = AdminClient({**client_security(), "bootstrap.servers": bootstrap, "log_level": 4})
     existing = set(admin.list_topics(timeout=10).topics)
     wanted = [
         NewTopic(
@@ -286,7 +287,7 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
 
 def wait_for_topics(bootstrap: str, topics: list[str], timeout_s: float) -> None:
     """Wait until every topic exists (created by an operator, e.g. Strimzi's KafkaTopics)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
+    admin = AdminClient({**client_security(), "bootstrap.servers": bootstrap, "log_level": 4})
     deadline = time.monotonic() + timeout_s
     while True:
         missing = sorted(set(topics) - set(admin.list_topics(timeout=10).topics))
@@ -299,7 +300,7 @@ def wait_for_topics(bootstrap: str, topics: list[str], timeout_s: float) -> None
 
 def delete_topics(bootstrap: str, topics: list[str]) -> None:
     """Delete topics (e.g. a benchmark's own); missing ones are ignored."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
+    admin = AdminClient({**client_security(), "bootstrap.servers": bootstrap, "log_level": 4})
     for future in admin.delete_topics(topics, request_timeout=30).values():
         try:
             future.result()

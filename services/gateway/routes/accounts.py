@@ -77,13 +77,16 @@ def update_me(call: Call) -> Reply:
 
 
 @api.operation("DELETE", "/v1/me",
-               summary="Delete my account: personal data shredded, posts leave every feed",
-               tag=TAG, status=204)
+               summary="Delete my account (password required): personal data shredded, "
+                       "posts leave every feed",
+               tag=TAG, status=204, errors=(403,),
+               body=obj(optional={"password": string(0, 1024)}))
 def delete_me(call: Call) -> Reply:
     principal = call.me
-    call.rpc(call.gw.clients.identity.DeleteAccount,
-             identity_pb2.DeleteAccountRequest(actor_id=principal.user_id))
+    call.rpc(call.gw.clients.identity.DeleteAccount, identity_pb2.DeleteAccountRequest(
+        actor_id=principal.user_id, password=call.body.get("password", "")))
     call.gw.verifier.forget(principal)
+    call.gw.idempotency.forget(principal.user_id)  # stored responses are personal data too
     return Reply(204)
 
 

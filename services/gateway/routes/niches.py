@@ -7,7 +7,7 @@ from kith.gateway.api import INVITE_CODE, api
 from kith.gateway.http import Call, Reply
 from kith.gateway.pagination import PAGE_QUERY, keyset_page
 from kith.gateway.profiles import display_names
-from kith.gateway.schema import integer, obj, string, uuid_string
+from kith.gateway.schema import array, integer, obj, string, uuid_string
 from kith.protos import graph_pb2
 
 TAG = "niches"
@@ -68,6 +68,26 @@ def create_invite(call: Call) -> Reply:
         actor_id=call.user_id, niche_id=call.params["niche_id"],
         max_uses=call.body.get("max_uses", 1), expires_in_s=call.body.get("expires_in_s", 0)))
     return Reply(201, render.invite(i))
+
+
+@api.operation("GET", "/v1/niches/{niche_id}/invites",
+               summary="The niche's working invites (owner/admin; codes are never shown again)",
+               tag=TAG, errors=(403,), response=obj({"items": array(render.INVITE_INFO)},
+                                                    closed=False))
+def list_invites(call: Call) -> Reply:
+    reply = call.rpc(call.gw.clients.graph.ListInvites, graph_pb2.ListInvitesRequest(
+        actor_id=call.user_id, niche_id=call.params["niche_id"]))
+    return Reply(200, {"items": [render.invite_info(i) for i in reply.items]})
+
+
+@api.operation("DELETE", "/v1/niches/{niche_id}/invites/{invite_id}",
+               summary="Revoke an invite (owner/admin): its code stops working at once",
+               tag=TAG, status=204, errors=(403,))
+def revoke_invite(call: Call) -> Reply:
+    call.rpc(call.gw.clients.graph.RevokeInvite, graph_pb2.RevokeInviteRequest(
+        actor_id=call.user_id, niche_id=call.params["niche_id"],
+        invite_id=call.params["invite_id"]))
+    return Reply(204)
 
 
 @api.operation("POST", "/v1/invites/{code}/accept", summary="Join a niche with an invite code",

@@ -1,10 +1,14 @@
-"""Health, readiness, metrics and the API's own description."""
+"""Health, readiness and the API's own description.
+
+Prometheus metrics are not here: they are served on the operations port
+(``KITH_METRICS_PORT``, :func:`kith.gateway.metrics.serve_metrics`), never on
+the public API port.
+"""
 
 from __future__ import annotations
 
 from flask import Response
 
-from kith.gateway import metrics
 from kith.gateway.api import api
 from kith.gateway.clients import DEPENDENCIES
 from kith.gateway.http import Call, Reply
@@ -43,12 +47,6 @@ def readyz(call: Call) -> Reply:
         return Reply(503, {"status": "not_ready", "checks": checks})
     degraded = any(v != "ok" for v in checks.values())
     return Reply(200, {"status": "degraded" if degraded else "ready", "checks": checks})
-
-
-@api.operation("GET", "/metrics", summary="Prometheus metrics (text format)", tag=TAG,
-               auth=False)
-def prometheus_metrics(call: Call) -> Response:
-    return metrics.render()
 
 
 @api.operation("GET", "/openapi.json", summary="This OpenAPI 3 document", tag=TAG, auth=False,

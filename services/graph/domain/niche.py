@@ -26,6 +26,7 @@ from kith.graph.events import (
     LEFT,
     REMOVED,
     InviteCreated,
+    InviteRevoked,
     MemberJoined,
     MemberLeft,
     MemberRoleChanged,
@@ -50,9 +51,11 @@ class Invite:
     max_uses: int
     expires_at_ms: int
     uses: int = 0
+    created_seq: int = 0  # the niche version that recorded it: orders it against removals
+    revoked: bool = False
 
     def usable(self, now_ms: int) -> bool:
-        return self.uses < self.max_uses and now_ms < self.expires_at_ms
+        return not self.revoked and self.uses < self.max_uses and now_ms < self.expires_at_ms
 
 
 # -- invariants -------------------------------------------------------------------------------
@@ -86,6 +89,14 @@ def check_invite_usable(invite: Invite | None, now_ms: int) -> Invite:
     check(invite is not None and invite.usable(now_ms), NotFound("invite not found"))
     assert invite is not None
     return invite
+
+
+def check_invite_still_vouched(niche: Niche, invite: Invite, user_id: str) -> None:
+    """An invite works only while its creator keeps the right to invite, and never for
+    someone removed from the niche after it was created (all NOT_FOUND, like a bad code)."""
+    check(invite.created_seq > niche.lost_invite_right_seq.get(invite.created_by, 0)
+          and invite.created_seq > niche.removed_seq.get(user_id, 0),
+          NotFound("invite not found"))
 
 
 def check_not_member(niche: Niche, user_id: str) -> None:
@@ -123,6 +134,9 @@ class Niche:
     archived: bool = False
     members: dict[str, Member] = field(default_factory=dict)  # in joining order
     invites: dict[str, Invite] = field(default_factory=dict)  # by code SHA-256
+    # Niche versions: when each user was last removed, and last lost the right to invite.
+    removed_seq: dict[str, int] = field(default_factory=dict)
+    lost_invite_right_seq: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def replay(cls, niche_id: str, events: Iterable[NicheEvent]) -> Niche:
@@ -148,14 +162,23 @@ class Niche:
                             invite.uses += 1
             case MemberLeft():
                 self.members.pop(event.user_id, None)
+                self.lost_invite_right_seq[event.user_id] = self.version
+                if event.reason == REMOVED:
+                    self.removed_seq[event.user_id] = self.version
             case MemberRoleChanged():
                 self.members[event.user_id].role = Role(event.role)
+                if Role(event.role) is Role.MEMBER:
+                    self.lost_invite_right_seq[event.user_id] = self.version
                 if event.role == Role.OWNER:
                     self.owner_id = event.user_id
             case InviteCreated():
                 self.invites[event.code_sha256] = Invite(
                     event.invite_id, event.code_sha256, event.created_by, event.max_uses,
-                    event.expires_at_ms)
+                    event.expires_at_ms, created_seq=self.version)
+            case InviteRevoked():
+                for invite in self.invites.values():
+                    if invite.invite_id == event.invite_id:
+                        invite.revoked = True
             case NicheArchived():
                 self.archived = True
 
@@ -185,9 +208,23 @@ class Niche:
     def accept_invite(self, user_id: str, code_sha256: str, now_ms: int) -> list[NicheEvent]:
         check(not self.archived, NotFound("invite not found"))
         invite = check_invite_usable(self.invites.get(code_sha256), now_ms)
+        check_invite_still_vouched(self, invite, user_id)
         check_not_member(self, user_id)
         check_has_room(self)
         return [MemberJoined(self.niche_id, user_id, Role.MEMBER.value, invite.invite_id, now_ms)]
+
+    def open_invites(self, actor_id: str, now_ms: int) -> list[Invite]:
+        """Invites that still work, for an owner or admin (the codes are never shown again)."""
+        check_manager(check_member(self, actor_id), "see invites")
+        return [i for i in self.invites.values() if i.usable(now_ms)
+                and i.created_seq > self.lost_invite_right_seq.get(i.created_by, 0)]
+
+    def revoke_invite(self, actor_id: str, invite_id: str, now_ms: int) -> list[NicheEvent]:
+        """An owner or admin revokes an invite; unknown (or already revoked): NOT_FOUND."""
+        check_manager(check_member(self, actor_id), "revoke invites")
+        found = any(i.invite_id == invite_id and not i.revoked for i in self.invites.values())
+        check(found, NotFound("invite not found"))
+        return [InviteRevoked(self.niche_id, invite_id, actor_id, now_ms)]
 
     def remove_member(self, actor_id: str, user_id: str, now_ms: int) -> list[NicheEvent]:
         """``actor == user`` leaves; otherwise an owner or admin removes ``user``."""

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
+from kith.common import text
 from kith.common.errors import InvalidArgument
 
 
@@ -53,11 +54,15 @@ class InviteTerms:
 def validate_niche(name: str, kind: str, description: str, member_cap: int,
                    max_cap: int) -> NicheSettings:
     """Normalise niche input (``member_cap`` 0 = default) or raise with every bad field."""
-    name = name.strip()
-    description = description.strip()
+    name = text.clean(name).strip()
+    description = text.clean(description).strip()
     problems: dict[str, str] = {}
     if not 1 <= len(name) <= NAME_MAX:
         problems["name"] = f"must be 1 to {NAME_MAX} characters"
+    elif why := text.problem(name):
+        problems["name"] = why
+    if why := text.problem(description, multiline=True):
+        problems["description"] = why
     if kind not in KINDS:
         problems["kind"] = f"must be one of {', '.join(sorted(KINDS))}"
     if len(description) > DESCRIPTION_MAX:

@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import pytest
 
-from kith.common.rpc import channel, error_info
+from kith.common.rpc import error_info
 from kith.feed.entrypoint import SPEC as FEED
 from kith.feed.entrypoint import fanout_runner
 from kith.graph.entrypoint import SPEC as GRAPH
@@ -27,6 +27,7 @@ from kith.protos import (
     post_pb2,
     post_pb2_grpc,
 )
+from tests.support.rpc import channel
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ SECRET_NICHE = "Secret Garden Society"
 SECRET_POST = "the treasure is under the old oak"
 SECRET_COMMENT = "I brought a shovel"
 SECRET_MESSAGE = "meet at midnight"
+UNKNOWN_INVITE = "00000000-0000-4000-8000-000000000001"
 
 
 @dataclass
@@ -72,6 +73,8 @@ def resource_calls(w: World) -> list[tuple[str, str, Any]]:
         ("GET", f"/v1/niches/{n}/members", None),
         ("GET", f"/v1/niches/{n}/feed", None),
         ("POST", f"/v1/niches/{n}/invites", {}),
+        ("GET", f"/v1/niches/{n}/invites", None),
+        ("DELETE", f"/v1/niches/{n}/invites/{UNKNOWN_INVITE}", None),
         ("DELETE", f"/v1/niches/{n}/members/{w.member.user_id}", None),
         ("PATCH", f"/v1/niches/{n}/members/{w.member.user_id}", {"role": "admin"}),
         ("POST", f"/v1/niches/{n}/posts", {"text": "intruder"}),
@@ -103,7 +106,7 @@ def expected(caller: str, method: str, path: str) -> set[int] | None:
     assert caller == "blocked"
     if "/conversations/" in path or "/posts/" in path:
         return {404}
-    if path.endswith("/invites") or ("/members/" in path and method != "GET"):
+    if "/invites" in path or ("/members/" in path and method != "GET"):
         return {403}
     return None
 
@@ -126,7 +129,7 @@ def test_callers_who_may_not_see_get_404_and_no_data(world: World, caller: str) 
 def test_anonymous_gets_401_on_every_authenticated_endpoint(world: World) -> None:
     ids = {"niche_id": world.niche_id, "post_id": world.post_id,
            "conversation_id": world.conversation_id, "user_id": world.member.user_id,
-           "kind": "like", "code": "abc",
+           "kind": "like", "code": "abc", "invite_id": UNKNOWN_INVITE,
            "media_id": world.post_id}
     protected = [op for op in api.operations if op.auth]
     assert len(protected) >= 30

@@ -15,6 +15,8 @@ import requests
 from kith.common.infra.processes import free_port, stop_process
 from tests.integration.gateway.harness import Client, Gateway
 
+METRICS_PORT = free_port()
+
 
 @pytest.fixture(scope="module")
 def served(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -24,7 +26,7 @@ def served(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterat
            "KITH_KAFKA_BOOTSTRAP": s.kafka_bootstrap or "", "KITH_TOPIC_PREFIX": s.topic_prefix,
            "KITH_HOME": str(tmp_path_factory.mktemp("gunicorn")), "KITH_GATEWAY_PORT": str(port),
            "KITH_GATEWAY_WORKERS": "2", "KITH_GATEWAY_THREADS": "4", "KITH_LOG_FORMAT": "text",
-           "KITH_GATEWAY_RATE_LIMIT_USER": "8/minute"}
+           "KITH_GATEWAY_RATE_LIMIT_USER": "8/minute", "KITH_METRICS_PORT": str(METRICS_PORT)}
     env.update({f"KITH_{svc.upper()}_ADDR": addr for svc, addr in s.grpc_addrs.items()})
     log = Path(env["KITH_HOME"]) / "gateway.log"
     with log.open("wb") as out:
@@ -38,8 +40,8 @@ def served(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             try:
                 if requests.get(url + "/readyz", timeout=1).status_code == 200:
                     break
-            except (requests.ConnectionError, requests.Timeout):  # workers still booting
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not up yet, or busy starting (a loaded machine): poll again
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
         yield url
@@ -56,7 +58,9 @@ def test_workers_share_rate_limits_and_metrics(gateway: Gateway, served: str) ->
                           timeout=5).status_code for _ in range(10)]
     assert codes == [200] * 8 + [429] * 2
     assert client.get("/v1/me").headers["Retry-After"]
-    metrics = requests.get(served + "/metrics", timeout=5).text
+    # Metrics are on the operations port only, never on the public one.
+    assert requests.get(served + "/metrics", timeout=5).status_code == 404
+    metrics = requests.get(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5).text
     line = next(x for x in metrics.splitlines()
                 if x.startswith("kith_gateway_requests_total{") and 'route="/v1/me"' in x
                 and 'status="200"' in x)

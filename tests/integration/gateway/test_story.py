@@ -149,7 +149,8 @@ def test_two_families_and_a_book_club(gateway: Gateway) -> None:
     assert erin.patch("/v1/me", {"bio": "reader"}).json()["bio"] == "reader"
     farewell = erin.post(f"/v1/niches/{club['id']}/posts", {"text": "Erin signs off"}).json()
     wait_feed(carol, lambda t: "Erin signs off" in t)
-    assert erin.delete("/v1/me").status_code == 204
+    assert erin.request("DELETE", "/v1/me", {"password": "correct horse battery"}) \
+        .status_code == 204
     assert erin.get("/v1/me").status_code == 401
     relogin = gateway.client().post("/v1/sessions", {"username": erin.username,
                                                      "password": "correct horse battery"})

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from kith.common.rpc import channel
 from kith.graph.entrypoint import SPEC
 from kith.protos import graph_pb2_grpc
 from tests.integration.graph.graph_helpers import Graph
+from tests.support.rpc import channel
 
 
 @pytest.fixture

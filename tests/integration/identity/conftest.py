@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from kith.common.rpc import channel
 from kith.identity.entrypoint import SPEC
 from kith.protos import identity_pb2_grpc
 from tests.integration.identity.identity_helpers import IdentityClient
+from tests.support.rpc import channel
 
 
 @pytest.fixture

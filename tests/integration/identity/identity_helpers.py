@@ -9,6 +9,7 @@ import psycopg
 
 from kith.common.config import Settings
 from kith.common.service import RunningService
+from kith.identity.tokens import SessionHandles
 from kith.protos import identity_pb2, identity_pb2_grpc
 
 # argon2's minimum cost: the tests measure behaviour, not hashing strength.
@@ -35,6 +36,11 @@ class IdentityClient:
 
     def verify(self, access_token: str) -> identity_pb2.VerifyTokenResponse:
         return self.stub.VerifyToken(identity_pb2.VerifyTokenRequest(access_token=access_token))
+
+    def stream_of(self, session_id: str) -> str:
+        """The internal stream id of a session, from the handle clients see."""
+        handles = SessionHandles(self.settings.jwt_secret)
+        return str(handles.internal(uuid.UUID(session_id)))
 
     def db(self) -> psycopg.Connection:
         """A plain connection to identity's own database."""

@@ -173,7 +173,8 @@ def test_change_password_keeps_the_current_session_and_ends_the_others(
         assert refused(call)[:2] == (grpc.StatusCode.UNAUTHENTICATED, "session_revoked")
     assert [e[1] for e in identity.events(me.id)] == ["kith.identity.AccountRegistered",
                                                       "kith.identity.PasswordChanged"]
-    assert identity.events(other.session_id)[-1][1] == "kith.identity.SessionRevoked"
+    revoked = identity.events(identity.stream_of(other.session_id))
+    assert revoked[-1][1] == "kith.identity.SessionRevoked"
 
 
 @pytest.mark.parametrize("field", ["username", "password"])

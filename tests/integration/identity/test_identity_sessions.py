@@ -38,8 +38,11 @@ def test_authenticate_issues_a_pinned_jwt_that_verifies(identity: IdentityClient
     assert (verified.user_id, verified.session_id) == (me.id, pair.session_id)
     assert verified.expires_at_ms == claims["exp"] * 1000
     assert identity.login("ivy").session_id != pair.session_id, "each sign-in is a new family"
-    started = identity.events(pair.session_id)
+    # The published events never name the session as clients and tokens know it.
+    assert identity.events(pair.session_id) == []
+    started = identity.events(identity.stream_of(pair.session_id))
     assert [e[1] for e in started] == ["kith.identity.SessionStarted"]
+    assert pair.session_id.encode() not in started[0][2]
     assert pair.refresh_token.encode() not in started[0][2], "only the hash is stored"
 
 
@@ -99,7 +102,8 @@ def test_refresh_rotates_and_reuse_revokes_the_family(identity: IdentityClient) 
 
     assert refused(lambda: identity.refresh("never-issued"))[:2] == (
         UNAUTHENTICATED, "invalid_refresh_token")
-    assert [e[1].rsplit(".", 1)[1] for e in identity.events(first.session_id)] == [
+    stream = identity.stream_of(first.session_id)
+    assert [e[1].rsplit(".", 1)[1] for e in identity.events(stream)] == [
         "SessionStarted", "SessionRefreshed", "SessionRefreshed", "SessionRevoked"]
     raw = b"".join(e[2] for e in identity.events())
     for token in (first.refresh_token, second.refresh_token, third.refresh_token):
@@ -141,8 +145,9 @@ def test_logout_by_session_or_refresh_token(identity: IdentityClient) -> None:
         grpc.StatusCode.NOT_FOUND, "session_not_found")
     revoke(actor_id=me.id, session_id=by_id.session_id)
     revoke(actor_id=me.id, session_id=by_id.session_id)  # again: nothing more happens
-    assert [e[1] for e in identity.events(by_id.session_id)][-1] == "kith.identity.SessionRevoked"
-    assert len(identity.events(by_id.session_id)) == 2
+    by_id_events = identity.events(identity.stream_of(by_id.session_id))
+    assert [e[1] for e in by_id_events][-1] == "kith.identity.SessionRevoked"
+    assert len(by_id_events) == 2
     assert refused(lambda: identity.verify(by_id.access_token))[0] == UNAUTHENTICATED
     assert refused(lambda: identity.refresh(by_id.refresh_token))[0] == UNAUTHENTICATED
 

@@ -63,7 +63,13 @@ def test_deleting_an_account_leaves_nothing_readable_of_it(identity: IdentityCli
     leaver_secrets = ["zed_leaver", "Zedekiah Leaver", "I collect rare moths", "Zed Mothman",
                       "Moths of the Carpathians", PASSWORD, "leaver's new secret"]
 
-    stub.DeleteAccount(pb.DeleteAccountRequest(actor_id=leaver.id))
+    # Erasure is irreversible: without the password (a stolen access token) it is refused.
+    for wrong in ("", PASSWORD):
+        status, code, _ = refused(lambda w=wrong: stub.DeleteAccount(
+            pb.DeleteAccountRequest(actor_id=leaver.id, password=w)))
+        assert (status, code) == (grpc.StatusCode.PERMISSION_DENIED, "reauthentication_required")
+    stub.DeleteAccount(pb.DeleteAccountRequest(actor_id=leaver.id,
+                                               password="leaver's new secret"))
 
     # The service forgets the account everywhere it answers from.
     for call in (lambda: stub.GetProfile(pb.GetProfileRequest(actor_id=leaver.id)),

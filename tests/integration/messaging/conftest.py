@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from kith.common.rpc import channel
 from kith.graph.entrypoint import SPEC as GRAPH
 from kith.messaging.entrypoint import SPEC as MESSAGING
 from kith.protos import graph_pb2_grpc, messaging_pb2_grpc
 from tests.integration.messaging.messaging_helpers import MAX_MEMBERS, World
+from tests.support.rpc import channel
 
 
 @pytest.fixture

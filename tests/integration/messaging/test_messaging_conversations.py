@@ -8,12 +8,11 @@ import uuid
 import grpc
 
 from kith.common.infra.processes import free_port
-from kith.common.rpc import channel
 from kith.messaging.entrypoint import SPEC as MESSAGING
 from kith.protos import messaging_pb2 as pb
 from kith.protos import messaging_pb2_grpc
 from tests.integration.messaging.messaging_helpers import MAX_MEMBERS, World, users
-from tests.support.rpc import refused
+from tests.support.rpc import channel, refused
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 DENIED = grpc.StatusCode.PERMISSION_DENIED
@@ -105,24 +104,27 @@ def test_blocks(world: World) -> None:
     direct = world.conversation(alice, bob)
     group = world.conversation(alice, bob, carol)
     world.send(alice, direct.id, "before the block")
+    world.send(carol, group.id, "group news")
 
     world.block(bob, alice)
     status, code, _ = refused(lambda: world.conversation(alice, bob))
-    assert (status, code) == (DENIED, "blocked")
+    assert (status, code) == (DENIED, "not_allowed")  # never "blocked"
     status, code, _ = refused(lambda: world.conversation(bob, alice))
-    assert (status, code) == (DENIED, "blocked")
+    assert (status, code) == (DENIED, "not_allowed")
     for sender in (alice, bob):  # a block stops a 1:1 conversation both ways
         status, code, _ = refused(lambda s=sender: world.send(s, direct.id, "hi"))
-        assert (status, code) == (DENIED, "blocked")
-    # Groups carry on (documented rule) ... until only the blocked pair remains.
-    assert world.send(alice, group.id, "group news").seq == 1
-    assert world.send(bob, group.id, "noted").seq == 2
-    world.messaging.LeaveConversation(pb.LeaveConversationRequest(actor_id=carol,
-                                                                  conversation_id=group.id))
-    status, code, _ = refused(lambda: world.send(alice, group.id, "just us now"))
-    assert (status, code) == (DENIED, "blocked")
+        assert (status, code) == (DENIED, "not_allowed")
+    # ... and a group the pair shares, both ways; the others carry on.
+    for sender in (alice, bob):
+        status, code, _ = refused(lambda s=sender: world.send(s, group.id, "hi all"))
+        assert (status, code) == (DENIED, "not_allowed")
+    assert world.send(carol, group.id, "still here").seq == 2
+    # Nobody can put the pair into one conversation, not even a third person.
+    status, code, _ = refused(lambda: world.conversation(carol, alice, bob))
+    assert (status, code) == (DENIED, "not_allowed")
     # Reading what was said before stays possible.
     assert [m.text for m in world.messages(alice, direct.id)] == ["before the block"]
+    assert [m.text for m in world.messages(bob, group.id)] == ["group news", "still here"]
 
 
 def test_without_the_graph_creation_is_unavailable_not_an_internal_error(stack) -> None:

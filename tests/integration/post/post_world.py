@@ -16,8 +16,8 @@ from kith.common.config import Settings
 from kith.common.db import make_pool
 from kith.common.eventstore import EventStore, NewEvent
 from kith.common.relay import OutboxRelay
-from kith.common.rpc import channel
 from kith.protos import graph_pb2, graph_pb2_grpc, post_pb2, post_pb2_grpc
+from tests.support.rpc import channel
 
 T = TypeVar("T")
 

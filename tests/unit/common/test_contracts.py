@@ -10,8 +10,8 @@ from kith.common.kafka import EventEnvelope
 from kith.common.projection import Event
 
 
-def event(event_type: str, data: dict[str, Any]) -> Event:
-    envelope = EventEnvelope("identity.events.v1", 0, 0, uuid.uuid4(), uuid.uuid4(), event_type,
+def event(event_type: str, data: dict[str, Any], topic: str = "identity.events.v1") -> Event:
+    envelope = EventEnvelope(topic, 0, 0, uuid.uuid4(), uuid.uuid4(), event_type,
                              1, 1, b"", {})
     return Event(envelope, event_type, data)
 
@@ -26,3 +26,13 @@ def test_account_deletions_are_picked_out_and_malformed_ones_passed_over() -> No
     ]
 
     assert account_deletions(events) == [AccountDeletion(str(user), 5)]
+
+
+def test_an_account_deletion_counts_only_from_identitys_own_topic() -> None:
+    """Any service could write AccountDeleted into its own topic; only identity's is believed."""
+    victim = str(uuid.uuid4())
+    forged = [event(ACCOUNT_DELETED, {"user_id": victim, "deleted_at_ms": 5}, topic)
+              for topic in ("post.events.v1", "t1.graph.events.v1", "identity.events.v1.evil")]
+    assert account_deletions(forged) == []
+    real = event(ACCOUNT_DELETED, {"user_id": victim, "deleted_at_ms": 5}, "t1.identity.events.v1")
+    assert account_deletions([*forged, real]) == [AccountDeletion(victim, 5)]

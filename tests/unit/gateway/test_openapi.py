@@ -23,7 +23,7 @@ API_MD = [  # every endpoint of ../shared/API.md
     ("GET", "/v1/conversations/{conversation_id}/messages"),
     ("POST", "/v1/conversations/{conversation_id}/read"),
     ("POST", "/v1/stream/tickets"), ("GET", "/v1/stream"), ("GET", "/healthz"),
-    ("GET", "/readyz"), ("GET", "/metrics"),
+    ("GET", "/readyz"),
     ("GET", "/openapi.json"), ("GET", "/docs"),
 ]
 

@@ -22,7 +22,9 @@ def test_access_tokens_carry_user_session_and_expiry() -> None:
     tokens, now = AccessTokens(SECRET, ttl_s=900), int(time.time())
     token = tokens.issue(USER, SESSION, now_s=now)
     claims = jwt.decode(token, SECRET, algorithms=["HS256"], options={"verify_exp": False})
-    assert claims["sub"] == str(USER) and claims["sid"] == str(SESSION)
+    # The token names the session by its handle, never by the id its events carry.
+    assert claims["sub"] == str(USER) and claims["sid"] == str(tokens.handles.public(SESSION))
+    assert claims["sid"] != str(SESSION)
     assert claims["exp"] - claims["iat"] == 900 and len(claims["jti"]) == 32
     assert tokens.issue(USER, SESSION, now) != token, "every token has its own jti"
     verified = tokens.verify(token)

@@ -131,6 +131,19 @@ def test_refresh_rotates_the_token() -> None:
     assert rotated.expires_at_ms == 10 + HOUR_MS and rotated.version == 2
 
 
+def test_a_session_family_has_an_absolute_lifetime() -> None:
+    """Rotation extends a family, but never past its maximum age from the sign-in."""
+    session = _session()  # signed in at 0
+    max_age = 3 * HOUR_MS
+    early = session.refresh("t0", "t1", 10, 2 * HOUR_MS, max_age)
+    assert early.expires_at_ms == 10 + 2 * HOUR_MS
+    late = _session(early).refresh("t1", "t2", HOUR_MS + 30 * 60_000, 2 * HOUR_MS, max_age)
+    assert late.expires_at_ms == max_age  # capped at 3 h, not 3.5 h
+    with pytest.raises(Unauthenticated) as exc:
+        _session(early, late).refresh("t2", "t3", max_age, 2 * HOUR_MS, max_age)
+    assert exc.value.code == "refresh_token_expired"
+
+
 def test_a_spent_token_revokes_the_family() -> None:
     session = _session(SessionRefreshed(SESSION, USER, "t0", "t1", 10, HOUR_MS),
                        SessionRefreshed(SESSION, USER, "t1", "t2", 20, HOUR_MS))

@@ -132,7 +132,7 @@ def test_graph_rules() -> None:
     check_not_blocked(set())
     with pytest.raises(PermissionDenied) as blocked:
         check_not_blocked({BOB})
-    assert blocked.value.code == "blocked"
+    assert blocked.value.code == "not_allowed"  # a refusal never names the block
 
 
 @pytest.mark.parametrize(("rule", "value", "field"), [
