@@ -13,12 +13,14 @@ a service makes while serving one forward the same assertion.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import futures
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -71,67 +73,112 @@ def bind_actor(request: Any, actor: str) -> str | None:
 
 
 class ServerInterceptor(grpc.ServerInterceptor):
-    """Verifies the actor, binds caller and request id, logs, and maps domain errors."""
+    """Verifies the actor, binds caller and request id, logs, and maps domain errors.
+
+    Every kind of handler is covered: unary calls, server streams (e.g. media's
+    ``Fetch``) and client streams (media's ``Upload``, each of whose messages
+    must name the asserted actor too).
+    """
 
     def __init__(self, verifier: ActorVerifier | None = None) -> None:
         self.verifier = verifier
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None or handler.stream_stream is not None:
             return handler
         method = handler_call_details.method
-        inner = handler.unary_unary
         verifier = None if method.startswith(OPEN_PREFIXES) else self.verifier
+        serve = _Served(method, verifier)
+        codecs = {"request_deserializer": handler.request_deserializer,
+                  "response_serializer": handler.response_serializer}
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
 
-        def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
-            metadata = dict(context.invocation_metadata())
-            actor: str | None = None
-            token = metadata.get(ASSERTION_KEY)
-            if verifier is not None:
-                try:
-                    actor = verifier.verify(token)
-                except InvalidAssertion as exc:
-                    metrics.observe_rpc(method, grpc.StatusCode.UNAUTHENTICATED.name, 0.0)
-                    context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-                problem = bind_actor(request, actor)
-                if problem is not None:
-                    metrics.observe_rpc(method, grpc.StatusCode.UNAUTHENTICATED.name, 0.0)
-                    context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
-            user_token = current_user.set(actor or None)
-            assertion_token = current_assertion.set(token if verifier is not None else None)
-            rid_token = request_id.set(metadata.get(REQUEST_KEY) or uuid.uuid4().hex[:16])
-            start = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
-                with tracing.server_span(method, context.invocation_metadata()):
+            def unary(request: Any, context: grpc.ServicerContext) -> Any:
+                with serve.call(context, request):
                     return inner(request, context)
-            except DomainError as exc:
-                code = exc.status
-                context.set_trailing_metadata((
-                    (ERROR_CODE_KEY, exc.code),
-                    (ERROR_DETAILS_KEY, json.dumps(exc.details)),
-                ))
-                context.abort(exc.status, exc.message)
-            except Exception:
-                code = grpc.StatusCode.INTERNAL
-                if context.code() is None:
-                    log.exception("unhandled error in %s", method)
-                raise
-            finally:
-                if context.code() not in (None, grpc.StatusCode.OK) and code is grpc.StatusCode.OK:
-                    code = context.code()
-                elapsed = time.perf_counter() - start
-                metrics.observe_rpc(method, code.name, elapsed)
-                log.info("rpc", extra={"fields": {
-                    "method": method, "code": code.name, "ms": round(elapsed * 1000, 2)}})
-                current_user.reset(user_token)
-                current_assertion.reset(assertion_token)
-                request_id.reset(rid_token)
 
-        return grpc.unary_unary_rpc_method_handler(
-            wrapper, request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
+            return grpc.unary_unary_rpc_method_handler(unary, **codecs)
+        if handler.unary_stream is not None:
+            inner_us = handler.unary_stream
+
+            def server_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                with serve.call(context, request):
+                    yield from inner_us(request, context)
+
+            return grpc.unary_stream_rpc_method_handler(server_stream, **codecs)
+        inner_su = handler.stream_unary
+
+        def client_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+            with serve.call(context, None) as actor:
+                return inner_su(serve.bound(requests, actor, context), context)
+
+        return grpc.stream_unary_rpc_method_handler(client_stream, **codecs)
+
+
+class _Served:
+    """What the server interceptor does around one call of ``method``."""
+
+    def __init__(self, method: str, verifier: ActorVerifier | None) -> None:
+        self.method = method
+        self.verifier = verifier
+
+    def _refuse(self, context: grpc.ServicerContext, problem: str) -> None:
+        metrics.observe_rpc(self.method, grpc.StatusCode.UNAUTHENTICATED.name, 0.0)
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, problem)
+
+    def bound(self, requests: Iterator[Any], actor: str | None,
+              context: grpc.ServicerContext) -> Iterator[Any]:
+        """The messages of a client stream, each made to act for ``actor``."""
+        for request in requests:
+            if self.verifier is not None and (problem := bind_actor(request, actor or "")):
+                self._refuse(context, problem)
+            yield request
+
+    @contextmanager
+    def call(self, context: grpc.ServicerContext, request: Any | None) -> Iterator[str | None]:
+        metadata = dict(context.invocation_metadata())
+        actor: str | None = None
+        token = metadata.get(ASSERTION_KEY)
+        if self.verifier is not None:
+            try:
+                actor = self.verifier.verify(token)
+            except InvalidAssertion as exc:
+                self._refuse(context, str(exc))
+            if request is not None and (problem := bind_actor(request, actor or "")):
+                self._refuse(context, problem)
+        user_token = current_user.set(actor or None)
+        assertion_token = current_assertion.set(token if self.verifier is not None else None)
+        rid_token = request_id.set(metadata.get(REQUEST_KEY) or uuid.uuid4().hex[:16])
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            with tracing.server_span(self.method, context.invocation_metadata()):
+                yield actor
+        except DomainError as exc:
+            code = exc.status
+            context.set_trailing_metadata((
+                (ERROR_CODE_KEY, exc.code),
+                (ERROR_DETAILS_KEY, json.dumps(exc.details)),
+            ))
+            context.abort(exc.status, exc.message)
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            if context.code() is None:
+                log.exception("unhandled error in %s", self.method)
+            raise
+        finally:
+            if context.code() not in (None, grpc.StatusCode.OK) and code is grpc.StatusCode.OK:
+                code = context.code()
+            elapsed = time.perf_counter() - start
+            metrics.observe_rpc(self.method, code.name, elapsed)
+            log.info("rpc", extra={"fields": {
+                "method": self.method, "code": code.name, "ms": round(elapsed * 1000, 2)}})
+            current_user.reset(user_token)
+            current_assertion.reset(assertion_token)
+            request_id.reset(rid_token)
+
 
 
 @dataclass
@@ -182,7 +229,8 @@ def start_server(address: str, register: Iterable[Callable[[grpc.Server], None]]
     return RunningServer(server, port, health_servicer)
 
 
-class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor):
+class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                         grpc.StreamUnaryClientInterceptor):
     """Gives every call a deadline, the caller's assertion and the request id.
 
     With a ``signer`` (the gateway) the call is asserted for the current user,
@@ -204,25 +252,45 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor):
             actor = getattr(request, name) if name else ""
         return self.signer.mint(actor or "")
 
-    def intercept_unary_unary(self, continuation, client_call_details, request):
+    def _details(self, client_call_details, request: Any) -> _CallDetails:
         metadata = list(client_call_details.metadata or [])
         keys = {k for k, _ in metadata}
         if ASSERTION_KEY not in keys and (assertion := self._assertion(request)):
             metadata.append((ASSERTION_KEY, assertion))
         if REQUEST_KEY not in keys and (rid := request_id.get()):
             metadata.append((REQUEST_KEY, rid))
+        return _CallDetails(
+            client_call_details.method,
+            client_call_details.timeout if client_call_details.timeout is not None
+            else self.deadline_s,
+            metadata, client_call_details.credentials,
+            client_call_details.wait_for_ready, client_call_details.compression)
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        details = self._details(client_call_details, request)
         started = time.perf_counter()
-        with tracing.client_span(client_call_details.method, metadata):
-            details = _CallDetails(
-                client_call_details.method,
-                client_call_details.timeout if client_call_details.timeout is not None
-                else self.deadline_s,
-                metadata, client_call_details.credentials,
-                client_call_details.wait_for_ready, client_call_details.compression)
+        with tracing.client_span(details.method, details.metadata):
             outcome = continuation(details, request)
         outcome.add_done_callback(lambda call: metrics.observe_client_rpc(
             details.method, call.code().name, time.perf_counter() - started))
         return outcome
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        details = self._details(client_call_details, request)
+        with tracing.client_span(details.method, details.metadata):
+            return continuation(details, request)
+
+    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
+        first = None
+        if self.signer is not None and current_user.get() is None:
+            # Background work names its actor in the stream's first message.
+            request_iterator = iter(request_iterator)
+            first = next(request_iterator, None)
+            if first is not None:
+                request_iterator = itertools.chain([first], request_iterator)
+        details = self._details(client_call_details, first)
+        with tracing.client_span(details.method, details.metadata):
+            return continuation(details, request_iterator)
 
 
 @dataclass(frozen=True)

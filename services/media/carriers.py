@@ -13,7 +13,7 @@ from typing import Protocol
 import grpc
 
 from kith.common.errors import DomainError
-from kith.common.rpc import channel, with_user
+from kith.common.rpc import channel
 from kith.protos import (
     graph_pb2,
     graph_pb2_grpc,
@@ -51,20 +51,17 @@ class GrpcCarriers:
         try:
             if kind == "post":
                 self._post.GetPost(post_pb2.GetPostRequest(viewer_id=viewer_id,
-                                                           post_id=carrier_id),
-                                   metadata=with_user(viewer_id))
+                                                           post_id=carrier_id))
             elif kind == "comment":  # a comment is seen by whoever sees its post
                 self._post.GetPost(post_pb2.GetPostRequest(viewer_id=viewer_id,
-                                                           post_id=parent_id),
-                                   metadata=with_user(viewer_id))
+                                                           post_id=parent_id))
                 blocked = self._graph.BlockedAmong(graph_pb2.BlockedAmongRequest(
-                    user_id=viewer_id, other_ids=[author_id]), metadata=with_user(viewer_id))
+                    user_id=viewer_id, other_ids=[author_id]))
                 return author_id not in blocked.blocked_ids
             elif kind == "message":  # members (current ones) read the conversation
                 self._messaging.GetConversation(
                     messaging_pb2.GetConversationRequest(actor_id=viewer_id,
-                                                         conversation_id=parent_id),
-                    metadata=with_user(viewer_id))
+                                                         conversation_id=parent_id))
             else:
                 return False
         except grpc.RpcError as exc:

@@ -12,12 +12,13 @@ import psycopg
 import pytest
 from PIL import Image
 
-from kith.common.rpc import channel, error_info
+from kith.common.rpc import error_info
 from kith.media.entrypoint import SPEC
 from kith.protos import media_pb2 as pb
 from kith.protos import media_pb2_grpc
 from tests.integration.gateway.harness import eventually
 from tests.support.environment import ServiceStack
+from tests.support.rpc import channel
 
 
 def photo_bytes() -> bytes:

@@ -90,3 +90,30 @@ def test_a_signed_channel_acts_for_the_actor_it_names(graph_address: str) -> Non
     with channel(graph_address) as signed:
         niche = graph_pb2_grpc.GraphServiceStub(signed).CreateNiche(_niche(alice))
     assert niche.my_role == graph_pb2.OWNER
+
+
+def test_streaming_calls_are_verified_like_unary_ones(stack) -> None:
+    """Media's chunked Upload (a client stream) and Fetch (a server stream) are no way around."""
+    from kith.media.entrypoint import SPEC as MEDIA
+    from kith.protos import media_pb2, media_pb2_grpc
+
+    address = stack.start(MEDIA).address
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    signer = ActorSigner(stack.settings.signing_key())
+
+    def chunks(*actors: str):
+        return iter([media_pb2.UploadChunk(actor_id=actor, declared_content_type="image/png",
+                                           data=b"\x89PNG") for actor in actors])
+
+    with grpc.insecure_channel(address) as raw:
+        stub = media_pb2_grpc.MediaServiceStub(raw)
+        unsigned, _, _ = refused(lambda: stub.Upload(chunks(alice), timeout=5))
+        # A later chunk naming someone else is refused as a forgery too.
+        smuggled, _, _ = refused(lambda: stub.Upload(
+            chunks(alice, bob), metadata=[(ASSERTION_KEY, signer.mint(alice))], timeout=5))
+        fetch = stub.Fetch(media_pb2.FetchRequest(actor_id=alice, media_id=str(uuid.uuid4())),
+                           timeout=5)
+        with pytest.raises(grpc.RpcError) as failure:
+            list(fetch)
+    assert unsigned is smuggled is grpc.StatusCode.UNAUTHENTICATED
+    assert failure.value.code() is grpc.StatusCode.UNAUTHENTICATED
