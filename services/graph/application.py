@@ -176,6 +176,11 @@ class GraphApplication:
         with self.store.pool.connection() as conn:
             return readmodel.role_of(conn, niche_id, user_id)
 
+    def membership_kind(self, niche_id: str, user_id: str) -> tuple[Role, str] | None:
+        """The user's role in the niche and the niche's kind, None unless a member."""
+        with self.store.pool.connection() as conn:
+            return readmodel.membership_of(conn, niche_id, user_id)
+
     def shares_niche(self, user_id: str, others: Sequence[str]) -> list[str]:
         """``others`` (in request order, once each) sharing at least one niche with the user."""
         with self.store.pool.connection() as conn:

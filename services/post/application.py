@@ -34,6 +34,7 @@ from kith.post.events import (
     unseal,
 )
 from kith.post.readmodel import CommentView, PostView
+from kith.post.typed import TEXT, Draft, check_body, check_type_allowed
 
 COMMAND_RETRIES = 5
 
@@ -44,6 +45,8 @@ class Audience:
 
     roles: Mapping[str, Role] = field(default_factory=dict)
     blocked: frozenset[str] = frozenset()  # users blocking or blocked by the viewer
+    kinds: Mapping[str, str] = field(default_factory=dict)  # niche -> kind
+    post_types: Mapping[str, frozenset[str]] = field(default_factory=dict)  # what it unlocks
 
     def role(self, niche_id: str) -> Role | None:
         return self.roles.get(niche_id)
@@ -80,9 +83,14 @@ class PostApplication:
 
     # -- commands -----------------------------------------------------------------------------
 
-    def publish(self, actor_id: str, niche_id: str, text: str) -> PostView:
-        check_member(self.graph.audience(actor_id, [niche_id], ()).role(niche_id))
-        event = Post.publish(str(uuid.uuid4()), niche_id, actor_id, text, self.clock())
+    def publish(self, actor_id: str, niche_id: str, draft: Draft | str) -> PostView:
+        """Publish a post; its type must be one the niche's kind unlocks (graph's table)."""
+        body = check_body(Draft(text=draft) if isinstance(draft, str) else draft)
+        audience = self.graph.audience(actor_id, [niche_id], ())
+        check_member(audience.role(niche_id))
+        check_type_allowed(body.type, audience.post_types.get(niche_id, frozenset({TEXT})),
+                           audience.kinds.get(niche_id, ""))
+        event = Post.publish(str(uuid.uuid4()), niche_id, actor_id, body, self.clock())
         with self.store.transaction() as conn:
             readmodel.lock_authors(conn, [actor_id], exclusive=False)
             check(not readmodel.author_deleted(conn, actor_id), NotFound("niche not found"))
@@ -92,13 +100,23 @@ class PostApplication:
                               _metadata(actor_id), conn=conn)
         return PostView(post_id=event.post_id, niche_id=niche_id, author_id=actor_id,
                         text=event.text, created_at_ms=event.created_at_ms, edited_at_ms=0,
-                        reactions={}, my_reactions=[], comment_count=0)
+                        reactions={}, my_reactions=[], comment_count=0, body=body)
 
-    def edit(self, actor_id: str, post_id: str, text: str) -> PostView:
+    def edit(self, actor_id: str, post_id: str, draft: Draft | str) -> PostView:
         self._authorize(actor_id, post_id)
         now = self.clock()
-        done = self._command(post_id, lambda post: post.edit(actor_id, text, now),
+        wanted = Draft(text=draft) if isinstance(draft, str) else draft
+        done = self._command(post_id, lambda post: post.edit(actor_id, wanted, now),
                              _metadata(actor_id), view_for=actor_id, writer=actor_id)
+        assert done.view is not None
+        return done.view
+
+    def mark_answered(self, actor_id: str, post_id: str, comment_id: str) -> PostView:
+        """The ask's author marks the comment that answered it; returns the post."""
+        self._authorize(actor_id, post_id)
+        now = self.clock()
+        done = self._command(post_id, lambda post: post.mark_answered(actor_id, comment_id, now),
+                             _metadata(actor_id), view_for=actor_id)
         assert done.view is not None
         return done.view
 
