@@ -67,10 +67,46 @@ def tokens(t: identity_pb2.TokenPair) -> dict[str, Any]:
 NICHE = obj({"id": uuid_string(), "name": string(), "kind": string(enum=NICHE_KINDS),
              "description": string(), "member_cap": integer(), "member_count": integer(),
              "my_role": nullable(string(enum=list(ROLE_VALUES)))}, closed=False)
+SKILL = named("Skill", obj({"name": string(), "level": nullable(string()),
+                            "endorsements": integer()}, closed=False))
 MEMBER = obj({"user_id": uuid_string(), "display_name": string(),
-              "role": string(enum=list(ROLE_VALUES)), "joined_at": TIME}, closed=False)
+              "role": string(enum=list(ROLE_VALUES)), "joined_at": TIME},
+             {"headline": nullable(string()), "skills": array(SKILL)},
+             closed=False)
 INVITE = obj({"code": string(), "max_uses": integer(), "expires_at": TIME}, closed=False)
 BLOCK = obj({"user_id": uuid_string()}, closed=False)
+
+
+MEMBER_PROFILE = named("MemberProfile", obj(
+    {"niche_id": uuid_string(), "user_id": uuid_string(), "display_name": nullable(string()),
+     "headline": nullable(string()), "birthday": nullable(string(description="MM-DD")),
+     "reading": nullable(obj({"title": string(), "author": nullable(string())}, closed=False)),
+     "skills": array(SKILL)}, closed=False))
+NICHE_REF = named("NicheRef", obj({"id": uuid_string(), "name": string()}, closed=False))
+DIRECTORY_ENTRY = named("DirectoryEntry", obj(
+    {"user": obj({"id": uuid_string(), "display_name": string()}, closed=False),
+     "niche": NICHE_REF, "skill": string(), "level": nullable(string()),
+     "endorsements": integer()}, closed=False))
+
+
+def skills(items: Iterable[graph_pb2.Skill]) -> list[dict[str, Any]]:
+    return [{"name": s.name, "level": s.level or None, "endorsements": s.endorsements}
+            for s in items]
+
+
+def directory_entry(e: graph_pb2.DirectoryEntry, names: Mapping[str, str]) -> dict[str, Any]:
+    return {"user": {"id": e.user_id,
+                     "display_name": e.display_name or names.get(e.user_id, DELETED_USER)},
+            "niche": {"id": e.niche_id, "name": e.niche_name}, "skill": e.skill,
+            "level": e.level or None, "endorsements": e.endorsements}
+
+
+def member_profile(p: graph_pb2.MemberProfile, names: Mapping[str, str]) -> dict[str, Any]:
+    """A member as a niche shows them: their persona there, else the account's name."""
+    return {"user_id": p.user_id,
+            "display_name": p.display_name or names.get(p.user_id, DELETED_USER),
+            "role": ROLES.get(p.role, "member"), "joined_at": when(p.joined_at_ms),
+            "headline": p.headline or None, "skills": skills(p.skills)}
 
 
 def niche(n: graph_pb2.Niche) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from kith.graph.domain.rules import (
     validate_niche,
 )
 from kith.graph.events import GraphEvent, from_data
+from kith.graph.profiles import ProfileApplication
 from kith.graph.readmodel import MemberRow, NicheRow
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class GraphApplication:
         self.max_cap = max_cap
         self.clock = clock
         self.max_attempts = max_attempts
+        self.profiles = ProfileApplication(store, lambda: self.clock())
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -151,6 +153,7 @@ class GraphApplication:
                           lambda n: n.remove_deleted_account(user_id, self.clock()), None)
         self._execute(user_id, self._blocks(user_id), lambda b: b.unblock_all(self.clock()),
                       None)
+        self.profiles.erase_account(user_id)  # personas, skills, endorsements: gone, unreadable
 
     # -- queries ----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import grpc
 from kith.common.validation import Fields
 from kith.graph.application import GraphApplication, IssuedInvite
 from kith.graph.domain.rules import Role, rules_of
+from kith.graph.profile_grpc import ProfileServicer
 from kith.graph.readmodel import MemberRow, NicheRow
 from kith.protos import graph_pb2, graph_pb2_grpc
 
@@ -42,7 +43,7 @@ def _invite(invite: IssuedInvite) -> graph_pb2.Invite:
                             max_uses=invite.max_uses, expires_at_ms=invite.expires_at_ms)
 
 
-class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
+class GraphServicer(ProfileServicer, graph_pb2_grpc.GraphServiceServicer):
     def __init__(self, app: GraphApplication) -> None:
         self.app = app
 

@@ -72,6 +72,7 @@ def now_ms() -> int:
 class CommentPage:
     items: list[CommentView]
     next_after_seq: int | None  # None on the last page
+    niche_id: str = ""
 
 
 class PostApplication:
@@ -205,7 +206,7 @@ class PostApplication:
                                        {head.author_id, *(c.author_id for c in items)})
         check_visible(audience.role(head.niche_id), head.author_id in audience.blocked)
         return CommentPage([c for c in items if c.author_id not in audience.blocked],
-                           items[-1].seq if more else None)
+                           items[-1].seq if more else None, head.niche_id)
 
     # -- internals ----------------------------------------------------------------------------
 

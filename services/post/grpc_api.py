@@ -151,7 +151,8 @@ class PostServicer(post_pb2_grpc.PostServiceServicer):
         page = self.app.list_comments(viewer, post, after, limit)
         return post_pb2.ListCommentsResponse(
             items=[comment_message(c) for c in page.items],
-            next_cursor="" if page.next_after_seq is None else encode_cursor(page.next_after_seq))
+            next_cursor="" if page.next_after_seq is None else encode_cursor(page.next_after_seq),
+            niche_id=page.niche_id)
 
     def AddReaction(self, request: post_pb2.ReactionRequest, context: grpc.ServicerContext
                     ) -> post_pb2.Empty:

@@ -6,13 +6,20 @@ from kith.gateway import render
 from kith.gateway.api import api
 from kith.gateway.http import Call, Reply
 from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
+from kith.gateway.profiles import display_names, personas
 from kith.protos import feed_pb2
 
 TAG = "feeds"
 
 
 def _page(call: Call, page: feed_pb2.FeedPage, listing: str) -> Reply:
-    return Reply(200, {"items": [render.feed_item(i) for i in page.items],
+    # Feed entries stay lean; people are named as each niche shows them (their persona there).
+    found = personas(call, ((i.niche_id, i.author_id) for i in page.items))
+    answerers = {u for i in page.items for u in render.typed_user_ids(i.typed)}
+    names = display_names(call, answerers) if answerers else {}
+    return Reply(200, {"items": [render.feed_item(i, {
+        **names, **{u: found[(i.niche_id, u)] for u in (i.author_id, *render.typed_user_ids(
+            i.typed)) if (i.niche_id, u) in found}}) for i in page.items],
                        "next_cursor": seal_cursor(call.gw.cursors, page.next_cursor, listing)})
 
 

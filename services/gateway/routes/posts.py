@@ -6,7 +6,7 @@ from kith.gateway import render
 from kith.gateway.api import api
 from kith.gateway.http import Call, Reply
 from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
-from kith.gateway.profiles import display_names
+from kith.gateway.profiles import names_in_niche
 from kith.gateway.schema import Schema, integer, named, nullable, obj, string, uuid_string
 from kith.protos import post_pb2
 
@@ -24,7 +24,8 @@ POST_EDIT_BODY = named("PostEdit", obj(optional=TYPED_INPUT))
 
 
 def hydrated(call: Call, p: post_pb2.Post) -> dict:
-    return render.post(p, display_names(call, [p.author_id, *render.typed_user_ids(p.typed)]))
+    return render.post(p, names_in_niche(call, p.niche_id,
+                                         [p.author_id, *render.typed_user_ids(p.typed)]))
 
 
 def typed_request(body: dict) -> dict:
@@ -127,6 +128,6 @@ def list_comments(call: Call) -> Reply:
     reply = call.rpc(call.gw.clients.post.ListComments, post_pb2.ListCommentsRequest(
         viewer_id=call.user_id, post_id=post_id, limit=call.query["limit"],
         cursor=after if isinstance(after, str) else ""))
-    names = display_names(call, (c.author_id for c in reply.items))
+    names = names_in_niche(call, reply.niche_id, (c.author_id for c in reply.items))
     return Reply(200, {"items": [render.comment(c, names) for c in reply.items],
                        "next_cursor": seal_cursor(call.gw.cursors, reply.next_cursor, listing)})
