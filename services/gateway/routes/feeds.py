@@ -14,12 +14,15 @@ TAG = "feeds"
 
 def _page(call: Call, page: feed_pb2.FeedPage, listing: str) -> Reply:
     # Feed entries stay lean; people are named as each niche shows them (their persona there).
-    found = personas(call, ((i.niche_id, i.author_id) for i in page.items))
-    answerers = {u for i in page.items for u in render.typed_user_ids(i.typed)}
+    people = {i.id: [i.author_id, *render.typed_user_ids(i.typed)] for i in page.items}
+    found = personas(call, ((i.niche_id, u) for i in page.items for u in people[i.id]))
+    answerers = {u for i in page.items for u in people[i.id][1:]}
     names = display_names(call, answerers) if answerers else {}
-    return Reply(200, {"items": [render.feed_item(i, {
-        **names, **{u: found[(i.niche_id, u)] for u in (i.author_id, *render.typed_user_ids(
-            i.typed)) if (i.niche_id, u) in found}}) for i in page.items],
+
+    def named(i: feed_pb2.FeedItem) -> dict[str, str]:
+        return {**names, **{u: found[(i.niche_id, u)] for u in people[i.id]
+                            if (i.niche_id, u) in found}}
+    return Reply(200, {"items": [render.feed_item(i, named(i)) for i in page.items],
                        "next_cursor": seal_cursor(call.gw.cursors, page.next_cursor, listing)})
 
 
