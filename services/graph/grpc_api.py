@@ -30,7 +30,8 @@ def _niche(row: NicheRow) -> graph_pb2.Niche:
         member_cap=row.member_cap, member_count=row.member_count,
         my_role=_PB_ROLES[row.my_role] if row.my_role else graph_pb2.ROLE_UNSPECIFIED,
         created_at_ms=row.created_at_ms, archived=row.archived,
-        post_types=sorted(rules_of(row.kind).post_types))
+        post_types=sorted(rules_of(row.kind).post_types),
+        views=sorted(rules_of(row.kind).views))
 
 
 def _member(row: MemberRow) -> graph_pb2.Member:

@@ -208,6 +208,27 @@ class PostApplication:
         return CommentPage([c for c in items if c.author_id not in audience.blocked],
                            items[-1].seq if more else None, head.niche_id)
 
+    def list_shelf(self, viewer_id: str, niche_id: str, limit: int) -> list[readmodel.ShelfRow]:
+        """A book club's shelf as the viewer may see it (no highlights across a block)."""
+        with self.store.pool.connection() as conn:
+            authors = readmodel.highlight_authors(conn, niche_id)
+        audience = self.graph.audience(viewer_id, [niche_id], authors)
+        check_member(audience.role(niche_id))
+        with self.store.pool.connection() as conn:
+            return readmodel.shelf(conn, niche_id, sorted(audience.blocked), limit)
+
+    def list_moments(self, viewer_id: str, niche_ids: Sequence[str],
+                     kinds: Sequence[str]) -> list[readmodel.MomentRow]:
+        """Moments of ``kinds`` in those of ``niche_ids`` the viewer belongs to, never across
+        a block."""
+        with self.store.pool.connection() as conn:
+            found = readmodel.moments(conn, niche_ids, kinds)
+        if not found:
+            return []
+        audience = self.graph.audience(viewer_id, {m.niche_id for m in found},
+                                       {m.author_id for m in found})
+        return [m for m in found if audience.can_see(m.niche_id, m.author_id)]
+
     # -- internals ----------------------------------------------------------------------------
 
     def _authorize(self, user_id: str, post_id: str, moderators_see_all: bool = False) -> Role:

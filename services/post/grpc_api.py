@@ -13,12 +13,13 @@ from kith.common.validation import Fields
 from kith.post.application import PostApplication
 from kith.post.domain import COMMENT_MAX_CHARS, check_kind, check_text
 from kith.post.readmodel import CommentView, PostView
-from kith.post.typed import TEXT, Body, Draft, check_body
+from kith.post.typed import MOMENT_KINDS, TEXT, Body, Draft, check_body
 from kith.protos import post_pb2, post_pb2_grpc
 
 DEFAULT_COMMENT_PAGE = 50
 MAX_COMMENT_PAGE = 100
 MAX_BATCH = 200
+MAX_SHELF = 500
 _CURSOR_PREFIX = "c1:"
 
 
@@ -181,6 +182,33 @@ class PostServicer(post_pb2_grpc.PostServiceServicer):
         f.done()
         views = self.app.batch_get_posts(viewer, ids) if ids else []
         return post_pb2.BatchGetPostsResponse(items=[post_message(v) for v in views])
+
+    def ListShelf(self, request: post_pb2.ListShelfRequest,
+                  context: grpc.ServicerContext) -> post_pb2.ListShelfResponse:
+        f = Fields()
+        viewer = f.uuid("viewer_id", request.viewer_id)
+        niche = f.uuid("niche_id", request.niche_id)
+        limit = f.limit(request.limit, MAX_SHELF, MAX_SHELF)
+        f.done()
+        return post_pb2.ListShelfResponse(items=[
+            post_pb2.ShelfBook(book=post_pb2.Book(title=b.title, author=b.author, isbn=b.isbn),
+                               highlights=b.highlights, last_highlight_at_ms=b.last_highlight_ms)
+            for b in self.app.list_shelf(viewer, niche, limit)])
+
+    def ListMoments(self, request: post_pb2.ListMomentsRequest,
+                    context: grpc.ServicerContext) -> post_pb2.ListMomentsResponse:
+        f = Fields()
+        viewer = f.uuid("viewer_id", request.viewer_id)
+        niches = f.uuids("niche_ids", request.niche_ids)
+        kinds = list(request.kinds)
+        if any(k not in MOMENT_KINDS for k in kinds):
+            f.add("kinds", f"each must be one of {', '.join(MOMENT_KINDS)}")
+        f.done()
+        found = self.app.list_moments(viewer, niches, kinds) if niches and kinds else []
+        return post_pb2.ListMomentsResponse(items=[
+            post_pb2.MomentEntry(post_id=m.post_id, niche_id=m.niche_id, author_id=m.author_id,
+                                 moment=post_pb2.Moment(kind=m.kind, date=m.date))
+            for m in found])
 
     @staticmethod
     def _reaction(request: post_pb2.ReactionRequest) -> tuple[str, str, str]:

@@ -26,7 +26,7 @@ from kith.post.events import (
     ReactionAdded,
     ReactionRemoved,
 )
-from kith.post.typed import TEXT, Body
+from kith.post.typed import HIGHLIGHT, MOMENT, TEXT, Body
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -92,12 +92,37 @@ def _published(conn: psycopg.Connection, version: int, e: PostPublished) -> None
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
         (e.post_id, e.niche_id, e.author_id, e.text, to_datetime(e.created_at_ms), version,
          e.type or TEXT, e.typed))
+    if e.type not in ("", TEXT):
+        _typed_rows(conn, e.post_id, e.niche_id, e.author_id,
+                    Body.from_event(e.type, e.text, e.typed), e.created_at_ms)
+
+
+def _typed_rows(conn: psycopg.Connection, post_id: str, niche_id: str, author_id: str,
+                body: Body, created_at_ms: int) -> None:
+    """The shelf's and upcoming's rows of a highlight or a moment (replaced on each edit)."""
+    conn.execute("DELETE FROM highlights WHERE post_id = %s", (post_id,))
+    conn.execute("DELETE FROM moments WHERE post_id = %s", (post_id,))
+    if body.type == HIGHLIGHT and body.book is not None:
+        conn.execute(
+            "INSERT INTO highlights (post_id, niche_id, author_id, book_key, title, author, isbn,"
+            " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (post_id, niche_id, author_id, body.book.key, body.book.title, body.book.author,
+             body.book.isbn, to_datetime(created_at_ms)))
+    elif body.type == MOMENT and body.moment is not None:
+        conn.execute("INSERT INTO moments (post_id, niche_id, author_id, kind, date)"
+                     " VALUES (%s, %s, %s, %s, %s)",
+                     (post_id, niche_id, author_id, body.moment.kind, body.moment.date))
 
 
 def _edited(conn: psycopg.Connection, version: int, e: PostEdited) -> None:
     conn.execute("UPDATE posts SET text = %s, edited_at = %s,"
                  " typed = CASE WHEN type = 'text' THEN '' ELSE %s END WHERE id = %s",
                  (e.text, to_datetime(e.edited_at_ms), e.typed, e.post_id))
+    row = conn.execute("SELECT type, niche_id, author_id, created_at FROM posts WHERE id = %s",
+                       (e.post_id,)).fetchone()
+    if row is not None and row[0] != TEXT:
+        _typed_rows(conn, e.post_id, str(row[1]), str(row[2]),
+                    Body.from_event(row[0], e.text, e.typed), to_ms(row[3]))
 
 
 def _answered(conn: psycopg.Connection, version: int, e: PostAnswered) -> None:
@@ -110,7 +135,7 @@ def _deleted(conn: psycopg.Connection, version: int, e: PostDeleted) -> None:
     conn.execute("UPDATE posts SET text = '', typed = '', deleted_at = %s, comment_count = 0,"
                  " answer_comment_id = NULL, answer_author_id = NULL WHERE id = %s",
                  (to_datetime(e.deleted_at_ms), e.post_id))
-    for table in ("comments", "reactions", "reaction_counts"):
+    for table in ("comments", "reactions", "reaction_counts", "highlights", "moments"):
         conn.execute(f"DELETE FROM {table} WHERE post_id = %s", (e.post_id,))
 
 
@@ -240,3 +265,47 @@ def comments(conn: psycopg.Connection, post_id: str, after_seq: int,
         " WHERE post_id = %s AND seq > %s ORDER BY seq LIMIT %s",
         (post_id, after_seq, limit)).fetchall()
     return [CommentView(str(r[0]), post_id, str(r[1]), r[2], to_ms(r[3]), r[4]) for r in rows]
+
+
+@dataclass(frozen=True)
+class ShelfRow:
+    title: str
+    author: str
+    isbn: str
+    highlights: int
+    last_highlight_ms: int
+
+
+def shelf(conn: psycopg.Connection, niche_id: str, hidden_authors: Sequence[str],
+          limit: int) -> list[ShelfRow]:
+    """The niche's highlighted books, most recent highlight first (the newest title wins)."""
+    rows = conn.execute(
+        "SELECT (array_agg(title ORDER BY created_at DESC))[1],"
+        " (array_agg(author ORDER BY created_at DESC))[1], max(isbn), count(*), max(created_at)"
+        " FROM highlights WHERE niche_id = %s AND NOT author_id = ANY(%s::uuid[])"
+        " GROUP BY book_key ORDER BY max(created_at) DESC, book_key LIMIT %s",
+        (niche_id, list(hidden_authors), limit)).fetchall()
+    return [ShelfRow(r[0], r[1], r[2], r[3], to_ms(r[4])) for r in rows]
+
+
+def highlight_authors(conn: psycopg.Connection, niche_id: str) -> list[str]:
+    return [str(r[0]) for r in conn.execute(
+        "SELECT DISTINCT author_id FROM highlights WHERE niche_id = %s", (niche_id,))]
+
+
+@dataclass(frozen=True)
+class MomentRow:
+    post_id: str
+    niche_id: str
+    author_id: str
+    kind: str
+    date: str
+
+
+def moments(conn: psycopg.Connection, niche_ids: Sequence[str],
+            kinds: Sequence[str]) -> list[MomentRow]:
+    rows = conn.execute(
+        "SELECT post_id, niche_id, author_id, kind, date FROM moments"
+        " WHERE niche_id = ANY(%s::uuid[]) AND kind = ANY(%s::text[])"
+        " ORDER BY date, post_id LIMIT 5000", (list(niche_ids), list(kinds))).fetchall()
+    return [MomentRow(str(r[0]), str(r[1]), str(r[2]), r[3], r[4].isoformat()) for r in rows]

@@ -124,8 +124,9 @@ def test_a_deleted_account_leaves_no_persona_skill_or_endorsement(gateway: Gatew
     # In graph's event log, what Dee said of herself and the skill endorsed are unreadable.
     with psycopg.connect(gateway.settings.database_url("graph")) as conn:
         rows = conn.execute(
-            "SELECT event_type, payload FROM events WHERE event_type IN ('kith.graph.MemberProfileChanged',"
-            " 'kith.graph.SkillEndorsed', 'kith.graph.SkillEndorsementWithdrawn')").fetchall()
+            "SELECT event_type, payload FROM events WHERE event_type IN"
+            " ('kith.graph.MemberProfileChanged', 'kith.graph.SkillEndorsed',"
+            " 'kith.graph.SkillEndorsementWithdrawn')").fetchall()
         keys = conn.execute("SELECT count(*) FROM profile_keys WHERE user_id = %s",
                             (dee.user_id,)).fetchone()
     assert keys == (0,)
