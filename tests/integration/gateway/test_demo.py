@@ -27,3 +27,12 @@ def test_demo_seeds_and_prints_a_working_login(gateway: Gateway,
     inbox = eventually(lambda: me.get("/v1/conversations").json()["items"],
                        lambda items: len(items) == 3)
     assert len(inbox) == 3 and all(i["unread_count"] == 1 for i in inbox)
+    # Each niche shows what its kind is for: personas and upcoming days in the family,
+    # a shelf in the book club.
+    niches = {n["kind"]: n["id"] for n in me.get("/v1/niches").json()["items"]}
+    family = me.get(f"/v1/niches/{niches['family']}/members").json()["items"]
+    assert any(m["display_name"].startswith("Grandma ") for m in family)
+    assert {i["kind"] for i in me.get("/v1/upcoming?days=366").json()["items"]} >= {
+        "birthday", "wedding"}
+    shelf = me.get(f"/v1/niches/{niches['book_club']}/shelf").json()["items"]
+    assert {s["book"]["title"] for s in shelf} >= {"Dune", "Moby-Dick"}
