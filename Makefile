@@ -11,7 +11,7 @@ PROTOS := $(wildcard proto/*.proto)
 GEN    := services/protos/.generated
 
 .PHONY: install proto run test lint fmt bench-backbone bench-fanout bench-gateway \
-        bench-messaging bench-replay demo clean
+        bench-messaging bench-replay bench-directory demo clean
 
 install: $(STAMP) $(GEN)
 
@@ -58,6 +58,9 @@ bench-gateway: install
 
 bench-messaging: install
 	$(KITH) bench messaging
+
+bench-directory: install
+	$(KITH) bench directory
 
 bench-replay: install
 	$(KITH) bench replay
