@@ -40,9 +40,11 @@ class ProfileApplication:
         return self.get_profile(actor_id, niche_id)
 
     def endorse(self, actor_id: str, niche_id: str, user_id: str, skill: str) -> None:
+        """A co-member vouches for a skill; across a block the member is not found."""
         now = self.clock()
         self._execute(actor_id, niche_id, user_id,
-                      lambda state, kind: state.endorse(actor_id, kind, skill, now))
+                      lambda state, kind: state.endorse(actor_id, kind, skill, now),
+                      unblocked=True)
 
     def unendorse(self, actor_id: str, niche_id: str, user_id: str, skill: str) -> None:
         now = self.clock()
@@ -94,12 +96,16 @@ class ProfileApplication:
     # -- the command loop -------------------------------------------------------------------
 
     def _execute(self, actor_id: str | None, niche_id: str, user_id: str,
-                 decide: Callable[[MemberProfile, str], list[ProfileEvent]]) -> None:
+                 decide: Callable[[MemberProfile, str], list[ProfileEvent]],
+                 unblocked: bool = False) -> None:
         stream = profile_stream(niche_id, user_id)
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.store.transaction() as conn:
                     kind = self._check_members(conn, actor_id, niche_id, user_id)
+                    if unblocked and actor_id is not None:
+                        check(not readmodel.blocked_among(conn, actor_id, [user_id]),
+                              NotFound("no such member"))
                     key = profile_store.key_for(conn, user_id)
                     state = MemberProfile.replay(niche_id, user_id, [
                         profile_store.unseal(e, key) for e in self._load(conn, stream)])

@@ -96,6 +96,7 @@ def test_a_skills_niche_finds_a_bike_mechanic_answers_an_ask_and_endorses(
     assert ann.post("/v1/blocks", {"user_id": ben.user_id}).status_code == 204
     assert [e["user"]["id"] for e in directory(ann, "bik")] == [cat.user_id]
     assert [e["user"]["id"] for e in directory(ben, "bik")] == [cat.user_id]
+    assert_error(ann.post(endorse, {"skill": "baking"}), 404)  # nor can they vouch
     assert ann.delete(f"/v1/blocks/{ben.user_id}").status_code == 204
     assert_error(ann.get("/v1/skills"), 400)
 
