@@ -104,6 +104,15 @@ def test_a_skills_niche_finds_a_bike_mechanic_answers_an_ask_and_endorses(
 def test_a_deleted_account_leaves_no_persona_skill_or_endorsement(gateway: Gateway) -> None:
     ann, dee = gateway.signup("ann"), gateway.signup("dee")
     swap = niche(ann, "neighbourhood", dee)
+    family = niche(ann, "family", dee)
+    club = niche(ann, "book_club", dee)
+    put_profile(dee, family, display_name="Auntie Dee", birthday="12-31")
+    put_profile(dee, club, reading={"title": "Emma", "author": "Jane Austen"})
+    assert dee.post(f"/v1/niches/{family}/posts", {
+        "type": "moment", "moment": {"kind": "anniversary", "date": "2020-01-01"}}) \
+        .status_code == 201
+    assert ann.get("/v1/upcoming?days=366").json()["items"]
+    assert ann.get(f"/v1/niches/{club}/shelf").json()["items"]
     put_profile(dee, swap, display_name="Dee from No. 4",
                 skills=[{"name": "plumbing", "level": "expert"}])
     put_profile(ann, swap, skills=[{"name": "plastering"}])
@@ -117,6 +126,9 @@ def test_a_deleted_account_leaves_no_persona_skill_or_endorsement(gateway: Gatew
         .status_code == 204
 
     eventually(lambda: directory(ann, "pl"), lambda items: items == [])
+    assert eventually(lambda: ann.get("/v1/upcoming?days=366").json()["items"],
+                      lambda items: items == []) == []
+    assert ann.get(f"/v1/niches/{club}/shelf").json()["items"] == []
     members = ann.get(f"/v1/niches/{swap}/members").json()["items"]
     assert [m["user_id"] for m in members] == [ann.user_id]
     assert ann.get(f"/v1/niches/{swap}/profile").json()["skills"] == [
@@ -132,6 +144,7 @@ def test_a_deleted_account_leaves_no_persona_skill_or_endorsement(gateway: Gatew
                             (dee.user_id,)).fetchone()
     assert keys == (0,)
     assert b"Dee from No. 4" not in b"".join(bytes(p) for _, p in rows)
+    assert b"Auntie Dee" not in b"".join(bytes(p) for _, p in rows)
     assert b"plumbing" not in b"".join(bytes(p) for _, p in rows)
     assert {t for t, _ in rows} == {"kith.graph.MemberProfileChanged", "kith.graph.SkillEndorsed",
                                     "kith.graph.SkillEndorsementWithdrawn"}
