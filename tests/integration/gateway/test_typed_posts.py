@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.integration.gateway.harness import Client, Gateway, assert_error, eventually
+from tests.integration.gateway.harness import (
+    Client,
+    EventStream,
+    Gateway,
+    assert_error,
+    eventually,
+)
 from tests.integration.gateway.test_story import invite
 
 DUNE_ISBN = "978-0-441-17271-9"  # a real ISBN-13 (check digit 9)
@@ -94,3 +100,21 @@ def test_a_post_type_the_kind_does_not_unlock_is_refused(gateway: Gateway) -> No
 
     text = alice.post(f"/v1/niches/{family}/posts", {"text": "plain as before"})
     assert text.status_code == 201 and text.json()["type"] == "text"
+
+
+def test_the_live_stream_carries_the_type_and_the_authors_persona(gateway: Gateway) -> None:
+    jo, kid = gateway.signup("jo"), gateway.signup("kid")
+    family = niche(jo, "family", kid)
+    assert jo.request("PUT", f"/v1/niches/{family}/profile",
+                      {"display_name": "Grandma Jo"}).status_code == 200
+    stream = EventStream(kid)
+    try:
+        post = jo.post(f"/v1/niches/{family}/posts", {
+            "type": "moment", "moment": {"kind": "new_home", "date": "2026-11-20"}}).json()
+        entry = stream.next("feed.entry")
+        assert entry["id"] == post["id"]
+        assert (entry["type"], entry["moment"]) == ("moment", {"kind": "new_home",
+                                                               "date": "2026-11-20"})
+        assert entry["author"] == {"id": jo.user_id, "display_name": "Grandma Jo"}
+    finally:
+        stream.close()
