@@ -11,7 +11,7 @@ PROTOS := $(wildcard proto/*.proto)
 GEN    := services/protos/.generated
 
 .PHONY: install proto run test lint fmt bench-backbone bench-fanout bench-gateway \
-        bench-messaging bench-replay bench-directory demo clean
+        bench-media bench-messaging bench-replay bench-directory demo clean
 
 install: $(STAMP) $(GEN)
 
@@ -55,6 +55,9 @@ bench-fanout: install
 
 bench-gateway: install
 	$(KITH) bench gateway
+
+bench-media: install
+	$(KITH) bench media
 
 bench-messaging: install
 	$(KITH) bench messaging

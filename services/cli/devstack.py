@@ -40,6 +40,7 @@ PROCESSES: list[tuple[str, str, bool]] = [
     ("post", "serve", True),
     ("messaging", "serve", True),
     ("feed", "serve", True),
+    ("media", "serve", True),
     ("feed", "fanout", False),
     ("gateway", "serve", False),
 ]

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
-from kith.common import metrics
+from kith.common import metrics, tracing
 from kith.common.codec import AvroCodec, CodecError, UnknownSchemaError
 from kith.common.kafka import EventEnvelope, consumer_config
 
@@ -188,8 +188,10 @@ class ProjectionRunner:
                 events.append(Event(env, event_type, data))
             if dead:
                 self._bury(conn, dead)
+                metrics.DEAD_LETTERS.labels(name).inc(len(dead))
             if events:
-                self.projection.apply(conn, events)
+                with tracing.consume_spans(name, [m for m, _ in records]):
+                    self.projection.apply(conn, events)
                 touched = {e.stream_id: last[e.stream_id] for e in events}
                 conn.execute(  # one statement for the whole batch: this is on the hot path
                     "INSERT INTO projection_streams (projection, stream_id, version)"

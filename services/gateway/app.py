@@ -20,6 +20,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from kith.common import tracing
 from kith.common.config import Settings
 from kith.common.db import migrate_service
 from kith.common.logs import request_id
@@ -65,6 +66,8 @@ class Gateway:
 
 def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask:
     config = config or GatewayConfig.from_settings(settings)
+    if not tracing.enabled():
+        tracing.configure("gateway", settings.extra)  # in each worker, after gunicorn's fork
     dsn = settings.database_url("gateway")
     migrate_service(dsn, "kith.gateway")
     pool = _pool(dsn, max(4, config.threads))
@@ -84,6 +87,7 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
     limiter = install_limiter(app, pool, config.rate_limits, verifier)
     metrics.install_metrics(app)
+    tracing.instrument_flask(app)  # a no-op unless tracing is configured
     _install_request_ids(app)
     _install_error_handlers(app)
 

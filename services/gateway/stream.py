@@ -41,7 +41,8 @@ from kith.common.config import Settings
 from kith.common.kafka import consumer_config
 from kith.gateway import render
 from kith.gateway.clients import Clients
-from kith.protos import graph_pb2, identity_pb2, messaging_pb2, post_pb2
+from kith.gateway.media import photo
+from kith.protos import graph_pb2, identity_pb2, media_pb2, messaging_pb2, post_pb2
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
@@ -214,8 +215,23 @@ class StreamHub:
 
     # -- events ------------------------------------------------------------------------------
 
+    def _photos(self, viewer_id: str, kind: str, carrier_id: str, parent_id: str = ""
+                ) -> list[dict[str, Any]]:
+        """A carrier's photos (the same for every reader who may see it); [] if media is down.
+
+        Best effort: a photo whose attach lands after this event was read shows up when the
+        client next fetches the post or message (see docs/media.md)."""
+        try:
+            carrier = media_pb2.Carrier(kind=kind, id=carrier_id, parent_id=parent_id)
+            reply = self._clients.media.ListAttached(media_pb2.ListAttachedRequest(
+                actor_id=viewer_id, carriers=[carrier]), timeout=RPC_TIMEOUT_S)
+        except grpc.RpcError:
+            return []
+        return [photo(i) for c in reply.items for i in c.items]
+
     def _post_published(self, data: dict[str, Any], event_id: str) -> None:
         niche_id, post_id = data["niche_id"], data["post_id"]
+        photos: list[dict[str, Any]] | None = None
         for sub in self._subscribers():
             if niche_id not in self._niches_of(sub):
                 continue
@@ -234,9 +250,13 @@ class StreamHub:
             # The author as the niche shows them: their persona there, else the account's name.
             rendered = render.post(post, {**{p.id: p.display_name for p in names.profiles},
                                           **{p.user_id: p.display_name for p in personas.items}})
+            if photos is None:  # asked once per event, for the first reader who sees it
+                photos = self._photos(sub.user_id, "post", post_id)
+            rendered["media"] = photos
             sub.offer(StreamEvent("feed.entry", rendered, event_id))
 
     def _message_sent(self, data: dict[str, Any], event_id: str) -> None:
+        photos: list[dict[str, Any]] | None = None
         for sub in self._subscribers(list(data["member_ids"])):
             try:
                 reply = self._clients.messaging.ListMessages(messaging_pb2.ListMessagesRequest(
@@ -246,7 +266,11 @@ class StreamHub:
                 continue
             for message in reply.items:
                 if message.seq == data["seq"]:
-                    sub.offer(StreamEvent("message.new", render.message(message), event_id))
+                    if photos is None:
+                        photos = self._photos(sub.user_id, "message", message.id,
+                                              message.conversation_id)
+                    sub.offer(StreamEvent("message.new", {**render.message(message),
+                                                          "media": photos}, event_id))
 
     def _messages_read(self, data: dict[str, Any], event_id: str) -> None:
         payload = {"conversation_id": data["conversation_id"], "user_id": data["user_id"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 MODULES = ("ops", "accounts", "niches", "profiles", "niche_views", "posts", "feeds", "messaging",
-           "stream")
+           "stream", "media")
 
 
 def load() -> None:
