@@ -11,7 +11,8 @@ PROTOS := $(wildcard proto/*.proto)
 GEN    := services/protos/.generated
 
 .PHONY: install proto run test lint fmt bench-backbone bench-fanout bench-gateway \
-        bench-media bench-messaging bench-replay demo clean web web-test screenshots
+        bench-media bench-messaging bench-replay bench-directory demo clean web web-test \
+        screenshots
 
 install: $(STAMP) $(GEN)
 
@@ -91,6 +92,9 @@ bench-media: install
 
 bench-messaging: install
 	$(KITH) bench messaging
+
+bench-directory: install
+	$(KITH) bench directory
 
 bench-replay: install
 	$(KITH) bench replay

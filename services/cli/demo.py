@@ -11,6 +11,7 @@ the demo also exercises the gateway end to end.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import random
 import secrets
@@ -20,7 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,29 @@ POSTS = ["Anyone up for a walk on Saturday?", "Finished the book — no spoilers
          "Great meeting today, notes to follow.", "Lost: one blue umbrella. Reward: cake."]
 COMMENTS = ["Count me in!", "Love this", "Thanks for sharing", "Ha, classic", "Same here"]
 REACTIONS = ["like", "love", "hug", "congrats", "support", "laugh"]
+# What each kind is for (API.md "Purpose-built niches"): custom unlocks everything.
+UNLOCKS = {"family": {"moment", "birthday"}, "friends": {"moment", "birthday"},
+           "book_club": {"highlight", "reading"}, "professional": {"ask", "skills", "headline"},
+           "skills": {"ask", "skills"}, "neighbourhood": {"ask", "skills"},
+           "custom": {"moment", "birthday", "highlight", "reading", "ask", "skills", "headline"}}
+PERSONAS = {"family": ["Grandma {}", "Uncle {}", "Auntie {}", "Cousin {}"],
+            "friends": ["{} the Brave", "Little {}", "DJ {}"]}
+BOOKS = [({"title": "Dune", "author": "Frank Herbert", "isbn": "978-0-441-17271-9"},
+          "Fear is the mind-killer."),
+         ({"title": "Moby-Dick", "author": "Herman Melville"}, "Call me Ishmael."),
+         ({"title": "Middlemarch", "author": "George Eliot"},
+          "What do we live for, if it is not to make life less difficult to each other?"),
+         ({"title": "The Left Hand of Darkness", "author": "Ursula K. Le Guin",
+           "isbn": "0-441-47812-3"}, "Light is the left hand of darkness.")]
+SKILLS = ["bike repair", "baking", "python", "plumbing", "tax returns", "gardening",
+          "guitar", "first aid", "spanish", "carpentry"]
+HEADLINES = ["Staff engineer", "Nurse practitioner", "Product designer", "Accountant"]
+ASKS = [("Who can fix a bike? My gears slip.", "bike repair"),
+        ("Anyone good with taxes? First year freelancing.", "tax returns"),
+        ("My sink drips all night — help?", "plumbing")]
+MOMENTS = [("surgery", "Grandpa's knee surgery went well, thanks for the soup!", -3),
+           ("new_baby", "Welcome little Rosa!", -400), ("wedding", "Ten years married!", 12),
+           ("new_home", "We got the keys!", -1), ("graduation", "Diploma in hand!", -30)]
 
 
 class ApiError(RuntimeError):
@@ -58,6 +82,7 @@ class Person:
     display_name: str
     token: str = ""
     user_id: str = ""
+    skills: list[str] = field(default_factory=list)  # in the niche being seeded
 
 
 class Gateway:
@@ -132,6 +157,7 @@ def main(argv: list[str]) -> int:
     list(pool.map(enrol, [*people.values(), newcomer]))
 
     niches: list[tuple[str, list[Person]]] = []
+    kinds: list[str] = []
     for i, (founder, friends) in enumerate(founded_niches(graph, nodes, args.niches,
                                                            args.niche_size)):
         kind = KINDS[i % len(KINDS)]
@@ -145,6 +171,7 @@ def main(argv: list[str]) -> int:
         list(pool.map(lambda m, c=code: gw.call("POST", f"/v1/invites/{c}/accept",
                                                 token=m.token), members))
         niches.append((niche["id"], [owner, *members]))
+        kinds.append(kind)
 
     def converse(niche: tuple[str, list[Person]]) -> int:
         niche_id, members = niche
@@ -164,6 +191,9 @@ def main(argv: list[str]) -> int:
         return done
 
     posts = sum(pool.map(converse, niches))
+    purposes = [purpose(gw, rng, niche_id, kind, members) for (niche_id, members), kind
+                in zip(niches, kinds, strict=True)]
+    posts += sum(purposes)
     conversations = 0
     for _, members in niches[:3]:
         owner = members[0]
@@ -193,6 +223,61 @@ def main(argv: list[str]) -> int:
           f"e.g.  curl -s -X POST {args.url}/v1/sessions -H 'Content-Type: application/json' "
           f"-d '{{\"username\": \"{newcomer.username}\", \"password\": \"{PASSWORD}\"}}'")
     return 0
+
+
+def purpose(gw: Gateway, rng: random.Random, niche_id: str, kind: str,
+            members: list[Person]) -> int:
+    """Show what the kind is for: personas, skills and endorsements, highlights, asks and
+    moments. Returns the number of typed posts made."""
+    unlocked, made = UNLOCKS[kind], 0
+    today = datetime.date.today()
+    for i, m in enumerate(members):
+        first = m.display_name.split()[0]
+        profile: dict[str, Any] = {}
+        if kind in PERSONAS:
+            profile["display_name"] = PERSONAS[kind][i % len(PERSONAS[kind])].format(first)
+        if "birthday" in unlocked:
+            profile["birthday"] = (today + datetime.timedelta(days=3 + 11 * i)).strftime("%m-%d")
+        if "reading" in unlocked:
+            profile["reading"] = {k: BOOKS[i % len(BOOKS)][0][k] for k in ("title", "author")}
+        if "skills" in unlocked:
+            profile["skills"] = [{"name": s, "level": rng.choice(["beginner", "expert"])}
+                                 for s in rng.sample(SKILLS, 3)]
+        if "headline" in unlocked:
+            profile["headline"] = f"{HEADLINES[i % len(HEADLINES)]} — ask me anything"
+        gw.call("PUT", f"/v1/niches/{niche_id}/profile", profile, m.token)
+        m.skills = [s["name"] for s in profile.get("skills", [])]
+    if "moment" in unlocked:
+        for (moment, text, offset), author in zip(MOMENTS, members, strict=False):
+            date = (today + datetime.timedelta(days=offset)).isoformat()
+            post = gw.call("POST", f"/v1/niches/{niche_id}/posts", {
+                "type": "moment", "text": text, "moment": {"kind": moment, "date": date}},
+                author.token)
+            for reader in rng.sample(members, min(3, len(members))):
+                gw.call("POST", f"/v1/posts/{post['id']}/reactions",
+                        {"kind": "support" if moment == "surgery" else "congrats"},
+                        reader.token)
+            made += 1
+    if "highlight" in unlocked:
+        for (book, quote), author in zip(BOOKS, members, strict=False):
+            gw.call("POST", f"/v1/niches/{niche_id}/posts", {
+                "type": "highlight", "book": book, "quote": quote,
+                "page": rng.randint(1, 300), "text": "This stayed with me."}, author.token)
+            made += 1
+    if "ask" in unlocked and len(members) > 1:
+        for (question, skill), author in zip(ASKS, members, strict=False):
+            post = gw.call("POST", f"/v1/niches/{niche_id}/posts",
+                           {"type": "ask", "text": question, "skill": skill}, author.token)
+            helper = next(m for m in members if m is not author)
+            comment = gw.call("POST", f"/v1/posts/{post['id']}/comments",
+                              {"text": "I can help — free on Saturday?"}, helper.token)
+            gw.call("POST", f"/v1/posts/{post['id']}/answer", {"comment_id": comment["id"]},
+                    author.token)
+            for skill_name in helper.skills[:1]:
+                gw.call("POST", f"/v1/niches/{niche_id}/members/{helper.user_id}/endorsements",
+                        {"skill": skill_name}, author.token)
+            made += 1
+    return made
 
 
 def _friends_pair(graph: Graph, members: Iterable[Person]

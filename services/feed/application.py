@@ -32,6 +32,7 @@ class PostView:
     reactions: Mapping[str, int] = field(default_factory=dict)
     my_reactions: Sequence[str] = ()
     comment_count: int = 0
+    typed: object = None  # the post's type and its fields, passed through as post gave them
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ class GrpcPosts:
             for p in reply.items:
                 found[p.id] = PostView(p.id, p.niche_id, p.author_id, p.text, p.created_at_ms,
                                        p.edited_at_ms, dict(p.reactions), list(p.my_reactions),
-                                       p.comment_count)
+                                       p.comment_count, p.typed)
         return found
 
 

@@ -31,7 +31,7 @@ def _page(page: FeedPage) -> feed_pb2.FeedPage:
             author_display_name=i.author_display_name, text=i.post.text,
             created_at_ms=i.post.created_at_ms, edited_at_ms=i.post.edited_at_ms,
             reactions=dict(i.post.reactions), my_reactions=list(i.post.my_reactions),
-            comment_count=i.post.comment_count)
+            comment_count=i.post.comment_count, typed=i.post.typed)
         for i in page.items])
 
 

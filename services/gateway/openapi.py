@@ -40,6 +40,8 @@ def document(operations: Iterable[Operation], title: str = "Kith gateway",
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    components: dict[str, Any] = {"Error": ERROR}
+    paths = _hoist(paths, components)
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,
@@ -47,11 +49,33 @@ def document(operations: Iterable[Operation], title: str = "Kith gateway",
                                 "`{\"error\": {\"code\", \"message\", \"details\"}}`."},
         "paths": paths,
         "components": {
-            "schemas": {"Error": ERROR},
+            "schemas": components,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                            "bearerFormat": "JWT"}},
         },
     }
+
+
+def _hoist(node: Any, components: dict[str, Any]) -> Any:
+    """A copy of ``node`` whose named schemas (``schema.named``) are ``$ref``s to components.
+
+    A nullable use of a named schema refers to it through ``anyOf`` with ``null``.
+    """
+    if isinstance(node, list):
+        return [_hoist(item, components) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copied = {k: _hoist(v, components) for k, v in node.items()}
+    name = copied.get("title")
+    if not isinstance(name, str) or "type" not in copied:
+        return copied
+    kind = copied["type"]
+    nullable = isinstance(kind, list) and "null" in kind
+    plain = {**copied, "type": next(t for t in kind if t != "null")} if nullable else copied
+    if components.setdefault(name, plain) != plain:
+        return copied  # two different schemas under one name: keep this one inline
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    return {"anyOf": [ref, {"type": "null"}]} if nullable else ref
 
 
 def _operation(op: Operation) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from kith.gateway.schema import (
     array,
     integer,
     map_of,
+    named,
     nullable,
     obj,
     string,
@@ -66,13 +67,49 @@ def tokens(t: identity_pb2.TokenPair) -> dict[str, Any]:
 NICHE = obj({"id": uuid_string(), "name": string(), "kind": string(enum=NICHE_KINDS),
              "description": string(), "member_cap": integer(), "member_count": integer(),
              "my_role": nullable(string(enum=list(ROLE_VALUES)))}, closed=False)
+SKILL = named("Skill", obj({"name": string(), "level": nullable(string()),
+                            "endorsements": integer()}, closed=False))
 MEMBER = obj({"user_id": uuid_string(), "display_name": string(),
-              "role": string(enum=list(ROLE_VALUES)), "joined_at": TIME}, closed=False)
+              "role": string(enum=list(ROLE_VALUES)), "joined_at": TIME},
+             {"headline": nullable(string()), "skills": array(SKILL)},
+             closed=False)
 INVITE = obj({"id": uuid_string(), "code": string(), "max_uses": integer(),
               "expires_at": TIME}, closed=False)
 INVITE_INFO = obj({"id": uuid_string(), "max_uses": integer(), "uses": integer(),
                    "expires_at": TIME, "created_by": uuid_string()}, closed=False)
 BLOCK = obj({"user_id": uuid_string()}, closed=False)
+
+
+MEMBER_PROFILE = named("MemberProfile", obj(
+    {"niche_id": uuid_string(), "user_id": uuid_string(), "display_name": nullable(string()),
+     "headline": nullable(string()), "birthday": nullable(string(description="MM-DD")),
+     "reading": nullable(obj({"title": string(), "author": nullable(string())}, closed=False)),
+     "skills": array(SKILL)}, closed=False))
+NICHE_REF = named("NicheRef", obj({"id": uuid_string(), "name": string()}, closed=False))
+DIRECTORY_ENTRY = named("DirectoryEntry", obj(
+    {"user": obj({"id": uuid_string(), "display_name": string()}, closed=False),
+     "niche": NICHE_REF, "skill": string(), "level": nullable(string()),
+     "endorsements": integer()}, closed=False))
+
+
+def skills(items: Iterable[graph_pb2.Skill]) -> list[dict[str, Any]]:
+    return [{"name": s.name, "level": s.level or None, "endorsements": s.endorsements}
+            for s in items]
+
+
+def directory_entry(e: graph_pb2.DirectoryEntry, names: Mapping[str, str]) -> dict[str, Any]:
+    return {"user": {"id": e.user_id,
+                     "display_name": e.display_name or names.get(e.user_id, DELETED_USER)},
+            "niche": {"id": e.niche_id, "name": e.niche_name}, "skill": e.skill,
+            "level": e.level or None, "endorsements": e.endorsements}
+
+
+def member_profile(p: graph_pb2.MemberProfile, names: Mapping[str, str]) -> dict[str, Any]:
+    """A member as a niche shows them: their persona there, else the account's name."""
+    return {"user_id": p.user_id,
+            "display_name": p.display_name or names.get(p.user_id, DELETED_USER),
+            "role": ROLES.get(p.role, "member"), "joined_at": when(p.joined_at_ms),
+            "headline": p.headline or None, "skills": skills(p.skills)}
 
 
 def niche(n: graph_pb2.Niche) -> dict[str, Any]:
@@ -98,20 +135,63 @@ def invite_info(i: graph_pb2.InviteInfo) -> dict[str, Any]:
 
 # -- posts ---------------------------------------------------------------------------------
 
-AUTHOR = obj({"id": uuid_string(), "display_name": string()}, closed=False)
+POST_TYPES = ["text", "highlight", "ask", "moment"]
+MOMENT_KINDS = ["birthday", "new_baby", "surgery", "recovery", "graduation", "wedding",
+                "new_home", "new_job", "anniversary", "loss", "other"]
+DATE = string(pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="YYYY-MM-DD")
+AUTHOR = named("Person", obj({"id": uuid_string(), "display_name": string()}, closed=False))
+BOOK = named("Book", obj({"title": string(1, 200), "author": string(1, 200)},
+                         {"isbn": nullable(string(0, 32, description="ISBN-10 or ISBN-13"))}))
+MOMENT = named("Moment", obj({"kind": string(enum=MOMENT_KINDS), "date": DATE}))
+ANSWERED_BY = named("AnsweredBy", obj({"comment_id": uuid_string(), "author": AUTHOR},
+                                      closed=False))
+TYPED_FIELDS: dict[str, Schema] = {
+    "type": string(enum=POST_TYPES), "book": BOOK, "quote": string(), "page": nullable(integer()),
+    "skill": nullable(string()), "moment": MOMENT, "answered_by": nullable(ANSWERED_BY)}
 NEW_POST = obj({"id": uuid_string(), "niche_id": uuid_string(), "author_id": uuid_string(),
-                "text": string(), "created_at": TIME}, closed=False)
-POST = obj({"id": uuid_string(), "niche_id": uuid_string(), "author": AUTHOR, "text": string(),
-            "created_at": TIME, "edited_at": nullable(TIME), "reactions": map_of(integer()),
-            "my_reactions": array(string(enum=REACTION_KINDS)), "comment_count": integer()},
-           closed=False)
+                "text": string(), "created_at": TIME}, {"type": string(enum=POST_TYPES)},
+               closed=False)
+POST = named("Post", obj(
+    {"id": uuid_string(), "niche_id": uuid_string(), "author": AUTHOR, "text": string(),
+     "created_at": TIME, "edited_at": nullable(TIME), "reactions": map_of(integer()),
+     "my_reactions": array(string(enum=REACTION_KINDS)), "comment_count": integer(),
+     "type": string(enum=POST_TYPES)},
+    {k: v for k, v in TYPED_FIELDS.items() if k != "type"}, closed=False,
+    description="a post; highlight adds book, quote, page; ask adds skill, answered_by; "
+                "moment adds moment"))
+
+
+def typed_fields(t: post_pb2.Typed, names: Mapping[str, str]) -> dict[str, Any]:
+    """A post's type and the fields of that type (posts from before types are text)."""
+    kind = t.type or "text"
+    out: dict[str, Any] = {"type": kind}
+    if kind == "highlight":
+        out["book"] = {"title": t.book.title, "author": t.book.author,
+                       "isbn": t.book.isbn or None}
+        out["quote"] = t.quote
+        out["page"] = t.page or None
+    elif kind == "ask":
+        out["skill"] = t.skill or None
+        out["answered_by"] = ({"comment_id": t.answered_by.comment_id,
+                               "author": {"id": t.answered_by.author_id,
+                                          "display_name": names.get(t.answered_by.author_id,
+                                                                    DELETED_USER)}}
+                              if t.HasField("answered_by") else None)
+    elif kind == "moment":
+        out["moment"] = {"kind": t.moment.kind, "date": t.moment.date}
+    return out
+
+
+def typed_user_ids(t: post_pb2.Typed) -> list[str]:
+    """Whose names a typed post's fields mention (an ask's answerer)."""
+    return [t.answered_by.author_id] if t.HasField("answered_by") else []
 COMMENT = obj({"id": uuid_string(), "post_id": uuid_string(), "author_id": uuid_string(),
                "text": string(), "created_at": TIME}, closed=False)
 
 
 def new_post(p: post_pb2.Post) -> dict[str, Any]:
     return {"id": p.id, "niche_id": p.niche_id, "author_id": p.author_id, "text": p.text,
-            "created_at": when(p.created_at_ms)}
+            "created_at": when(p.created_at_ms), **typed_fields(p.typed, {})}
 
 
 def post(p: post_pb2.Post, names: Mapping[str, str]) -> dict[str, Any]:
@@ -119,16 +199,20 @@ def post(p: post_pb2.Post, names: Mapping[str, str]) -> dict[str, Any]:
             "author": {"id": p.author_id, "display_name": names.get(p.author_id, DELETED_USER)},
             "author_id": p.author_id, "text": p.text, "created_at": when(p.created_at_ms),
             "edited_at": when(p.edited_at_ms), "reactions": dict(p.reactions),
-            "my_reactions": list(p.my_reactions), "comment_count": p.comment_count}
+            "my_reactions": list(p.my_reactions), "comment_count": p.comment_count,
+            **typed_fields(p.typed, names)}
 
 
-def feed_item(i: feed_pb2.FeedItem) -> dict[str, Any]:
-    """A feed entry, in the shape of ``GET /v1/posts/{id}``."""
+def feed_item(i: feed_pb2.FeedItem, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A feed entry, in the shape of ``GET /v1/posts/{id}``; ``names`` override the author's."""
+    names = names or {}
+    author_name = names.get(i.author_id) or i.author_display_name or DELETED_USER
     return {"id": i.id, "niche_id": i.niche_id,
-            "author": {"id": i.author_id, "display_name": i.author_display_name or DELETED_USER},
+            "author": {"id": i.author_id, "display_name": author_name},
             "author_id": i.author_id, "text": i.text, "created_at": when(i.created_at_ms),
             "edited_at": when(i.edited_at_ms), "reactions": dict(i.reactions),
-            "my_reactions": list(i.my_reactions), "comment_count": i.comment_count}
+            "my_reactions": list(i.my_reactions), "comment_count": i.comment_count,
+            **typed_fields(i.typed, names)}
 
 
 def comment(c: post_pb2.Comment, names: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -81,6 +81,11 @@ def obj(required: dict[str, Schema] | None = None, optional: dict[str, Schema] |
     return schema
 
 
+def named(name: str, schema: Schema) -> Schema:
+    """``schema`` as the named component ``name`` of the OpenAPI document (``$ref``-ed there)."""
+    return {**schema, "title": name}
+
+
 def nullable(schema: Schema) -> Schema:
     return {**schema, "type": [schema["type"], "null"]}
 

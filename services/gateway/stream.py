@@ -242,9 +242,14 @@ class StreamHub:
                 names = self._clients.identity.BatchGetProfiles(
                     identity_pb2.BatchGetProfilesRequest(user_ids=[post.author_id]),
                     timeout=RPC_TIMEOUT_S)
+                personas = self._clients.graph.GetPersonas(graph_pb2.GetPersonasRequest(
+                    actor_id=sub.user_id, keys=[graph_pb2.PersonaKey(
+                        niche_id=niche_id, user_id=post.author_id)]), timeout=RPC_TIMEOUT_S)
             except grpc.RpcError:  # not visible to this reader (or not reachable): skip
                 continue
-            rendered = render.post(post, {p.id: p.display_name for p in names.profiles})
+            # The author as the niche shows them: their persona there, else the account's name.
+            rendered = render.post(post, {**{p.id: p.display_name for p in names.profiles},
+                                          **{p.user_id: p.display_name for p in personas.items}})
             if photos is None:  # asked once per event, for the first reader who sees it
                 photos = self._photos(sub.user_id, "post", post_id)
             rendered["media"] = photos

@@ -36,6 +36,7 @@ from kith.graph.domain.rules import (
     validate_niche,
 )
 from kith.graph.events import GraphEvent, from_data
+from kith.graph.profiles import ProfileApplication
 from kith.graph.readmodel import MemberRow, NicheRow
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class GraphApplication:
         self.max_cap = max_cap
         self.clock = clock
         self.max_attempts = max_attempts
+        self.profiles = ProfileApplication(store, lambda: self.clock())
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -163,6 +165,7 @@ class GraphApplication:
                           lambda n: n.remove_deleted_account(user_id, self.clock()), None)
         self._execute(user_id, self._blocks(user_id), lambda b: b.unblock_all(self.clock()),
                       None)
+        self.profiles.erase_account(user_id)  # personas, skills, endorsements: gone, unreadable
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -187,6 +190,11 @@ class GraphApplication:
         """The user's role in the niche, None unless a member."""
         with self.store.pool.connection() as conn:
             return readmodel.role_of(conn, niche_id, user_id)
+
+    def membership_kind(self, niche_id: str, user_id: str) -> tuple[Role, str] | None:
+        """The user's role in the niche and the niche's kind, None unless a member."""
+        with self.store.pool.connection() as conn:
+            return readmodel.membership_of(conn, niche_id, user_id)
 
     def shares_niche(self, user_id: str, others: Sequence[str]) -> list[str]:
         """``others`` (in request order, once each) sharing at least one niche with the user."""

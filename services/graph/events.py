@@ -99,15 +99,53 @@ class UserUnblocked:
     at_ms: int
 
 
+@dataclass(frozen=True)
+class MemberProfileChanged:
+    """A member set their profile in a niche (stream: the membership profile, see
+    :func:`kith.graph.domain.profile.profile_stream`). ``profile`` is JSON sealed under
+    the member's key."""
+
+    TYPE: ClassVar[str] = "kith.graph.MemberProfileChanged"
+    niche_id: str
+    user_id: str
+    profile: str
+    changed_at_ms: int
+
+
+@dataclass(frozen=True)
+class SkillEndorsed:
+    """``endorser_id`` vouches for a skill of ``user_id``; ``skill`` is sealed under the
+    member's key."""
+
+    TYPE: ClassVar[str] = "kith.graph.SkillEndorsed"
+    niche_id: str
+    user_id: str
+    skill: str
+    endorser_id: str
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class SkillEndorsementWithdrawn:
+    TYPE: ClassVar[str] = "kith.graph.SkillEndorsementWithdrawn"
+    niche_id: str
+    user_id: str
+    skill: str
+    endorser_id: str
+    at_ms: int
+
+
 NicheEvent = NicheCreated | MemberJoined | MemberLeft | MemberRoleChanged | InviteCreated \
     | InviteRevoked | NicheArchived
 BlockEvent = UserBlocked | UserUnblocked
-GraphEvent = NicheEvent | BlockEvent
+ProfileEvent = MemberProfileChanged | SkillEndorsed | SkillEndorsementWithdrawn
+GraphEvent = NicheEvent | BlockEvent | ProfileEvent
 
 EVENT_CLASSES: dict[str, type[GraphEvent]] = {
     cls.TYPE: cls
     for cls in (NicheCreated, MemberJoined, MemberLeft, MemberRoleChanged, InviteCreated,
-                InviteRevoked, NicheArchived, UserBlocked, UserUnblocked)
+                InviteRevoked, NicheArchived, UserBlocked, UserUnblocked, MemberProfileChanged,
+                SkillEndorsed, SkillEndorsementWithdrawn)
 }
 
 # Reasons a MemberLeft carries.

@@ -6,7 +6,8 @@ import grpc
 
 from kith.common.validation import Fields
 from kith.graph.application import GraphApplication, IssuedInvite
-from kith.graph.domain.rules import Role
+from kith.graph.domain.rules import Role, rules_of
+from kith.graph.profile_grpc import ProfileServicer
 from kith.graph.readmodel import MemberRow, NicheRow
 from kith.protos import graph_pb2, graph_pb2_grpc
 
@@ -28,7 +29,9 @@ def _niche(row: NicheRow) -> graph_pb2.Niche:
         id=row.niche_id, name=row.name, kind=row.kind, description=row.description,
         member_cap=row.member_cap, member_count=row.member_count,
         my_role=_PB_ROLES[row.my_role] if row.my_role else graph_pb2.ROLE_UNSPECIFIED,
-        created_at_ms=row.created_at_ms, archived=row.archived)
+        created_at_ms=row.created_at_ms, archived=row.archived,
+        post_types=sorted(rules_of(row.kind).post_types),
+        views=sorted(rules_of(row.kind).views))
 
 
 def _member(row: MemberRow) -> graph_pb2.Member:
@@ -41,7 +44,7 @@ def _invite(invite: IssuedInvite) -> graph_pb2.Invite:
                             max_uses=invite.max_uses, expires_at_ms=invite.expires_at_ms)
 
 
-class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
+class GraphServicer(ProfileServicer, graph_pb2_grpc.GraphServiceServicer):
     def __init__(self, app: GraphApplication) -> None:
         self.app = app
 
@@ -152,10 +155,12 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         i = Fields()
         niche, user = i.uuid("niche_id", request.niche_id), i.uuid("user_id", request.user_id)
         i.done()
-        role = self.app.membership(niche, user)
-        if role is None:
+        found = self.app.membership_kind(niche, user)
+        if found is None:
             return graph_pb2.Membership(is_member=False)
-        return graph_pb2.Membership(is_member=True, role=_PB_ROLES[role])
+        role, kind = found
+        return graph_pb2.Membership(is_member=True, role=_PB_ROLES[role], kind=kind,
+                                    post_types=sorted(rules_of(kind).post_types))
 
     def SharesNiche(self, request: graph_pb2.SharesNicheRequest,
                     context: grpc.ServicerContext) -> graph_pb2.SharesNicheResponse:

@@ -156,6 +156,14 @@ def role_of(conn: psycopg.Connection, niche_id: str, user_id: str) -> Role | Non
     return Role(row[0]) if row else None
 
 
+def membership_of(conn: psycopg.Connection, niche_id: str,
+                  user_id: str) -> tuple[Role, str] | None:
+    """The user's role in the niche and the niche's kind; None unless a member."""
+    row = conn.execute("SELECT m.role, n.kind FROM memberships m JOIN niches n USING (niche_id)"
+                       " WHERE m.niche_id = %s AND m.user_id = %s", (niche_id, user_id)).fetchone()
+    return (Role(row[0]), row[1]) if row else None
+
+
 def niche_ids_of(conn: psycopg.Connection, user_id: str) -> list[str]:
     return [r[0] for r in conn.execute(
         "SELECT niche_id::text FROM memberships WHERE user_id = %s ORDER BY niche_id",

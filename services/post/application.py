@@ -34,6 +34,7 @@ from kith.post.events import (
     unseal,
 )
 from kith.post.readmodel import CommentView, PostView
+from kith.post.typed import TEXT, Draft, check_body, check_type_allowed
 
 COMMAND_RETRIES = 5
 
@@ -44,6 +45,8 @@ class Audience:
 
     roles: Mapping[str, Role] = field(default_factory=dict)
     blocked: frozenset[str] = frozenset()  # users blocking or blocked by the viewer
+    kinds: Mapping[str, str] = field(default_factory=dict)  # niche -> kind
+    post_types: Mapping[str, frozenset[str]] = field(default_factory=dict)  # what it unlocks
 
     def role(self, niche_id: str) -> Role | None:
         return self.roles.get(niche_id)
@@ -69,6 +72,7 @@ def now_ms() -> int:
 class CommentPage:
     items: list[CommentView]
     next_after_seq: int | None  # None on the last page
+    niche_id: str = ""
 
 
 class PostApplication:
@@ -80,9 +84,14 @@ class PostApplication:
 
     # -- commands -----------------------------------------------------------------------------
 
-    def publish(self, actor_id: str, niche_id: str, text: str) -> PostView:
-        check_member(self.graph.audience(actor_id, [niche_id], ()).role(niche_id))
-        event = Post.publish(str(uuid.uuid4()), niche_id, actor_id, text, self.clock())
+    def publish(self, actor_id: str, niche_id: str, draft: Draft | str) -> PostView:
+        """Publish a post; its type must be one the niche's kind unlocks (graph's table)."""
+        body = check_body(Draft(text=draft) if isinstance(draft, str) else draft)
+        audience = self.graph.audience(actor_id, [niche_id], ())
+        check_member(audience.role(niche_id))
+        check_type_allowed(body.type, audience.post_types.get(niche_id, frozenset({TEXT})),
+                           audience.kinds.get(niche_id, ""))
+        event = Post.publish(str(uuid.uuid4()), niche_id, actor_id, body, self.clock())
         with self.store.transaction() as conn:
             readmodel.lock_authors(conn, [actor_id], exclusive=False)
             check(not readmodel.author_deleted(conn, actor_id), NotFound("niche not found"))
@@ -92,13 +101,23 @@ class PostApplication:
                               _metadata(actor_id), conn=conn)
         return PostView(post_id=event.post_id, niche_id=niche_id, author_id=actor_id,
                         text=event.text, created_at_ms=event.created_at_ms, edited_at_ms=0,
-                        reactions={}, my_reactions=[], comment_count=0)
+                        reactions={}, my_reactions=[], comment_count=0, body=body)
 
-    def edit(self, actor_id: str, post_id: str, text: str) -> PostView:
+    def edit(self, actor_id: str, post_id: str, draft: Draft | str) -> PostView:
         self._authorize(actor_id, post_id)
         now = self.clock()
-        done = self._command(post_id, lambda post: post.edit(actor_id, text, now),
+        wanted = Draft(text=draft) if isinstance(draft, str) else draft
+        done = self._command(post_id, lambda post: post.edit(actor_id, wanted, now),
                              _metadata(actor_id), view_for=actor_id, writer=actor_id)
+        assert done.view is not None
+        return done.view
+
+    def mark_answered(self, actor_id: str, post_id: str, comment_id: str) -> PostView:
+        """The ask's author marks the comment that answered it; returns the post."""
+        self._authorize(actor_id, post_id)
+        now = self.clock()
+        done = self._command(post_id, lambda post: post.mark_answered(actor_id, comment_id, now),
+                             _metadata(actor_id), view_for=actor_id)
         assert done.view is not None
         return done.view
 
@@ -187,7 +206,28 @@ class PostApplication:
                                        {head.author_id, *(c.author_id for c in items)})
         check_visible(audience.role(head.niche_id), head.author_id in audience.blocked)
         return CommentPage([c for c in items if c.author_id not in audience.blocked],
-                           items[-1].seq if more else None)
+                           items[-1].seq if more else None, head.niche_id)
+
+    def list_shelf(self, viewer_id: str, niche_id: str, limit: int) -> list[readmodel.ShelfRow]:
+        """A book club's shelf as the viewer may see it (no highlights across a block)."""
+        with self.store.pool.connection() as conn:
+            authors = readmodel.highlight_authors(conn, niche_id)
+        audience = self.graph.audience(viewer_id, [niche_id], authors)
+        check_member(audience.role(niche_id))
+        with self.store.pool.connection() as conn:
+            return readmodel.shelf(conn, niche_id, sorted(audience.blocked), limit)
+
+    def list_moments(self, viewer_id: str, niche_ids: Sequence[str],
+                     kinds: Sequence[str]) -> list[readmodel.MomentRow]:
+        """Moments of ``kinds`` in those of ``niche_ids`` the viewer belongs to, never across
+        a block."""
+        with self.store.pool.connection() as conn:
+            found = readmodel.moments(conn, niche_ids, kinds)
+        if not found:
+            return []
+        audience = self.graph.audience(viewer_id, {m.niche_id for m in found},
+                                       {m.author_id for m in found})
+        return [m for m in found if audience.can_see(m.niche_id, m.author_id)]
 
     # -- internals ----------------------------------------------------------------------------
 

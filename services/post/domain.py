@@ -20,6 +20,7 @@ from kith.common.errors import InvalidArgument, NotFound, PermissionDenied, chec
 from kith.post.events import (
     CommentAdded,
     CommentDeleted,
+    PostAnswered,
     PostDeleted,
     PostEdited,
     PostEvent,
@@ -27,8 +28,9 @@ from kith.post.events import (
     ReactionAdded,
     ReactionRemoved,
 )
+from kith.post.typed import ASK, TEXT, Body, Draft, check_body
+from kith.post.typed import POST_MAX_CHARS as POST_MAX_CHARS
 
-POST_MAX_CHARS = 5000
 COMMENT_MAX_CHARS = 2000
 REACTION_KINDS = ("like", "love", "hug", "congrats", "support", "laugh")
 
@@ -89,6 +91,8 @@ class Post:
     created_at_ms: int
     edited_at_ms: int = 0
     deleted: bool = False
+    body: Body = field(default_factory=Body)  # the type and its fields (text mirrors .text)
+    answer: tuple[str, str] | None = None  # an ask's answering (comment_id, comment author)
     comments: dict[str, str] = field(default_factory=dict)  # comment_id -> author_id
     reactions: set[tuple[str, str]] = field(default_factory=set)  # (user_id, kind)
     version: int = 0
@@ -105,7 +109,8 @@ class Post:
             if post is None:
                 assert isinstance(event, PostPublished), "a post stream starts with PostPublished"
                 post = cls(event.post_id, event.niche_id, event.author_id, event.text,
-                           event.created_at_ms, version=1)
+                           event.created_at_ms, version=1,
+                           body=Body.from_event(event.type, event.text, event.typed))
             else:
                 post.apply(event)
         return post
@@ -115,12 +120,18 @@ class Post:
             case PostEdited():
                 self.text = event.text
                 self.edited_at_ms = event.edited_at_ms
+                typed = event.typed if self.body.type != TEXT else ""
+                self.body = Body.from_event(self.body.type, event.text, typed)
+            case PostAnswered():
+                self.answer = (event.comment_id, event.comment_author_id)
             case PostDeleted():
                 self.deleted = True
             case CommentAdded():
                 self.comments[event.comment_id] = event.author_id
             case CommentDeleted():
                 self.comments.pop(event.comment_id, None)
+                if self.answer is not None and self.answer[0] == event.comment_id:
+                    self.answer = None
             case ReactionAdded():
                 self.reactions.add((event.user_id, event.kind))
             case ReactionRemoved():
@@ -132,19 +143,39 @@ class Post:
     # -- decisions --------------------------------------------------------------------------
 
     @staticmethod
-    def publish(post_id: str, niche_id: str, author_id: str, text: str,
+    def publish(post_id: str, niche_id: str, author_id: str, body: Body | str,
                 now_ms: int) -> PostPublished:
-        return PostPublished(post_id, niche_id, author_id, check_text(text, POST_MAX_CHARS),
-                             now_ms)
+        """A text, or a ``body`` checked by :func:`~kith.post.typed.check_body` and allowed in
+        the niche (graph's table of kinds)."""
+        if isinstance(body, str):
+            body = check_body(Draft(text=body))
+        return PostPublished(post_id, niche_id, author_id, body.text, now_ms, body.type,
+                             body.typed_json())
 
-    def edit(self, actor_id: str, text: str, now_ms: int) -> list[PostEvent]:
-        """Author only; the same text again records nothing."""
+    def edit(self, actor_id: str, draft: Draft | str, now_ms: int) -> list[PostEvent]:
+        """Author only; the fields given replace theirs; the same content again records nothing."""
         check_live(self)
         check_author(self, actor_id)
-        text = check_text(text, POST_MAX_CHARS)
-        if text == self.text:
+        body = check_body(Draft(text=draft) if isinstance(draft, str) else draft, self.body)
+        if body == self.body:
             return []
-        return [PostEdited(self.post_id, self.niche_id, text, now_ms)]
+        return [PostEdited(self.post_id, self.niche_id, body.text, now_ms, body.typed_json())]
+
+    def mark_answered(self, actor_id: str, comment_id: str, now_ms: int) -> list[PostEvent]:
+        """The author of an ask names the comment (on this post) that answered it."""
+        check_live(self)
+        check(actor_id == self.author_id,
+              PermissionDenied("only the author may mark what answered an ask"))
+        check(self.body.type == ASK,
+              InvalidArgument("only an ask can be answered", details={"type": "is not ask"}))
+        comment_author = self.comments.get(comment_id)
+        check(comment_author is not None,
+              InvalidArgument("the comment is not on this post",
+                              details={"comment_id": "is not a comment on this post"}))
+        assert comment_author is not None
+        if self.answer == (comment_id, comment_author):
+            return []
+        return [PostAnswered(self.post_id, self.niche_id, comment_id, comment_author, now_ms)]
 
     def delete(self, actor_id: str, actor_role: Role, now_ms: int) -> list[PostEvent]:
         """The author, or an owner or admin of the niche (moderation)."""

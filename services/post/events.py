@@ -22,6 +22,8 @@ class PostPublished:
     author_id: str
     text: str
     created_at_ms: int
+    type: str = "text"  # v2; posts published before types existed read as text
+    typed: str = ""  # v2: the type's fields as JSON (sealed like the text); "" for text
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,19 @@ class PostEdited:
     niche_id: str
     text: str
     edited_at_ms: int
+    typed: str = ""  # v2: the type's fields after the edit (sealed); "" for text
+
+
+@dataclass(frozen=True)
+class PostAnswered:
+    """The author of an ask marked the comment that answered it."""
+
+    TYPE: ClassVar[str] = "kith.post.PostAnswered"
+    post_id: str
+    niche_id: str
+    comment_id: str
+    comment_author_id: str
+    answered_at_ms: int
 
 
 @dataclass(frozen=True)
@@ -86,12 +101,12 @@ class ReactionRemoved:
 
 
 PostEvent = PostPublished | PostEdited | PostDeleted | CommentAdded | CommentDeleted \
-    | ReactionAdded | ReactionRemoved
+    | ReactionAdded | ReactionRemoved | PostAnswered
 
 EVENT_CLASSES: dict[str, type[PostEvent]] = {
     cls.TYPE: cls
     for cls in (PostPublished, PostEdited, PostDeleted, CommentAdded, CommentDeleted,
-                ReactionAdded, ReactionRemoved)
+                ReactionAdded, ReactionRemoved, PostAnswered)
 }
 
 def from_data(event_type: str, data: dict[str, Any]) -> PostEvent:
@@ -114,18 +129,27 @@ def text_owner(event: PostEvent, post_author_id: str) -> str | None:
 
 
 def seal(event: PostEvent, key: bytes) -> PostEvent:
-    """The event with its text encrypted under ``key``, bound to the event's post."""
+    """The event with its text (and typed fields) encrypted under ``key``, bound to its post."""
     if not isinstance(event, PostPublished | PostEdited | CommentAdded):
         return event
-    return replace(event, text=crypto.encrypt(key, event.post_id, event.text))
+    sealed = replace(event, text=crypto.encrypt(key, event.post_id, event.text))
+    if isinstance(sealed, PostPublished | PostEdited) and sealed.typed:
+        sealed = replace(sealed, typed=crypto.encrypt(key, event.post_id, sealed.typed))
+    return sealed
 
 
 def unseal(event: PostEvent, key: bytes | None) -> PostEvent:
     """The event with its text readable again, or emptied if the key was destroyed."""
-    if not isinstance(event, PostPublished | PostEdited | CommentAdded) \
-            or not crypto.is_encrypted(event.text):
+    if not isinstance(event, PostPublished | PostEdited | CommentAdded):
         return event
-    try:
-        return replace(event, text=crypto.decrypt(key, event.post_id, event.text))
-    except crypto.ShreddedError:
-        return replace(event, text="")
+    if crypto.is_encrypted(event.text):
+        try:
+            event = replace(event, text=crypto.decrypt(key, event.post_id, event.text))
+        except crypto.ShreddedError:
+            event = replace(event, text="")
+    if isinstance(event, PostPublished | PostEdited) and crypto.is_encrypted(event.typed):
+        try:
+            event = replace(event, typed=crypto.decrypt(key, event.post_id, event.typed))
+        except crypto.ShreddedError:
+            event = replace(event, typed="")
+    return event

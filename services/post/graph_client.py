@@ -37,21 +37,28 @@ class GraphClient:
         try:
             blocks = (self.stub.BlockedAmong.future(graph_pb2.BlockedAmongRequest(
                 user_id=user_id, other_ids=others)) if others else None)
-            roles = self._roles(user_id, niches)
+            audience = self._roles(user_id, niches)
             blocked = frozenset(blocks.result().blocked_ids) if blocks else frozenset()
         except grpc.RpcError as exc:
             raise GraphUnavailable(f"graph did not answer: {exc.code().name}") from None
-        return Audience(roles, blocked)
+        return Audience(audience.roles, blocked, audience.kinds, audience.post_types)
 
-    def _roles(self, user_id: str, niches: list[str]) -> dict[str, Role]:
+    def _roles(self, user_id: str, niches: list[str]) -> Audience:
+        """Roles, kinds and the post types each kind unlocks (graph's table of kinds)."""
         if not niches:
-            return {}
+            return Audience()
         if len(niches) == 1:  # the cheapest question graph answers
             membership = self.stub.GetMembership(graph_pb2.GetMembershipRequest(
                 niche_id=niches[0], user_id=user_id))
-            return ({niches[0]: _ROLES.get(membership.role, Role.MEMBER)}
-                    if membership.is_member else {})
+            if not membership.is_member:
+                return Audience()
+            return Audience({niches[0]: _ROLES.get(membership.role, Role.MEMBER)},
+                            kinds={niches[0]: membership.kind},
+                            post_types={niches[0]: frozenset(membership.post_types)})
         # Several niches (a home-feed page): all of the user's niches in one call.
         wanted = set(niches)
-        listed = self.stub.ListNiches(graph_pb2.ListNichesRequest(actor_id=user_id))
-        return {n.id: _ROLES.get(n.my_role, Role.MEMBER) for n in listed.items if n.id in wanted}
+        listed = [n for n in self.stub.ListNiches(
+            graph_pb2.ListNichesRequest(actor_id=user_id)).items if n.id in wanted]
+        return Audience({n.id: _ROLES.get(n.my_role, Role.MEMBER) for n in listed},
+                        kinds={n.id: n.kind for n in listed},
+                        post_types={n.id: frozenset(n.post_types) for n in listed})

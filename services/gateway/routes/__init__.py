@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("ops", "accounts", "niches", "posts", "feeds", "messaging", "stream", "media")
+MODULES = ("ops", "accounts", "niches", "profiles", "niche_views", "posts", "feeds", "messaging",
+           "stream", "media")
 
 
 def load() -> None:

@@ -7,14 +7,25 @@ from kith.gateway.api import api
 from kith.gateway.http import Call, Reply
 from kith.gateway.media import photos_of, with_photos
 from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
+from kith.gateway.profiles import display_names, personas
 from kith.protos import feed_pb2
 
 TAG = "feeds"
 
 
 def _page(call: Call, page: feed_pb2.FeedPage, listing: str) -> Reply:
+    # Feed entries stay lean; people are named as each niche shows them (their persona there).
+    people = {i.id: [i.author_id, *render.typed_user_ids(i.typed)] for i in page.items}
+    found = personas(call, ((i.niche_id, u) for i in page.items for u in people[i.id]))
+    answerers = {u for i in page.items for u in people[i.id][1:]}
+    names = display_names(call, answerers) if answerers else {}
+
+    def named(i: feed_pb2.FeedItem) -> dict[str, str]:
+        return {**names, **{u: found[(i.niche_id, u)] for u in people[i.id]
+                            if (i.niche_id, u) in found}}
     photos = photos_of(call, [("post", i.id, "") for i in page.items])
-    return Reply(200, {"items": with_photos([render.feed_item(i) for i in page.items], photos),
+    return Reply(200, {"items": with_photos([render.feed_item(i, named(i)) for i in page.items],
+                                            photos),
                        "next_cursor": seal_cursor(call.gw.cursors, page.next_cursor, listing)})
 
 

@@ -46,16 +46,21 @@ def get_niche(call: Call) -> Reply:
     return Reply(200, render.niche(n))
 
 
-@api.operation("GET", "/v1/niches/{niche_id}/members", summary="Members of a niche I belong to",
-               tag=TAG, query=PAGE_QUERY, response=render.list_of(render.MEMBER))
+@api.operation("GET", "/v1/niches/{niche_id}/members",
+               summary="Members of a niche I belong to, as the niche shows them (personas); "
+                       "skill= keeps those with a skill starting with it",
+               tag=TAG, query={**PAGE_QUERY, "skill": string(1, 40)},
+               response=render.list_of(render.MEMBER))
 def list_members(call: Call) -> Reply:
-    reply = call.rpc(call.gw.clients.graph.ListMembers, graph_pb2.ListMembersRequest(
-        actor_id=call.user_id, niche_id=call.params["niche_id"]))
+    skill = call.query.get("skill", "")
+    reply = call.rpc(call.gw.clients.graph.ListMemberProfiles,
+                     graph_pb2.ListMemberProfilesRequest(
+                         actor_id=call.user_id, niche_id=call.params["niche_id"], skill=skill))
     page = keyset_page(reply.items, lambda m: [m.joined_at_ms, m.user_id], call.query["limit"],
                        call.query.get("cursor"), call.gw.cursors,
-                       f"members:{call.params['niche_id']}")
-    names = display_names(call, (m.user_id for m in page.items))
-    return Reply(200, page.json(lambda m: render.member(m, names)))
+                       f"members:{call.params['niche_id']}:{skill}")
+    names = display_names(call, (m.user_id for m in page.items if not m.display_name))
+    return Reply(200, page.json(lambda m: render.member_profile(m, names)))
 
 
 @api.operation("POST", "/v1/niches/{niche_id}/invites",

@@ -7,19 +7,41 @@ from kith.gateway.api import api
 from kith.gateway.http import Call, Reply
 from kith.gateway.media import MEDIA_IDS, create_with_media, photos_of, with_photos
 from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
-from kith.gateway.profiles import display_names
-from kith.gateway.schema import obj, string
+from kith.gateway.profiles import names_in_niche
+from kith.gateway.schema import Schema, integer, named, nullable, obj, string, uuid_string
 from kith.protos import post_pb2
 
 TAG = "posts"
 POST_TEXT = string(1, 5000)
 COMMENT_TEXT = string(1, 2000)
 REACTION = string(enum=render.REACTION_KINDS)
+TYPED_INPUT: dict[str, Schema] = {
+    "text": string(0, 5000, description="1-5000 chars for text and ask; optional otherwise"),
+    "book": render.BOOK, "quote": string(1, 2000), "page": nullable(integer(1, 100_000)),
+    "skill": nullable(string(0, 40)), "moment": render.MOMENT}
+NEW_POST_BODY = named("NewPost", obj(optional={"type": string(enum=render.POST_TYPES),
+                                               **TYPED_INPUT, "media_ids": MEDIA_IDS}))
+POST_EDIT_BODY = named("PostEdit", obj(optional=TYPED_INPUT))
 
 
 def hydrated(call: Call, p: post_pb2.Post) -> dict:
-    return with_photos([render.post(p, display_names(call, [p.author_id]))],
-                       photos_of(call, [("post", p.id, "")]))[0]
+    return with_photos([render.post(p, names_in_niche(
+        call, p.niche_id, [p.author_id, *render.typed_user_ids(p.typed)]))],
+        photos_of(call, [("post", p.id, "")]))[0]
+
+
+def typed_request(body: dict) -> dict:
+    """The typed fields of a request body as post's protobuf fields (absent = not given)."""
+    fields: dict = {}
+    if (book := body.get("book")) is not None:
+        fields["book"] = post_pb2.Book(title=book["title"], author=book["author"],
+                                       isbn=book.get("isbn") or "")
+    if (moment := body.get("moment")) is not None:
+        fields["moment"] = post_pb2.Moment(kind=moment["kind"], date=moment["date"])
+    for name in ("text", "quote", "page", "skill"):
+        if body.get(name) is not None:
+            fields[name] = body[name]
+    return fields
 
 
 def require_visible(call: Call, post_id: str) -> post_pb2.Post:
@@ -29,13 +51,13 @@ def require_visible(call: Call, post_id: str) -> post_pb2.Post:
 
 
 @api.operation("POST", "/v1/niches/{niche_id}/posts", summary="Post into a niche I belong to",
-               tag=TAG, status=201, response=render.NEW_POST,
-               body=obj({"text": POST_TEXT}, {"media_ids": MEDIA_IDS}))
+               tag=TAG, status=201, response=render.NEW_POST, body=NEW_POST_BODY)
 def publish_post(call: Call) -> Reply:
     p = create_with_media(
         call, call.body.get("media_ids", []),
         lambda: call.rpc(call.gw.clients.post.Publish, post_pb2.PublishRequest(
-            actor_id=call.user_id, niche_id=call.params["niche_id"], text=call.body["text"])),
+            actor_id=call.user_id, niche_id=call.params["niche_id"],
+            type=call.body.get("type", "text"), **typed_request(call.body))),
         lambda p: ("post", p.id, ""))
     body = with_photos([render.new_post(p)], photos_of(call, [("post", p.id, "")]))[0]
     return Reply(201, body, {"Location": f"/v1/posts/{p.id}"})
@@ -50,11 +72,21 @@ def get_post(call: Call) -> Reply:
 
 
 @api.operation("PATCH", "/v1/posts/{post_id}", summary="Edit my post", tag=TAG,
-               response=render.POST, errors=(403,), body=obj({"text": POST_TEXT}))
+               response=render.POST, errors=(403,), body=POST_EDIT_BODY)
 def edit_post(call: Call) -> Reply:
     require_visible(call, call.params["post_id"])
     p = call.rpc(call.gw.clients.post.Edit, post_pb2.EditRequest(
-        actor_id=call.user_id, post_id=call.params["post_id"], text=call.body["text"]))
+        actor_id=call.user_id, post_id=call.params["post_id"], **typed_request(call.body)))
+    return Reply(200, hydrated(call, p))
+
+
+@api.operation("POST", "/v1/posts/{post_id}/answer",
+               summary="Mark the comment that answered my ask", tag=TAG, response=render.POST,
+               errors=(403,), body=named("Answer", obj({"comment_id": uuid_string()})))
+def mark_answered(call: Call) -> Reply:
+    p = call.rpc(call.gw.clients.post.MarkAnswered, post_pb2.MarkAnsweredRequest(
+        actor_id=call.user_id, post_id=call.params["post_id"],
+        comment_id=call.body["comment_id"]))
     return Reply(200, hydrated(call, p))
 
 
@@ -107,7 +139,7 @@ def list_comments(call: Call) -> Reply:
     reply = call.rpc(call.gw.clients.post.ListComments, post_pb2.ListCommentsRequest(
         viewer_id=call.user_id, post_id=post_id, limit=call.query["limit"],
         cursor=after if isinstance(after, str) else ""))
-    names = display_names(call, (c.author_id for c in reply.items))
+    names = names_in_niche(call, reply.niche_id, (c.author_id for c in reply.items))
     photos = photos_of(call, [("comment", c.id, c.post_id) for c in reply.items])
     return Reply(200, {"items": with_photos([render.comment(c, names) for c in reply.items],
                                             photos),

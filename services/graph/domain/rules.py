@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -101,3 +102,56 @@ def is_well_formed_code(code: str) -> bool:
 def hash_code(code: str) -> str:
     """What is stored of an invite code: its SHA-256, hex. The code itself is never recorded."""
     return hashlib.sha256(code.encode()).hexdigest()
+
+
+# -- what each kind of niche is for ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class KindRules:
+    """What a kind of niche unlocks: post types, member-profile fields and views."""
+
+    post_types: frozenset[str]
+    profile_fields: frozenset[str]
+    views: frozenset[str]
+
+
+POST_TYPES = frozenset({"text", "highlight", "ask", "moment"})
+PROFILE_FIELDS = frozenset({"display_name", "headline", "birthday", "reading", "skills"})
+VIEWS = frozenset({"upcoming", "shelf", "skill_directory"})
+
+
+def _kind(post_types: str, profile_fields: str, views: str) -> KindRules:
+    return KindRules(frozenset(post_types.split()), frozenset(profile_fields.split()),
+                     frozenset(views.split()))
+
+
+# The one table of what each kind unlocks (API.md "Purpose-built niches"); `custom` unlocks all.
+KIND_RULES: dict[str, KindRules] = {
+    "family": _kind("text moment", "display_name birthday", "upcoming"),
+    "friends": _kind("text moment", "display_name birthday", "upcoming"),
+    "book_club": _kind("text highlight", "display_name reading", "shelf"),
+    "professional": _kind("text ask", "display_name headline skills", "skill_directory"),
+    "skills": _kind("text ask", "display_name skills", "skill_directory"),
+    "neighbourhood": _kind("text ask", "display_name skills", "skill_directory"),
+    "custom": KindRules(POST_TYPES, PROFILE_FIELDS, VIEWS),
+}
+assert set(KIND_RULES) == KINDS
+
+
+def rules_of(kind: str) -> KindRules:
+    """The rules of ``kind``; an unknown kind (never recorded) unlocks only text."""
+    return KIND_RULES.get(kind, _kind("text", "display_name", ""))
+
+
+def kinds_unlocking_view(view: str) -> list[str]:
+    """The kinds whose niches offer ``view`` (e.g. every kind with a skill directory)."""
+    return sorted(k for k, r in KIND_RULES.items() if view in r.views)
+
+
+def check_profile_fields_allowed(kind: str, fields: Iterable[str]) -> None:
+    """Refuse profile fields the niche's kind does not unlock (400 not_allowed_in_niche_kind)."""
+    refused = sorted(set(fields) - rules_of(kind).profile_fields)
+    if refused:
+        raise InvalidArgument(f"a {kind} niche does not have these profile fields",
+                              code="not_allowed_in_niche_kind",
+                              details={f: f"not available in a {kind} niche" for f in refused})

@@ -27,9 +27,19 @@ def test_demo_seeds_and_prints_a_working_login(gateway: Gateway,
     inbox = eventually(lambda: me.get("/v1/conversations").json()["items"],
                        lambda items: len(items) == 3)
     assert len(inbox) == 3 and all(i["unread_count"] == 1 for i in inbox)
-    # The first post of every niche carries a photo drawn by the demo, served to members.
-    feed = eventually(lambda: me.get("/v1/feed").json()["items"],
+    # The first post of every niche carries a photo drawn by the demo, served to members
+    # (further down the feed, below the typed posts that show what each niche is for).
+    feed = eventually(lambda: me.get("/v1/feed?limit=100").json()["items"],
                       lambda items: any(i.get("media") for i in items))
     photo = next(m for i in feed for m in i.get("media", []))
     thumb = me.get(photo["thumb_url"])
     assert thumb.status_code == 200 and thumb.headers["Content-Type"] == "image/jpeg"
+    # Each niche shows what its kind is for: personas and upcoming days in the family,
+    # a shelf in the book club.
+    niches = {n["kind"]: n["id"] for n in me.get("/v1/niches").json()["items"]}
+    family = me.get(f"/v1/niches/{niches['family']}/members").json()["items"]
+    assert any(m["display_name"].startswith("Grandma ") for m in family)
+    assert {i["kind"] for i in me.get("/v1/upcoming?days=366").json()["items"]} >= {
+        "birthday", "wedding"}
+    shelf = me.get(f"/v1/niches/{niches['book_club']}/shelf").json()["items"]
+    assert {s["book"]["title"] for s in shelf} >= {"Dune", "Moby-Dick"}

@@ -304,7 +304,7 @@ def test_events_reach_the_post_topic_in_stream_order(world: World) -> None:
     published = dict(decoded[1][1])
     sealed_text = published.pop("text")
     assert published == {"post_id": post.id, "niche_id": niche, "author_id": owner,
-                         "created_at_ms": post.created_at_ms}
+                         "created_at_ms": post.created_at_ms, "type": "text", "typed": ""}
     with psycopg.connect(world.settings.database_url("post")) as conn:
         key = conn.execute("SELECT key FROM author_keys WHERE user_id = %s", (owner,)).fetchone()
     assert crypto.is_encrypted(sealed_text)  # the text is sealed under its author's key
