@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from kith.common import text
 from kith.common.errors import InvalidArgument, check
 from kith.graph.domain.rules import check_profile_fields_allowed, rules_of
 from kith.graph.events import (
@@ -42,7 +43,7 @@ def profile_stream(niche_id: str, user_id: str) -> uuid.UUID:
 
 def normalise_skill(name: str) -> str:
     """Skill names are stored trimmed, inner whitespace collapsed, lower-case."""
-    return " ".join(name.split()).lower()
+    return " ".join(text.clean(name).split()).lower()
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,14 @@ def validate_profile(display_name: str, headline: str, birthday: str, reading_ti
                      reading_author: str, skills: Iterable[tuple[str, str]]) -> Profile:
     """A normalised profile, or every bad field at once."""
     problems: dict[str, str] = {}
-    display_name, headline = display_name.strip(), headline.strip()
-    reading_title, reading_author = reading_title.strip(), reading_author.strip()
+    # A persona is a name other members see: the same hygiene as account names.
+    display_name, headline, reading_title, reading_author = (
+        text.clean(value).strip()
+        for value in (display_name, headline, reading_title, reading_author))
+    for field_name, value in (("display_name", display_name), ("headline", headline),
+                              ("reading", reading_title), ("reading", reading_author)):
+        if why := text.problem(value):
+            problems[field_name] = why
     if len(display_name) > DISPLAY_NAME_MAX:
         problems["display_name"] = f"must be at most {DISPLAY_NAME_MAX} characters"
     if len(headline) > HEADLINE_MAX:
@@ -111,6 +118,8 @@ def validate_profile(display_name: str, headline: str, birthday: str, reading_ti
         skill = normalise_skill(name)
         if not 1 <= len(skill) <= SKILL_NAME_MAX:
             problems["skills"] = f"each name must be 1 to {SKILL_NAME_MAX} characters"
+        elif why := text.problem(skill):
+            problems["skills"] = f"each name {why}"
         elif level and level not in LEVELS:
             problems["skills"] = f"each level must be one of {', '.join(LEVELS)}"
         listed[skill] = SkillLevel(skill, level)

@@ -65,3 +65,12 @@ def test_a_profile_is_sealed_and_reads_as_empty_once_its_key_is_gone() -> None:
     assert Profile.from_json(unseal(read, None).profile) == Profile()  # type: ignore[arg-type,union-attr]
     endorsed = seal(SkillEndorsed(NICHE, BEN, "baking", ANN, 2), key)
     assert unseal(endorsed, None).skill == ""  # type: ignore[union-attr]
+
+
+def test_a_persona_cannot_spoof_a_name_with_invisible_or_reordering_characters() -> None:
+    clean = validate_profile("Gr\u200bandma\u00ad Jo", "", "", "", "", [("bi\u200bke repair", "")])
+    assert clean.display_name == "Grandma Jo"
+    assert [s.name for s in clean.skills] == ["bike repair"]
+    with pytest.raises(InvalidArgument) as refused:
+        validate_profile("Jo\u202eamdnarG", "Staff\x07engineer", "", "", "", [("a\u2066b", "")])
+    assert set(refused.value.details) == {"display_name", "headline", "skills"}
