@@ -12,7 +12,7 @@ GEN    := services/protos/.generated
 
 .PHONY: install proto run test lint fmt bench-backbone bench-fanout bench-gateway \
         bench-media bench-messaging bench-replay bench-directory demo clean web web-test \
-        screenshots
+        screenshots browser
 
 install: $(STAMP) $(GEN)
 
@@ -65,7 +65,19 @@ screenshots: install web
 run: install web
 	$(KITH) dev up
 
-test: install web
+# The browser tests drive Debian's Chromium (never a downloaded browser build): install it
+# when missing and we may (root with apt-get), else say which package is needed.
+browser:
+	@command -v chromium >/dev/null || [ -n "$$KITH_TEST_CHROMIUM" ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "make test: the browser tests need Debian's chromium: sudo apt-get install -y chromium" >&2; \
+	    exit 1; \
+	  fi; }
+
+test: install web browser
 	$(VENV)/bin/ruff check .
 	cd web && npm test
 	$(VENV)/bin/pytest
