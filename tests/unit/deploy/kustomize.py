@@ -1,6 +1,8 @@
 """A small offline kustomize renderer, for the features ``deploy/`` uses.
 
-Supported: ``resources`` (files and kustomization folders, recursively), ``namespace``,
+Supported: ``resources`` (files and kustomization folders, recursively), ``components``
+(folders whose ``kind: Component`` kustomization adds resources and patches the parent's),
+``namespace``,
 ``labels`` (``pairs`` on ``metadata.labels``; selectors and templates untouched),
 ``images`` (``newName``/``newTag``), and ``patches`` given inline or by ``path``: strategic
 merge for simple cases (maps merged, lists of named items merged by ``name``, other lists
@@ -19,7 +21,8 @@ from typing import Any
 import yaml
 
 Doc = dict[str, Any]
-KNOWN_KEYS = {"apiVersion", "kind", "namespace", "resources", "labels", "images", "patches"}
+KNOWN_KEYS = {"apiVersion", "kind", "namespace", "resources", "components", "labels", "images",
+              "patches"}
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
                   "PersistentVolume", "StorageClass", "PriorityClass"}
 
@@ -32,16 +35,23 @@ def load_all(path: Path) -> list[Doc]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def render(folder: Path) -> list[Doc]:
-    """The resources ``kubectl kustomize folder`` would print (order aside)."""
+def render(folder: Path, docs: list[Doc] | None = None) -> list[Doc]:
+    """The resources ``kubectl kustomize folder`` would print (order aside). A component
+    (``kind: Component``) is rendered over ``docs``, the resources of the kustomization
+    that names it (alone, it renders over nothing)."""
     kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
     unknown = set(kustomization) - KNOWN_KEYS
     if unknown:
         raise UnsupportedFeature(f"{folder}: {sorted(unknown)}")
-    docs: list[Doc] = []
+    component = kustomization.get("kind") == "Component"
+    if docs is not None and not component:
+        raise ValueError(f"{folder} is listed as a component but is not kind: Component")
+    docs = list(docs or [])
     for entry in kustomization.get("resources", []):
         target = (folder / entry).resolve()
         docs += render(target) if target.is_dir() else load_all(target)
+    for entry in kustomization.get("components", []):
+        docs = render((folder / entry).resolve(), docs)
     for patch in kustomization.get("patches", []):
         docs = _patch(folder, docs, patch)
     for image in kustomization.get("images", []):

@@ -9,9 +9,11 @@ scheduler enforces (or silently gets wrong) that schema validation does not see.
 * selectors: a workload's selector outside its pod template's labels; a Service, PDB or
   monitor selecting no pod; a Service's ``targetPort`` that no selected container exposes;
 * probe ports (``httpGet``, ``tcpSocket``, ``grpc``) that the container does not expose;
-* references to Secrets, ConfigMaps and ServiceAccounts that exist neither in the manifests,
-  nor among those an operator derives from a custom resource (CloudNativePG, Strimzi), nor in
-  the ``external`` names the caller says an operator creates by hand;
+* references to Secrets, ConfigMaps and ServiceAccounts (from pods, and from custom resources:
+  CloudNativePG role passwords, KEDA TriggerAuthentications, S3 credentials) that exist neither
+  in the manifests, nor among those an operator derives from a custom resource (CloudNativePG,
+  Strimzi: a KafkaUser's Secret only when its cluster runs the User Operator), nor in the
+  ``external`` names the caller says an operator creates by hand;
 * PodDisruptionBudgets that can never allow a voluntary eviction (so a node drain blocks);
 * HPA / KEDA targets that do not exist, and a Deployment with ``replicas`` under an autoscaler
   (every ``kubectl apply`` would reset what the autoscaler chose).
@@ -174,6 +176,12 @@ def derived_names(docs: list[Doc]) -> set[tuple[str, str]]:
             names.add(("Service", n))
         if doc["kind"] == "Kafka":
             names |= {("Service", f"{n}-kafka-bootstrap"), ("Secret", f"{n}-cluster-ca-cert")}
+    user_operators = {d["metadata"]["name"] for d in docs if d["kind"] == "Kafka"
+                      and "userOperator" in d["spec"].get("entityOperator", {})}
+    for doc in docs:  # Strimzi's User Operator writes each KafkaUser's password Secret
+        if doc["kind"] == "KafkaUser" and doc["metadata"].get("labels", {}).get(
+                "strimzi.io/cluster") in user_operators:
+            names.add(("Secret", doc["metadata"]["name"]))
     return names
 
 
@@ -216,13 +224,17 @@ def _references(docs: list[Doc], external: set[str]) -> list[str]:
 
 
 def _key_refs(node: Any) -> Iterator[tuple[str, str]]:
-    """Secret/ConfigMap key references inside custom resources (metricsConfig, s3Credentials)."""
+    """Secret/ConfigMap references inside custom resources (metricsConfig, s3Credentials,
+    CloudNativePG managed roles' passwordSecret, KEDA secretTargetRef)."""
     if isinstance(node, dict):
         for k, v in node.items():
             if k == "configMapKeyRef":
                 yield "ConfigMap", v["name"]
-            elif k in ("accessKeyId", "secretAccessKey") and isinstance(v, dict) and "name" in v:
+            elif k in ("accessKeyId", "secretAccessKey", "passwordSecret") and isinstance(
+                    v, dict) and "name" in v:
                 yield "Secret", v["name"]
+            elif k == "secretTargetRef" and isinstance(v, list):
+                yield from (("Secret", ref["name"]) for ref in v)
             else:
                 yield from _key_refs(v)
     elif isinstance(node, list):

@@ -27,8 +27,9 @@ REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 FOLDERS = ["base", "infra", "overlays/dev", "overlays/production"]
 K8S_VERSION = "1.32"
-CUSTOM = {"Kafka", "KafkaNodePool", "KafkaTopic", "Cluster", "ScaledObject", "Pooler",
-          "ObjectStore", "ScheduledBackup", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
+CUSTOM = {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Cluster", "Database",
+          "ScaledObject", "TriggerAuthentication", "Pooler", "ObjectStore", "ScheduledBackup",
+          "ServiceMonitor", "PodMonitor", "PrometheusRule"}
 FANOUT_GROUP = "projection.feed.fanout"  # ProjectionRunner group of the feed.fanout projection
 
 
@@ -261,13 +262,22 @@ def test_the_application_and_the_infrastructure_agree_on_addresses() -> None:
             (c,) = d["spec"]["template"]["spec"]["containers"]
             dsn = next(e for e in c["env"] if e["name"] == "KITH_PG_DSN")
             assert dsn["valueFrom"]["secretKeyRef"] == {"name": superuser, "key": "uri"}
-        for d in of_kind(docs, "Deployment").values():  # everything else: through the pooler
+        for name, d in of_kind(docs, "Deployment").items():  # the rest: through the pooler
             (c,) = d["spec"]["template"]["spec"]["containers"]
             env = {e["name"]: e for e in c["env"]}
             assert env["KITH_PG_DSN"]["value"] == (
                 f"postgresql://{pooler['metadata']['name']}:5432/postgres")
+            # Production (deploy/security): a service (and the fan-out worker, feed's) logs in
+            # as its own role, into its own database; the gateway still as the superuser.
+            svc = "feed" if name == "feed-fanout" else name
+            own_role = folder == "overlays/production" and svc in SERVICES
+            credentials = f"kith-pg-{svc}" if own_role else superuser
             for var, field in (("PGUSER", "username"), ("PGPASSWORD", "password")):
-                assert env[var]["valueFrom"]["secretKeyRef"] == {"name": superuser, "key": field}
+                assert env[var]["valueFrom"]["secretKeyRef"] == {"name": credentials,
+                                                                 "key": field}
+            if own_role:
+                assert env[f"KITH_{svc.upper()}_DATABASE_URL"]["value"] == (
+                    f"postgresql://{pooler['metadata']['name']}:5432/kith_{svc}")
 
 
 # -- the dashboard --------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kith.common.config import DATABASES, SERVICES
 from tests.unit.deploy.kustomize import Doc, render
 from tests.unit.deploy.semantics import problems
 from tests.unit.deploy.test_kubernetes import DEPLOY, FOLDERS, of_kind, rendered
@@ -22,15 +23,16 @@ EXTERNAL = {
     "base": {"kith-secrets", "kith-pg-superuser"},  # base alone has no Cluster
     "infra": set(),
     "overlays/dev": set(),
-    "overlays/production": {"kith-secrets", "kith-backup-s3", "kith-export-s3"},
+    "overlays/production": {"kith-secrets", "kith-gateway-secrets", "kith-backup-s3",
+                            "kith-export-s3", *(f"kith-pg-{db}" for db in DATABASES)},
 }
 
 # The production topology-spread patch as it was: app.kubernetes.io/name both selected and a
 # matchLabelKey, which the API server forbids ("must not be specified in labelSelector").
-OLD_SPREAD_PATCH = """\
+OLD_SPREAD_PATCH = f"""\
 - target:
     kind: Deployment
-    name: "identity|graph|post|messaging|feed|gateway"
+    name: "{'|'.join([*SERVICES, 'gateway'])}"
   patch: |-
     - op: add
       path: /spec/template/spec/topologySpreadConstraints
@@ -62,7 +64,7 @@ def test_the_old_production_spread_patch_is_caught(tmp_path: Path) -> None:
 
     found = problems(render(production), EXTERNAL["overlays/production"])
 
-    assert len(found) == 6  # the five services and the gateway
+    assert len(found) == len(SERVICES) + 1  # every service and the gateway
     assert all("['app.kubernetes.io/name'] in both labelSelector and matchLabelKeys" in p
                for p in found), found
 
@@ -115,6 +117,13 @@ MISTAKES: dict[str, tuple[Callable[[list[Doc]], object], str]] = {
         lambda d: _deployment(d, "messaging")["spec"]["selector"]["matchLabels"].update(
             tier="x"),
         "Deployment/messaging: its selector does not match its pod template"),
+    "a Kafka principal whose Secret nobody writes (no User Operator)": (
+        lambda d: of_kind(d, "Kafka")["kith"]["spec"]["entityOperator"].pop("userOperator"),
+        "Deployment/media: Secret 'kith-media' exists nowhere"),
+    "a database role whose password Secret nobody creates": (
+        lambda d: of_kind(d, "Cluster")["kith-pg"]["spec"]["managed"]["roles"][0].update(
+            passwordSecret={"name": "kith-pg-nobody"}),
+        "Cluster/kith-pg: Secret 'kith-pg-nobody' exists nowhere"),
     "a monitor scraping a port that does not exist": (
         lambda d: of_kind(d, "PodMonitor")["kith-workers"]["spec"]["podMetricsEndpoints"][0]
         .update(port="prom"),
@@ -165,7 +174,7 @@ def test_production_postgres_archives_backs_up_replicates_synchronously_and_pool
     # reserved ones, fits in max_connections.
     (pooler,) = of_kind(docs, "Pooler").values()
     pgb = pooler["spec"]["pgbouncer"]["parameters"]
-    databases = 6  # one per service + the gateway's
+    databases = len(DATABASES)  # one per service + the gateway's
     from_poolers = pooler["spec"]["instances"] * databases * (
         int(pgb["default_pool_size"]) + int(pgb["reserve_pool_size"]))
     reserved = int(cluster["postgresql"]["parameters"]["superuser_reserved_connections"])
