@@ -16,7 +16,9 @@ scheduler enforces (or silently gets wrong) that schema validation does not see.
   ``external`` names the caller says an operator creates by hand;
 * PodDisruptionBudgets that can never allow a voluntary eviction (so a node drain blocks);
 * HPA / KEDA targets that do not exist, and a Deployment with ``replicas`` under an autoscaler
-  (every ``kubectl apply`` would reset what the autoscaler chose).
+  (every ``kubectl apply`` would reset what the autoscaler chose);
+* monitors scraping a port that does not exist, or not the one the pods announce for metrics
+  (``prometheus.io/port``).
 """
 
 from __future__ import annotations
@@ -322,4 +324,37 @@ def _monitors(docs: list[Doc], _: set[str]) -> list[str]:
         for endpoint in endpoints:
             if targets and endpoint["port"] not in ports:
                 found.append(f"{_name(mon)}: port {endpoint['port']!r} exists on no target")
+        found += _announced_metrics_ports(docs, mon, endpoints)
+    return found
+
+
+def _announced_metrics_ports(docs: list[Doc], mon: Doc, endpoints: list[Doc]) -> list[str]:
+    """A monitor must scrape the port a pod announces for metrics (``prometheus.io/port``):
+    the gateway's public port, say, exists but no longer serves ``/metrics``."""
+    ns = mon["metadata"].get("namespace")
+    selector = mon["spec"]["selector"]
+    names = {e["port"] for e in endpoints}
+    if mon["kind"] == "ServiceMonitor":  # a Service port name -> the pods' target port
+        names = {p.get("targetPort", p["port"]) for s in docs if s["kind"] == "Service"
+                 and s["metadata"].get("namespace") == ns
+                 and matches(selector, s["metadata"].get("labels", {}))
+                 for p in s["spec"]["ports"] if p.get("name") in names}
+        pods = [pod for s in docs if s["kind"] == "Service"
+                and s["metadata"].get("namespace") == ns
+                and matches(selector, s["metadata"].get("labels", {}))
+                for pod in _selected_pods(docs, ns, s["spec"].get("selector"))]
+    else:
+        pods = _selected_pods(docs, ns, selector)
+    found = []
+    for workload, template in pods:
+        announced = template["metadata"].get("annotations", {}).get("prometheus.io/port")
+        if announced is None:
+            continue
+        numbers = {p.get("name"): p["containerPort"] for c in containers(template)
+                   for p in c.get("ports", [])}
+        for name in names:
+            port = numbers.get(name, name)
+            if port in numbers.values() and str(port) != str(announced):
+                found.append(f"{_name(mon)}: port {name!r} of {_name(workload)} is {port}, "
+                             f"not its metrics port {announced}")
     return found

@@ -302,3 +302,42 @@ def test_the_grafana_dashboard_charts_metrics_the_processes_export() -> None:
         assert wanted in used
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+# -- metrics --------------------------------------------------------------------------------
+
+
+def test_every_monitor_scrapes_the_operations_port_never_the_public_one() -> None:
+    """/metrics lives on KITH_METRICS_PORT (9100) in every process; the gateway's public port
+    (8080) no longer serves it, so a monitor pointed there would scrape 404s."""
+    docs = rendered("overlays/production")
+    metrics_port = int(of_kind(docs, "ConfigMap")["kith-config"]["data"]["KITH_METRICS_PORT"])
+    deployments = of_kind(docs, "Deployment")
+    services = of_kind(docs, "Service")
+    scraped: set[str] = set()
+    monitors = [*of_kind(docs, "PodMonitor").values(), *of_kind(docs, "ServiceMonitor").values()]
+    for monitor in monitors:
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        if monitor["kind"] == "PodMonitor":
+            targets = [d for d in deployments.values()
+                       if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+        else:
+            targets = [deployments[s["metadata"]["name"]] for s in services.values()
+                       if selector.items() <= s["metadata"]["labels"].items()]
+        endpoints = monitor["spec"].get("podMetricsEndpoints") or monitor["spec"]["endpoints"]
+        assert targets and endpoints, monitor["metadata"]["name"]
+        for deployment in targets:
+            (c,) = deployment["spec"]["template"]["spec"]["containers"]
+            ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+            for endpoint in endpoints:
+                assert ports[endpoint["port"]] == metrics_port, monitor["metadata"]["name"]
+                assert endpoint["path"] == "/metrics"
+            scraped.add(deployment["metadata"]["name"])
+    assert scraped == set(deployments)  # the gateway included
+    gateway = deployments["gateway"]["spec"]["template"]["spec"]["containers"][0]
+    public = next(p["containerPort"] for p in gateway["ports"] if p["name"] == "http")
+    assert public != metrics_port
+    assert int(of_kind(docs, "ConfigMap")["kith-config"]["data"]["KITH_GATEWAY_PORT"]) == public
+    # ... and the monitoring namespace may reach it (deploy/security).
+    allowed = of_kind(docs, "NetworkPolicy")["kith-metrics-from-monitoring"]["spec"]["ingress"]
+    assert [p["port"] for rule in allowed for p in rule["ports"]] == [metrics_port]

@@ -124,6 +124,11 @@ MISTAKES: dict[str, tuple[Callable[[list[Doc]], object], str]] = {
         lambda d: of_kind(d, "Cluster")["kith-pg"]["spec"]["managed"]["roles"][0].update(
             passwordSecret={"name": "kith-pg-nobody"}),
         "Cluster/kith-pg: Secret 'kith-pg-nobody' exists nowhere"),
+    "the gateway monitor scraping the public port (which no longer serves /metrics)": (
+        lambda d: of_kind(d, "PodMonitor")["kith-gateway-http"]["spec"]["podMetricsEndpoints"][0]
+        .update(port="http"),
+        "PodMonitor/kith-gateway-http: port 'http' of Deployment/gateway is 8080, "
+        "not its metrics port 9100"),
     "a monitor scraping a port that does not exist": (
         lambda d: of_kind(d, "PodMonitor")["kith-workers"]["spec"]["podMetricsEndpoints"][0]
         .update(port="prom"),
