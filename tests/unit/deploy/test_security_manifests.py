@@ -137,6 +137,14 @@ def test_production_kafka_authenticates_and_authorizes_every_process(
         assert env["KITH_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
             "name": user, "key": "password"}
         assert user in users
+    # The nightly export reads every topic and writes none.
+    (export,) = of_kind(docs, "CronJob")["kith-export"]["spec"]["jobTemplate"]["spec"][
+        "template"]["spec"]["initContainers"]
+    assert {"name": "KITH_KAFKA_SASL_USERNAME", "value": "kith-export"} in export["env"]
+    acls = users["kith-export"]["spec"]["authorization"]["acls"]
+    topics = {a["resource"]["name"]: a["operations"] for a in acls
+              if a["resource"]["type"] == "topic"}
+    assert topics == {f"{s}.events.v1": ["Read", "Describe"] for s in SERVICES}
     # KEDA reads the fan-out lag as the worker's own principal.
     auth = of_kind(docs, "TriggerAuthentication")["kith-feed-kafka"]["spec"]
     assert auth["secretTargetRef"] == [{"parameter": "password", "name": "kith-feed",
