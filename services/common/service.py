@@ -7,7 +7,10 @@ Every ``kith <service> serve`` is :func:`serve` with that service's
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import select
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -121,11 +124,35 @@ def _thread(name: str, target: Callable[[threading.Event], Any],
     return thread
 
 
-def wait_for_signal() -> threading.Event:
-    """An event set by SIGTERM or SIGINT."""
+def wait_for_signal(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)) -> threading.Event:
+    """An event set (soon after) SIGTERM or SIGINT arrives; install from the main thread.
+
+    The handler takes no lock: it only writes a byte to a non-blocking pipe, and a
+    watcher thread sets the event. (Setting a ``threading.Event`` inside the handler
+    deadlocks when a second signal interrupts the first handler while it holds the
+    event's lock.) Any number of signals in any rhythm just stop the process once.
+    """
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def handler(signum: int, _frame: object) -> None:
+        with contextlib.suppress(OSError):  # a full pipe already holds a wake-up
+            os.write(write_fd, signum.to_bytes(1, "little"))
+
+    def watch() -> None:
+        while True:
+            select.select([read_fd], [], [])
+            try:
+                received = os.read(read_fd, 64)
+            except BlockingIOError:
+                continue
+            if received and not stop.is_set():
+                log.info("received %s; stopping", signal.Signals(received[0]).name)
+            stop.set()
+
+    threading.Thread(target=watch, name="signal-watcher", daemon=True).start()
+    for sig in signals:
+        signal.signal(sig, handler)
     return stop
 
 

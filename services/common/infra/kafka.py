@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from kith.common.infra.processes import (
     InfraError,
+    die_with_parent,
     log_tail,
     port_is_free,
     require_free_port,
@@ -137,6 +138,7 @@ class EmbeddedKafka:
     java: str | None = None
     heap: str = "512m"
     lib_dir: Path | None = None  # where the jars are cached; default <home>/lib
+    die_with_parent: bool = False  # stop if the process that started it dies
     _proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -192,6 +194,7 @@ class EmbeddedKafka:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent() if self.die_with_parent else None,
             )
         if not wait_until(self._ready, timeout, interval=0.5, alive=self._proc):
             self.stop()
@@ -200,6 +203,10 @@ class EmbeddedKafka:
                 f"{log_tail(self.home / 'stdout.log')}"
             )
         return self.bootstrap
+
+    def exited(self) -> int | None:
+        """The exit code if the broker was started and has since exited, else ``None``."""
+        return None if self._proc is None else self._proc.poll()
 
     def stop(self) -> None:
         if self._proc is not None:
