@@ -85,13 +85,18 @@ def main(argv: list[str]) -> int:
 
 @contextlib.contextmanager
 def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM finish the current chunk or batch, checkpoint, and stop."""
+    """SIGINT/SIGTERM finish the current chunk or batch, checkpoint, and stop (no lock is
+    taken in signal context: see :func:`kith.common.service.wait_for_signal`)."""
     import signal
 
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    from kith.common.service import wait_for_signal
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signalled = wait_for_signal()
+    threading.Thread(target=lambda: signalled.wait() or stop.set(), daemon=True).start()
     try:
         yield
     finally:
+        signal.set_wakeup_fd(-1)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
