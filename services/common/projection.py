@@ -60,6 +60,7 @@ HOLD_RETRY_MAX_S = 60.0
 GAP_ALERT_AFTER_S = 30.0  # a gap still open after this long is logged as an error
 HEALTHY_AFTER_S = 30.0  # a runner up this long starts its back-off afresh
 TRANSIENT_RETRY_MAX_S = 30.0
+BEYOND_LOG_RECHECK_S = 5.0  # how often a log-regression hold looks for an operator's repair
 
 
 def retry_delay(attempt: int, cap: float) -> float:
@@ -368,7 +369,9 @@ class ProjectionRunner:
         hold = Hold(problem.topic, problem.partition, problem.offset, problem.reason,
                     problem.detail, previous.since if previous else now, attempts,
                     escalated=bool(previous and previous.escalated))
-        if problem.reason != "offset_beyond_log":
+        if problem.reason == "offset_beyond_log":  # re-checked: has an operator repaired it?
+            hold.retry_at = now + BEYOND_LOG_RECHECK_S
+        else:
             hold.retry_at = now + retry_delay(attempts, HOLD_RETRY_MAX_S)
         self.holds[key] = hold
         if self._consumer is not None:
@@ -385,7 +388,8 @@ class ProjectionRunner:
             level = logging.WARNING if problem.reason == "gap" else logging.ERROR
             log.log(level, "projection %s holds %s (the other partitions go on)%s",
                     self.projection.name, problem,
-                    "" if hold.retry_at else "; an operator must repair it (docs/operations.md)")
+                    "; an operator must repair it (docs/operations.md)"
+                    if problem.reason == "offset_beyond_log" else "")
         elif (problem.reason == "gap" and not hold.escalated
               and now - hold.since >= GAP_ALERT_AFTER_S):
             hold.escalated = True
@@ -394,16 +398,52 @@ class ProjectionRunner:
 
     def _retry_holds(self) -> None:
         now = time.monotonic()
-        for hold in self.holds.values():
-            if hold.active and hold.retry_at is not None and now >= hold.retry_at:
-                hold.active = False
-                tp = TopicPartition(hold.topic, hold.partition, hold.offset)
-                assert self._consumer is not None
-                try:
-                    self._consumer.seek(tp)
-                except KafkaException as exc:
-                    log.debug("seek on retry: %s", exc)
-                self._consumer.resume([TopicPartition(hold.topic, hold.partition)])
+        for hold in list(self.holds.values()):
+            if not hold.active or hold.retry_at is None or now < hold.retry_at:
+                continue
+            if hold.reason == "offset_beyond_log":
+                self._recheck_beyond_log(hold)
+                continue
+            hold.active = False
+            # From the stored offset: normally the held record's, unless an operator moved
+            # it (``kith replay skip`` past it, ``reset-offsets`` back after a republish).
+            stored = self._stored_offset(hold.topic, hold.partition)
+            if stored != hold.offset:
+                self._release((hold.topic, hold.partition), f"an operator set offset {stored}")
+            assert self._consumer is not None
+            try:
+                self._consumer.seek(TopicPartition(hold.topic, hold.partition,
+                                                   stored or OFFSET_BEGINNING))
+            except KafkaException as exc:
+                log.debug("seek on retry: %s", exc)
+            self._consumer.resume([TopicPartition(hold.topic, hold.partition)])
+
+    def _stored_offset(self, topic: str, partition: int) -> int:
+        assert self._conn is not None
+        with self._conn.transaction():
+            row = self._conn.execute(
+                "SELECT next_offset FROM projection_offsets WHERE projection = %s"
+                " AND topic = %s AND partition = %s",
+                (self.projection.name, topic, partition)).fetchone()
+        return row[0] if row else 0
+
+    def _recheck_beyond_log(self, hold: Hold) -> None:
+        """Resume once the stored offset lies within the log again (``kith replay
+        reset-offsets`` after a republish); otherwise look again later."""
+        assert self._consumer is not None
+        stored = self._stored_offset(hold.topic, hold.partition)
+        tp = TopicPartition(hold.topic, hold.partition)
+        _low, high = self._consumer.get_watermark_offsets(tp, timeout=10.0, cached=False)
+        if stored > high:
+            hold.retry_at = time.monotonic() + BEYOND_LOG_RECHECK_S
+            return
+        self._release((hold.topic, hold.partition), f"the stored offset is now {stored}")
+        try:
+            self._consumer.seek(TopicPartition(hold.topic, hold.partition,
+                                               stored or OFFSET_BEGINNING))
+        except KafkaException as exc:
+            log.debug("seek on repair: %s", exc)
+        self._consumer.resume([tp])
 
     def _release(self, key: tuple[str, int], why: str) -> None:
         hold = self.holds.pop(key, None)

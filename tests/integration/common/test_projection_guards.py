@@ -115,7 +115,7 @@ def test_a_stored_offset_past_the_end_of_the_log_holds_instead_of_fencing_new_re
         for _ in range(20):
             runner.step()
         assert held(runner) == {0: "offset_beyond_log"}
-        assert runner.holds[(settings.topic("post"), 0)].retry_at is None  # an operator's call
+        assert runner.holds[(settings.topic("post"), 0)].reason == "offset_beyond_log"
     finally:
         runner.close()
     assert read_balances(dsn) == {str(b): (8, 1)}
