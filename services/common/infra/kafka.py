@@ -175,19 +175,10 @@ class EmbeddedKafka:
         if not cluster_id_file.exists():
             out = self._run([*jvm, "kafka.tools.StorageTool", "random-uuid"])
             cluster_id_file.write_text(out.strip().splitlines()[-1])
-        self._run(
-            [
-                *jvm,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id_file.read_text().strip(),
-                "-c",
-                str(props),
-                "--standalone",
-                "--ignore-formatted",
-            ]
-        )
+        if not (self.home / "data" / "meta.properties").exists():  # restarts skip a JVM
+            self._run([*jvm, "kafka.tools.StorageTool", "format", "-t",
+                       cluster_id_file.read_text().strip(), "-c", str(props), "--standalone",
+                       "--ignore-formatted"])
         with open(self.home / "stdout.log", "ab") as out:
             self._proc = subprocess.Popen(
                 [*jvm, "kafka.Kafka", str(props)],
