@@ -11,7 +11,7 @@ PROTOS := $(wildcard proto/*.proto)
 GEN    := services/protos/.generated
 
 .PHONY: install proto run test lint fmt bench-backbone bench-fanout bench-gateway \
-        bench-messaging bench-replay demo clean
+        bench-media bench-messaging bench-replay demo clean web web-test screenshots
 
 install: $(STAMP) $(GEN)
 
@@ -32,11 +32,41 @@ $(GEN): $(PROTOS) $(STAMP)
 	echo '"""Generated from proto/ by `make proto`; do not edit."""' > services/protos/__init__.py
 	touch $(GEN)
 
-run: install
+# The web app (web/): npm is a build dependency, like Maven. Its typed API client is
+# generated from the gateway's OpenAPI document, produced without a running stack.
+WEB_SRC := $(filter-out web/src/api/schema.d.ts,$(shell find web/src web/scripts -type f 2>/dev/null)) \
+           web/index.html web/vite.config.ts web/tsconfig.json
+GATEWAY_API := $(wildcard services/gateway/*.py services/gateway/routes/*.py)
+
+web: web/dist/index.html
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "make web: npm is missing; install Node.js 18+ and npm (Debian: apt-get install -y nodejs npm)" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+web/openapi.json: $(GATEWAY_API) $(STAMP) $(GEN)
+	$(KITH) gateway openapi --out $@
+
+web/src/api/schema.d.ts: web/openapi.json web/node_modules/.installed
+	cd web && npm run api
+
+web/dist/index.html: $(WEB_SRC) web/src/api/schema.d.ts web/node_modules/.installed
+	cd web && npm run build
+
+web-test: web
+	cd web && npm test
+
+# PNGs of the main screens at phone and desktop widths, used by docs/web.md.
+screenshots: install web
+	$(PY) -m tests.integration.web.screenshots docs/web
+
+run: install web
 	$(KITH) dev up
 
-test: install
+test: install web
 	$(VENV)/bin/ruff check .
+	cd web && npm test
 	$(VENV)/bin/pytest
 
 lint: install
@@ -55,6 +85,9 @@ bench-fanout: install
 
 bench-gateway: install
 	$(KITH) bench gateway
+
+bench-media: install
+	$(KITH) bench media
 
 bench-messaging: install
 	$(KITH) bench messaging

@@ -11,7 +11,7 @@ import sys
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: kith bench {backbone,fanout,gateway,messaging,replay} [options]",
+        print("usage: kith bench {backbone,fanout,gateway,media,messaging,replay} [options]",
               file=sys.stderr)
         return 2
     try:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kith.cli.demo_photos import demo_photo
 from kith.cli.socialgraph import Graph, connected_slice, dataset_path, founded_niches, load_graph
 from kith.common.config import Settings
 
@@ -85,6 +86,13 @@ class Gateway:
                 raise ApiError(exc.code, text) from None
         raise AssertionError("unreachable")
 
+    def upload_photo(self, data: bytes, token: str) -> str:
+        """``POST /v1/media`` with a JPEG body; the new photo's id."""
+        request = urllib.request.Request(self.url + "/v1/media", data, {
+            "Content-Type": "image/jpeg", "Authorization": f"Bearer {token}"}, method="POST")
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return json.loads(resp.read())["id"]
+
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kith demo", description=__doc__.splitlines()[0])
@@ -141,9 +149,12 @@ def main(argv: list[str]) -> int:
     def converse(niche: tuple[str, list[Person]]) -> int:
         niche_id, members = niche
         done = 0
-        for author in rng.sample(members, min(3, len(members))):
-            post = gw.call("POST", f"/v1/niches/{niche_id}/posts",
-                           {"text": rng.choice(POSTS)}, author.token)
+        for i, author in enumerate(rng.sample(members, min(3, len(members)))):
+            body: dict[str, Any] = {"text": rng.choice(POSTS)}
+            if i == 0:  # the first post of each niche shows a photo (drawn here)
+                body["media_ids"] = [gw.upload_photo(demo_photo(rng.randrange(1000)),
+                                                     author.token)]
+            post = gw.call("POST", f"/v1/niches/{niche_id}/posts", body, author.token)
             for reader in rng.sample(members, min(3, len(members))):
                 gw.call("POST", f"/v1/posts/{post['id']}/reactions",
                         {"kind": rng.choice(REACTIONS)}, reader.token)

@@ -42,6 +42,7 @@ PROCESSES: list[tuple[str, str, bool]] = [
     ("post", "serve", True),
     ("messaging", "serve", True),
     ("feed", "serve", True),
+    ("media", "serve", True),
     ("feed", "fanout", False),
     ("gateway", "serve", False),
 ]
@@ -155,6 +156,7 @@ class DevStack:
                 url = f"http://127.0.0.1:{settings.gateway_port}"
                 self._wait_http(service, f"{url}/healthz")
                 addresses["gateway"] = url
+                addresses["app"] = f"{url}/"  # the web app (web/dist), built by `make run`
         return addresses
 
     def supervise(self, stop: threading.Event) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-SERVICES = ("identity", "graph", "post", "messaging", "feed")  # each has a topic
+SERVICES = ("identity", "graph", "post", "messaging", "feed", "media")  # each has a topic
 DATABASES = (*SERVICES, "gateway")  # each has a database of its own
 DEFAULT_GRPC_PORTS = {
     "identity": 50051,
@@ -20,6 +20,7 @@ DEFAULT_GRPC_PORTS = {
     "post": 50053,
     "messaging": 50054,
     "feed": 50055,
+    "media": 50056,
 }
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from kith.common import tracing
 from kith.common.codec import AvroCodec
 
 
@@ -85,7 +86,7 @@ class EventStore:
         if conn is None:
             with self.transaction() as own:
                 return self.append(stream_id, expected_version, events, metadata, own)
-        meta = json.dumps(metadata or {})
+        meta = json.dumps(tracing.with_trace_context(metadata or {}))
         rows = [
             (stream_id, expected_version + i + 1, e.event_id, e.type,
              self.codec.encode(e.type, e.data), meta)

@@ -66,6 +66,31 @@ FANOUT_BATCH_DELIVERIES = Histogram(
     buckets=_BATCH_BUCKETS)
 
 
+GRPC_CLIENT_SECONDS = Histogram(
+    "kith_grpc_client_handling_seconds",
+    "Time a unary gRPC call took as its caller saw it, by method and status.",
+    ["method", "code"], buckets=_LATENCY_BUCKETS)
+DEAD_LETTERS = Counter(
+    "kith_projection_dead_letters_total",
+    "Records a projection could never apply and kept in its dead-letter table.", ["projection"])
+BUILD_INFO = Gauge("kith_build_info", "Always 1: the running Kith version and Python.",
+                   ["version", "python"])
+
+
+def _record_build_info() -> None:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        kith_version = version("kith")
+    except PackageNotFoundError:
+        kith_version = "unknown"
+    BUILD_INFO.labels(kith_version, platform.python_version()).set(1)
+
+
+_record_build_info()
+
+
 def metrics_port(extra: Mapping[str, str]) -> int:
     """The metrics port configured in ``Settings.extra`` (0 = no endpoint)."""
     raw = extra.get(METRICS_PORT_VAR, "") or "0"
@@ -89,6 +114,10 @@ def start_metrics_server(port: int, addr: str = "0.0.0.0") -> bool:
 
 def observe_rpc(method: str, code: str, seconds: float) -> None:
     GRPC_SERVER_SECONDS.labels(method, code).observe(seconds)
+
+
+def observe_client_rpc(method: str, code: str, seconds: float) -> None:
+    GRPC_CLIENT_SECONDS.labels(method, code).observe(seconds)
 
 
 def observe_relay(topic: str, published: int, backlog: int) -> None:

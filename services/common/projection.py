@@ -51,7 +51,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from kith.common import metrics
+from kith.common import metrics, tracing
 from kith.common.codec import AvroCodec, CodecError, UnknownSchemaError
 from kith.common.kafka import EventEnvelope, consumer_config
 
@@ -331,8 +331,10 @@ class ProjectionRunner:
                 events.append(Event(env, event_type, data))
             if dead:
                 self._bury(conn, dead)
+                metrics.DEAD_LETTERS.labels(name).inc(len(dead))
             if events:
-                self.projection.apply(conn, events)
+                with tracing.consume_spans(name, [m for m, _ in records]):
+                    self.projection.apply(conn, events)
             if touched:
                 conn.execute(  # one statement for the whole batch: this is on the hot path
                     "INSERT INTO projection_streams (projection, stream_id, version, event_id)"

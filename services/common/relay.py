@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from kith.common import metrics
+from kith.common import metrics, tracing
 from kith.common.kafka import event_headers, producer_config
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,10 @@ class OutboxRelay:
             while True:
                 try:
                     producer.produce(self.topic, key=str(stream_id).encode(), value=payload,
-                                     headers=event_headers(event_type, event_id, version,
-                                                           position, metadata),
+                                     headers=tracing.produce_headers(
+                                         self.topic, metadata, event_headers(
+                                             event_type, event_id, version, position,
+                                             metadata)),
                                      on_delivery=lambda e, m, p=position: on_delivery(e, m, p))
                     break
                 except BufferError:

@@ -20,7 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from kith.common import metrics
+from kith.common import metrics, tracing
 from kith.common.errors import DomainError
 from kith.common.logs import current_user, request_id
 
@@ -49,7 +49,8 @@ class ServerInterceptor(grpc.ServerInterceptor):
             start = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
-                return inner(request, context)
+                with tracing.server_span(method, context.invocation_metadata()):
+                    return inner(request, context)
             except DomainError as exc:
                 code = exc.status
                 context.set_trailing_metadata((
@@ -96,7 +97,11 @@ def start_server(address: str, register: Iterable[Callable[[grpc.Server], None]]
         futures.ThreadPoolExecutor(max_workers=max_workers),
         interceptors=[ServerInterceptor()],
         options=[("grpc.max_receive_message_length", 8 * 1024 * 1024),
-                 ("grpc.so_reuseport", 0)],
+                 ("grpc.so_reuseport", 0),
+                 # Clients re-resolve (headless Services) when a connection ages out, so new
+                 # replicas get calls within minutes of starting.
+                 ("grpc.max_connection_age_ms", 300_000),
+                 ("grpc.max_connection_age_grace_ms", 30_000)],
     )
     for add in register:
         add(server)
@@ -126,13 +131,18 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor):
             metadata.append((USER_KEY, user))
         if REQUEST_KEY not in keys and (rid := request_id.get()):
             metadata.append((REQUEST_KEY, rid))
-        details = _CallDetails(
-            client_call_details.method,
-            client_call_details.timeout if client_call_details.timeout is not None
-            else self.deadline_s,
-            metadata, client_call_details.credentials,
-            client_call_details.wait_for_ready, client_call_details.compression)
-        return continuation(details, request)
+        started = time.perf_counter()
+        with tracing.client_span(client_call_details.method, metadata):
+            details = _CallDetails(
+                client_call_details.method,
+                client_call_details.timeout if client_call_details.timeout is not None
+                else self.deadline_s,
+                metadata, client_call_details.credentials,
+                client_call_details.wait_for_ready, client_call_details.compression)
+            outcome = continuation(details, request)
+        outcome.add_done_callback(lambda call: metrics.observe_client_rpc(
+            details.method, call.code().name, time.perf_counter() - started))
+        return outcome
 
 
 @dataclass(frozen=True)
@@ -146,10 +156,15 @@ class _CallDetails(grpc.ClientCallDetails):
 
 
 def channel(address: str, deadline_s: float = DEFAULT_DEADLINE_S) -> grpc.Channel:
-    """A reusable channel to ``address`` whose calls carry a deadline and the caller's identity."""
-    raw = grpc.insecure_channel(address, options=[
+    """A reusable channel to ``address`` whose calls carry a deadline and the caller's identity.
+
+    The name is resolved by DNS to every address it has (a headless Service lists each pod)
+    and calls are spread over them round robin, per call rather than per connection."""
+    target = address if "://" in address or address.startswith("dns:") else f"dns:///{address}"
+    raw = grpc.insecure_channel(target, options=[
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+        ("grpc.lb_policy_name", "round_robin"),
     ])
     return grpc.intercept_channel(raw, _ClientInterceptor(deadline_s))
 

@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 from psycopg_pool import ConnectionPool
 
-from kith.common import logs, metrics
+from kith.common import logs, metrics, tracing
 from kith.common.codec import AvroCodec, default_codec
 from kith.common.config import Settings
 from kith.common.db import make_pool, migrate_service
@@ -54,6 +54,9 @@ class ServiceSpec:
     projections: Callable[[ServiceContext], Sequence[Projection]] = lambda ctx: ()
     publishes: bool = True
     pool_size: int = 16
+    # Periodic chores (e.g. expiring uploads): each runs in a thread until the stop event.
+    background: Callable[[ServiceContext], Sequence[Callable[[threading.Event], Any]]] = \
+        lambda ctx: ()
 
 
 @dataclass
@@ -98,6 +101,9 @@ def start_service(spec: ServiceSpec, settings: Settings, address: str | None = N
                                   group_id=projection_group(settings, projection.name))
         running.runners.append(runner)
         running.threads.append(_thread(f"{spec.name}-{projection.name}", runner.run,
+                                       running.stop_event))
+    for i, chore in enumerate(spec.background(ctx)):
+        running.threads.append(_thread(f"{spec.name}-background-{i}", chore,
                                        running.stop_event))
     log.info("%s serving gRPC on port %d", spec.name, server.port)
     return running
@@ -166,6 +172,7 @@ def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:
     logs.configure(spec.name, settings.log_level, settings.log_format)
     stop = wait_for_signal()
     metrics.start_metrics_server(metrics.metrics_port(settings.extra))
+    tracing.configure(spec.name, settings.extra)
     running = start_service(spec, settings)
     stop.wait()
     log.info("%s shutting down", spec.name)

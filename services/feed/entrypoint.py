@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from kith.common import logs, metrics
+from kith.common import liveness, logs, metrics, tracing
 from kith.common.codec import default_codec
 from kith.common.config import ConfigError, Settings
 from kith.common.db import migrate_service
@@ -81,7 +81,13 @@ def fanout(argv: list[str]) -> int:
     logs.configure("feed", settings.log_level, settings.log_format)
     stop = wait_for_signal()
     metrics.start_metrics_server(metrics.metrics_port(settings.extra))
+    tracing.configure("feed-fanout", settings.extra)
     runner = fanout_runner(settings)
+    stall_s = float(settings.extra.get(liveness.STALL_VAR) or liveness.DEFAULT_STALL_S)
+    liveness.serve_liveness(
+        int(settings.extra.get(liveness.HEALTH_PORT_VAR) or 0),
+        liveness.ProgressCheck(lambda: runner.applied,
+                               lambda: liveness.group_lag(runner.group_id), stall_s))
     if args.rebuild:
         runner.rebuild()
     reporter = threading.Thread(target=_report, args=(runner, stop), daemon=True)

@@ -41,6 +41,8 @@ class Operation:
     auth: bool = True
     errors: tuple[int, ...] = ()
     stream: bool = False
+    raw_body: str | None = None  # a non-JSON body of this media type (read by the handler)
+    max_body_bytes: int | None = None  # this route's own body limit (else the app's)
 
     @property
     def operation_id(self) -> str:
@@ -66,6 +68,7 @@ class Api:
                   query: dict[str, Schema] | None = None,
                   path_params: dict[str, Schema] | None = None, auth: bool = True,
                   errors: tuple[int, ...] = (), stream: bool = False,
+                  raw_body: str | None = None, max_body_bytes: int | None = None,
                   ) -> Callable[[Handler], Handler]:
         params = {name: uuid_string() for name in PARAM.findall(path)}
         params.update(path_params or {})
@@ -74,7 +77,8 @@ class Api:
             self.operations.append(Operation(
                 method=method, path=path, handler=handler, summary=summary, tag=tag,
                 status=status, response=response, body=body, query=dict(query or {}),
-                path_params=params, auth=auth, errors=errors, stream=stream))
+                path_params=params, auth=auth, errors=errors, stream=stream,
+                raw_body=raw_body, max_body_bytes=max_body_bytes))
             return handler
 
         return register

@@ -20,6 +20,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from kith.common import tracing
 from kith.common.config import Settings
 from kith.common.db import migrate_service
 from kith.common.logs import request_id
@@ -34,6 +35,8 @@ from kith.gateway.idempotency import IdempotencyStore
 from kith.gateway.pagination import Cursors
 from kith.gateway.ratelimit import install_limiter, sign_in_key
 from kith.gateway.stream import StreamHub
+from kith.gateway.tickets import StreamTickets
+from kith.gateway.web import install_cors, install_web
 from kith.protos import identity_pb2
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,7 @@ class Gateway:
     cursors: Cursors
     pool: ConnectionPool
     hub: StreamHub
+    tickets: StreamTickets
 
     def close(self) -> None:
         self.hub.stop()
@@ -65,6 +69,8 @@ class Gateway:
 
 def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask:
     config = config or GatewayConfig.from_settings(settings)
+    if not tracing.enabled():
+        tracing.configure("gateway", settings.extra)  # in each worker, after gunicorn's fork
     dsn = settings.database_url("gateway")
     migrate_service(dsn, "kith.gateway")
     pool = _pool(dsn, max(4, config.threads))
@@ -74,7 +80,8 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
     gw = Gateway(settings, config, clients, verifier,
                  IdempotencyStore(pool, settings.jwt_secret), Cursors(settings.jwt_secret),
                  pool, StreamHub(settings, clients, per_user=config.streams_per_user,
-                                 per_process=config.streams_per_process))
+                                 per_process=config.streams_per_process),
+                 StreamTickets(pool, settings.jwt_secret, verifier))
 
     app = Flask("kith.gateway")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
@@ -84,6 +91,7 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
     limiter = install_limiter(app, pool, config.rate_limits, verifier)
     metrics.install_metrics(app)
+    tracing.instrument_flask(app)  # a no-op unless tracing is configured
     _install_request_ids(app)
     _install_error_handlers(app)
 
@@ -94,6 +102,8 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
             view = limiter.limit(config.rate_limits.sign_in, key_func=sign_in_key)(view)
         app.add_url_rule(op.flask_rule, endpoint=op.operation_id, view_func=view,
                          methods=[op.method])
+    install_web(app, config.web_dir)
+    install_cors(app, config.cors_origins)
     return app
 
 

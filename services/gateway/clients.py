@@ -19,17 +19,19 @@ from kith.protos import (
     feed_pb2_grpc,
     graph_pb2_grpc,
     identity_pb2_grpc,
+    media_pb2_grpc,
     messaging_pb2_grpc,
     post_pb2_grpc,
 )
 
-DEPENDENCIES = ("identity", "graph", "post", "messaging", "feed")
+DEPENDENCIES = ("identity", "graph", "post", "messaging", "feed", "media")
 _STUBS = {
     "identity": identity_pb2_grpc.IdentityServiceStub,
     "graph": graph_pb2_grpc.GraphServiceStub,
     "post": post_pb2_grpc.PostServiceStub,
     "messaging": messaging_pb2_grpc.MessagingServiceStub,
     "feed": feed_pb2_grpc.FeedServiceStub,
+    "media": media_pb2_grpc.MediaServiceStub,
 }
 
 
@@ -73,6 +75,10 @@ class Clients:
     @property
     def feed(self) -> feed_pb2_grpc.FeedServiceStub:
         return self._stub("feed")
+
+    @property
+    def media(self) -> media_pb2_grpc.MediaServiceStub:
+        return self._stub("media")
 
     def healthy(self, service: str, timeout_s: float = 1.0) -> bool:
         """Whether ``service`` answers its gRPC health check with SERVING."""

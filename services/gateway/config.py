@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from kith.common.config import ConfigError, Settings
 from kith.gateway.ratelimit import RateLimits
+from kith.gateway.web import default_web_dir
 
 T = TypeVar("T", int, float)
 
@@ -24,6 +26,8 @@ class GatewayConfig:
     stream_heartbeat_s: float = 15.0
     streams_per_user: int = 3
     rate_limits: RateLimits = field(default_factory=RateLimits)
+    web_dir: Path = field(default_factory=default_web_dir)
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayConfig:
@@ -44,6 +48,9 @@ class GatewayConfig:
                 sign_in=env.get("KITH_GATEWAY_RATE_LIMIT_SIGN_IN", RateLimits.sign_in),
                 enabled=env.get("KITH_GATEWAY_RATE_LIMITS", "on") != "off",
             ),
+            web_dir=Path(env.get("KITH_GATEWAY_WEB_DIR") or default_web_dir()),
+            cors_origins=tuple(o.strip().rstrip("/") for o in
+                               env.get("KITH_GATEWAY_CORS_ORIGINS", "").split(",") if o.strip()),
         )
 
     @property

@@ -1,4 +1,4 @@
-"""``kith gateway serve [--bind HOST:PORT]``."""
+"""``kith gateway serve [--bind HOST:PORT]`` and ``kith gateway openapi [--out FILE]``."""
 
 from __future__ import annotations
 
@@ -38,4 +38,25 @@ def _multiprocess_metrics(settings: Settings) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
 
-COMMANDS = {"serve": serve}
+def openapi(argv: list[str]) -> int:
+    """Write the OpenAPI document without a running stack (the web client is generated from it)."""
+    parser = argparse.ArgumentParser(prog="kith gateway openapi")
+    parser.add_argument("--out", help="file to write (default: standard output)")
+    args = parser.parse_args(argv)
+    import json
+
+    from kith.gateway import routes
+    from kith.gateway.api import api
+    from kith.gateway.openapi import document
+
+    routes.load()
+    text = json.dumps(document(api.operations), indent=2, ensure_ascii=False) + "\n"
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            out.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+COMMANDS = {"serve": serve, "openapi": openapi}

@@ -75,6 +75,8 @@ class Call:
 
 def make_view(op: Operation, gw: Gateway) -> Callable[..., Response]:
     def view(**params: str) -> Response:
+        if op.max_body_bytes is not None:
+            request.max_content_length = op.max_body_bytes  # over it: 413 from werkzeug
         principal = gw.verifier.authenticate(request.headers.get("Authorization")) \
             if op.auth else None
         for name, value in params.items():

@@ -77,6 +77,9 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.body is not None:
         spec["requestBody"] = {"required": bool(op.body.get("required")),
                                "content": {"application/json": {"schema": op.body}}}
+    if op.raw_body is not None:
+        spec["requestBody"] = {"required": True, "content": {
+            op.raw_body: {"schema": {"type": "string", "format": "binary"}}}}
     spec["security"] = [{"bearer": []}] if op.auth else []
     return spec
 
@@ -90,8 +93,8 @@ def _responses(op: Operation) -> dict[str, Any]:
     statuses = set(op.errors) | {429, 503}
     if op.body is not None or op.query:
         statuses.add(400)
-    if op.body is not None:
-        statuses.add(413)
+    if op.body is not None or op.raw_body is not None:
+        statuses |= {400, 413}
     if op.auth:
         statuses.add(401)
     if op.path_params:
@@ -141,7 +144,7 @@ def docs_page(spec: dict[str, Any]) -> str:
                                f"<code>{html.escape(json.dumps(p['schema']))}</code></li>")
                 out.append("</ul>")
             if body := op.get("requestBody"):
-                schema = body["content"]["application/json"]["schema"]
+                schema = next(iter(body["content"].values()))["schema"]
                 out.append(f"<h4>Body</h4>{_pre(schema)}")
             out.append("<h4>Responses</h4><ul>")
             for status, resp in op["responses"].items():

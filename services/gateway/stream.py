@@ -52,7 +52,8 @@ from kith.common.config import Settings
 from kith.common.kafka import EventEnvelope, consumer_config
 from kith.gateway import render
 from kith.gateway.clients import Clients
-from kith.protos import graph_pb2, identity_pb2, messaging_pb2, post_pb2
+from kith.gateway.media import photo
+from kith.protos import graph_pb2, identity_pb2, media_pb2, messaging_pb2, post_pb2
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
@@ -384,9 +385,24 @@ class StreamHub:
 
     # -- events ------------------------------------------------------------------------------
 
+    def _photos(self, viewer_id: str, kind: str, carrier_id: str, parent_id: str = ""
+                ) -> list[dict[str, Any]]:
+        """A carrier's photos (the same for every reader who may see it); [] if media is down.
+
+        Best effort: a photo whose attach lands after this event was read shows up when the
+        client next fetches the post or message (see docs/media.md)."""
+        try:
+            carrier = media_pb2.Carrier(kind=kind, id=carrier_id, parent_id=parent_id)
+            reply = self._clients.media.ListAttached(media_pb2.ListAttachedRequest(
+                actor_id=viewer_id, carriers=[carrier]), timeout=RPC_TIMEOUT_S)
+        except grpc.RpcError:
+            return []
+        return [photo(i) for c in reply.items for i in c.items]
+
     def _post_published(self, data: dict[str, Any], origin: StreamEvent,
                         subs: list[Subscription]) -> None:
         niche_id, post_id = data["niche_id"], data["post_id"]
+        photos: list[dict[str, Any]] | None = None
         for sub in subs:
             if niche_id not in self._niches_of(sub):
                 continue
@@ -400,11 +416,15 @@ class StreamHub:
             except grpc.RpcError:  # not visible to this reader (or not reachable): skip
                 continue
             rendered = render.post(post, {p.id: p.display_name for p in names.profiles})
+            if photos is None:  # asked once per event, for the first reader who sees it
+                photos = self._photos(sub.user_id, "post", post_id)
+            rendered["media"] = photos
             sub.offer(StreamEvent("feed.entry", rendered, origin.id, origin.event_id))
 
     def _message_sent(self, data: dict[str, Any], origin: StreamEvent,
                       subs: list[Subscription]) -> None:
         members = set(data["member_ids"])
+        photos: list[dict[str, Any]] | None = None
         for sub in subs:
             if sub.user_id not in members:
                 continue
@@ -416,7 +436,11 @@ class StreamHub:
                 continue
             for message in reply.items:
                 if message.seq == data["seq"]:
-                    sub.offer(StreamEvent("message.new", render.message(message), origin.id,
+                    if photos is None:
+                        photos = self._photos(sub.user_id, "message", message.id,
+                                              message.conversation_id)
+                    sub.offer(StreamEvent("message.new", {**render.message(message),
+                                                          "media": photos}, origin.id,
                                           origin.event_id))
 
     def _messages_read(self, data: dict[str, Any], origin: StreamEvent,

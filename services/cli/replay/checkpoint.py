@@ -18,7 +18,7 @@ from typing import Any
 from kith.cli.replay.positions import TP
 
 CHECKPOINT = ".replay-checkpoint.json"
-_PART = re.compile(r"^part-(\d+)\.avro$")
+_PART = re.compile(r"^part-(\d+)\.(avro|parquet)$")
 
 
 @dataclass

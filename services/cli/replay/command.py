@@ -1,6 +1,7 @@
 """``kith replay``: read the event topics again, for analysts and for operators.
 
-    kith replay export --out DIR [--topic T]... [--from-offset N | --since ISO-8601]
+    kith replay export --out DIR [--topic T]... [--from-offset N | --since TIME] [--until TIME]
+                       [--type EVENT_TYPE]... [--stream STREAM_ID]... [--format avro|parquet|both]
     kith replay rebuild SERVICE PROJECTION [--batch-size N] [--keep-old]
     kith replay republish SERVICE [--after-position N]
     kith replay reset-offsets SERVICE PROJECTION --topic T [--partition P] [--offset N]
@@ -14,13 +15,14 @@ import contextlib
 import json
 import sys
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import cast
 
 from kith.cli.replay.errors import ReplayError
-from kith.cli.replay.export import Exporter
-from kith.cli.replay.positions import StartAt
+from kith.cli.replay.export import FORMATS, Exporter, ExportFilter
+from kith.cli.replay.positions import StartAt, parse_time
 from kith.cli.replay.projections import find_projection
 from kith.cli.replay.rebuild import rebuild_projection
 from kith.cli.replay.wrappers import Rebuildable
@@ -38,12 +40,21 @@ def resolve_topics(settings: Settings, names: Sequence[str]) -> list[str]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kith replay", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    export = sub.add_parser("export", help="topics → Avro container files")
+    export = sub.add_parser("export", help="topics → Avro and Parquet files, Hive-style")
     export.add_argument("--out", type=Path, required=True)
     export.add_argument("--topic", action="append", default=[],
                         help="a service (post) or topic name; repeatable; default: all")
     export.add_argument("--from-offset", type=int, default=None)
-    export.add_argument("--since", default=None, help="ISO-8601 time (UTC if no zone)")
+    export.add_argument("--since", default=None,
+                        help="ISO-8601 time (UTC if no zone), today or yesterday")
+    export.add_argument("--until", default=None,
+                        help="keep records stamped before this time (same forms as --since)")
+    export.add_argument("--type", action="append", default=[], dest="types",
+                        help="an event type (kith.post.PostPublished or PostPublished); "
+                             "repeatable; default: all")
+    export.add_argument("--stream", action="append", default=[], dest="streams",
+                        help="a stream id (a post, a niche, a conversation…); repeatable")
+    export.add_argument("--format", choices=["avro", "parquet", "both"], default="both")
     export.add_argument("--chunk-size", type=int, default=50_000)
     export.add_argument("--schemas", type=Path, default=None, help="default: KITH_SCHEMAS_DIR")
     rebuild = sub.add_parser("rebuild", help="a fresh copy of a projection, swapped in live")
@@ -99,10 +110,17 @@ def main(argv: list[str]) -> int:
         try:
             if args.command == "export":
                 codec = AvroCodec(SchemaRegistry(args.schemas or default_schemas_dir()))
-                exporter = Exporter(settings.require_kafka(), codec, args.out, args.chunk_size)
+                formats = FORMATS if args.format == "both" else (args.format,)
+                exporter = Exporter(settings.require_kafka(), codec, args.out, args.chunk_size,
+                                    formats=formats)
+                only = ExportFilter(
+                    frozenset(args.types), frozenset(_stream_ids(args.streams)),
+                    None if args.until is None else parse_time(args.until, "--until"))
                 result = exporter.run(resolve_topics(settings, args.topic),
-                                      StartAt.parse(args.from_offset, args.since), stop)
+                                      StartAt.parse(args.from_offset, args.since), stop,
+                                      only=only)
                 print(json.dumps({"exported": result.exported, "files": result.files,
+                                  "duplicates_skipped": result.duplicates,
                                   "resumed": result.resumed, "complete": not stop.is_set(),
                                   "seconds": round(result.seconds, 3)}))
             elif args.command in ("republish", "reset-offsets", "skip"):
@@ -122,6 +140,13 @@ def main(argv: list[str]) -> int:
             print(f"kith replay: {exc}", file=sys.stderr)
             return 1
     return 130 if stop.is_set() else 0
+
+
+def _stream_ids(values: Sequence[str]) -> list[str]:
+    try:
+        return [str(uuid.UUID(v)) for v in values]
+    except ValueError:
+        raise ReplayError(f"--stream takes stream ids (UUIDs), got {list(values)}") from None
 
 
 @contextlib.contextmanager

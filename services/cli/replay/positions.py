@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -26,6 +26,7 @@ class StartAt:
 
     @classmethod
     def parse(cls, offset: int | None, since: str | None) -> StartAt:
+        """From the command line's ``--from-offset`` and ``--since`` (see :func:`parse_time`)."""
         if offset is not None and since is not None:
             raise ReplayError("give --from-offset or --since, not both")
         if offset is not None:
@@ -33,19 +34,33 @@ class StartAt:
                 raise ReplayError("--from-offset must be at least 0")
             return cls("offset", offset)
         if since is not None:
-            try:
-                moment = datetime.fromisoformat(since)
-            except ValueError:
-                raise ReplayError(f"--since must be an ISO-8601 time, got {since!r}") from None
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-            return cls("time", int(moment.timestamp() * 1000))
+            return cls("time", parse_time(since, "--since"))
         return cls()
 
 
-def partition_ranges(consumer: Consumer, topics: Sequence[str], start: StartAt
-                     ) -> dict[TP, tuple[int, int]]:
-    """``[first, end)`` offsets to export per partition, the end fixed at the current high mark."""
+def parse_time(value: str, flag: str, now: datetime | None = None) -> int:
+    """Milliseconds since the epoch of an ISO-8601 time (UTC if no zone), or of ``today`` /
+    ``yesterday`` (that day's UTC midnight: what a nightly export job passes)."""
+    if value in ("today", "yesterday"):
+        midnight = (now or datetime.now(UTC)).replace(hour=0, minute=0, second=0,
+                                                      microsecond=0)
+        if value == "yesterday":
+            midnight -= timedelta(days=1)
+        return int(midnight.timestamp() * 1000)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ReplayError(f"{flag} must be an ISO-8601 time, today or yesterday; "
+                          f"got {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def partition_ranges(consumer: Consumer, topics: Sequence[str], start: StartAt,
+                     until_ms: int | None = None) -> dict[TP, tuple[int, int]]:
+    """``[first, end)`` offsets to export per partition: the end is the current high mark, or
+    with ``until_ms`` the first record stamped at or after that time."""
     ranges: dict[TP, tuple[int, int]] = {}
     for topic in topics:
         meta = consumer.list_topics(topic, timeout=BROKER_TIMEOUT_S).topics.get(topic)
@@ -62,7 +77,12 @@ def partition_ranges(consumer: Consumer, topics: Sequence[str], start: StartAt
                 first = high if found < 0 else max(low, found)
             else:
                 first = low
-            ranges[(topic, partition)] = (first, high)
+            end = high
+            if until_ms is not None:
+                found = consumer.offsets_for_times([TopicPartition(topic, partition, until_ms)],
+                                                   timeout=BROKER_TIMEOUT_S)[0].offset
+                end = high if found < 0 else min(high, found)
+            ranges[(topic, partition)] = (min(first, end), end)
     return ranges
 
 

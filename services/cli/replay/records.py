@@ -53,10 +53,33 @@ def _nullable_strings(schema: Any) -> Any:
     return schema
 
 
+def _times(schema: Any) -> Any:
+    """``schema`` with every ``long`` field named ``*_at_ms`` (epoch milliseconds, the
+    convention of Kith's events) given the ``timestamp-millis`` logical type, at any depth."""
+    if isinstance(schema, dict) and schema.get("type") == "record":
+        return {**schema, "fields": [
+            {**f, "type": _as_time(f["type"])} if f["name"].endswith("_at_ms")
+            else {**f, "type": _times(f["type"])} for f in schema["fields"]]}
+    if isinstance(schema, dict) and schema.get("type") == "array":
+        return {**schema, "items": _times(schema["items"])}
+    if isinstance(schema, list):
+        return [_times(s) for s in schema]
+    return schema
+
+
+def _as_time(kind: Any) -> Any:
+    if kind == "long":
+        return {"type": "long", "logicalType": "timestamp-millis"}
+    if isinstance(kind, list):
+        return [_as_time(k) for k in kind]
+    return kind
+
+
 def export_schema(registry: SchemaRegistry, event_type: str) -> dict[str, Any]:
-    """The container-file schema of one event type: envelope + nullable-string payload."""
+    """The container-file schema of one event type: envelope + nullable-string payload, times
+    (``*_at_ms``) as ``timestamp-millis``."""
     raw = json.loads(registry.latest(event_type).path.read_text())
-    payload = _nullable_strings(raw)
+    payload = _nullable_strings(_times(raw))
     for f in payload["fields"]:
         if f["name"].startswith("_"):
             raise ReplayError(f"{event_type}.{f['name']}: payload fields starting with _ clash "

@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,14 +258,15 @@ class EmbeddedKafka:
 
 
 def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
-    """Create each topic with infinite retention unless it exists already."""
+    """Create each topic with infinite retention unless it exists already; its replication
+    factor is the broker's ``default.replication.factor`` (never a hard-coded 1)."""
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
     existing = set(admin.list_topics(timeout=10).topics)
     wanted = [
         NewTopic(
             t,
             num_partitions=partitions,
-            replication_factor=1,
+            replication_factor=-1,  # the broker's default.replication.factor
             config={"retention.ms": "-1", "retention.bytes": "-1"},
         )
         for t in topics
@@ -278,6 +280,19 @@ def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise InfraError(f"could not create topic {topic}: {exc}") from exc
+
+
+def wait_for_topics(bootstrap: str, topics: list[str], timeout_s: float) -> None:
+    """Wait until every topic exists (created by an operator, e.g. Strimzi's KafkaTopics)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
+    deadline = time.monotonic() + timeout_s
+    while True:
+        missing = sorted(set(topics) - set(admin.list_topics(timeout=10).topics))
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise InfraError(f"topics never appeared within {timeout_s:.0f} s: {missing}")
+        time.sleep(2)
 
 
 def delete_topics(bootstrap: str, topics: list[str]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("ops", "accounts", "niches", "posts", "feeds", "messaging", "stream")
+MODULES = ("ops", "accounts", "niches", "posts", "feeds", "messaging", "stream", "media")
 
 
 def load() -> None:

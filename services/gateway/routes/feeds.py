@@ -5,6 +5,7 @@ from __future__ import annotations
 from kith.gateway import render
 from kith.gateway.api import api
 from kith.gateway.http import Call, Reply
+from kith.gateway.media import photos_of, with_photos
 from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
 from kith.protos import feed_pb2
 
@@ -12,7 +13,8 @@ TAG = "feeds"
 
 
 def _page(call: Call, page: feed_pb2.FeedPage, listing: str) -> Reply:
-    return Reply(200, {"items": [render.feed_item(i) for i in page.items],
+    photos = photos_of(call, [("post", i.id, "") for i in page.items])
+    return Reply(200, {"items": with_photos([render.feed_item(i) for i in page.items], photos),
                        "next_cursor": seal_cursor(call.gw.cursors, page.next_cursor, listing)})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kith.gateway import render
 from kith.gateway.api import api
 from kith.gateway.http import Call, Reply
+from kith.gateway.media import MEDIA_IDS, create_with_media, photos_of, with_photos
 from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
 from kith.gateway.profiles import display_names
 from kith.gateway.schema import array, integer, obj, string, uuid_string
@@ -45,7 +46,11 @@ def list_conversations(call: Call) -> Reply:
                          actor_id=call.user_id, limit=call.query["limit"],
                          cursor=after if isinstance(after, str) else ""))
     names = display_names(call, (m for i in reply.items for m in i.members))
-    return Reply(200, {"items": [render.inbox_item(i, names) for i in reply.items],
+    items = [render.inbox_item(i, names) for i in reply.items]
+    photos = photos_of(call, [("message", i.last_message.id, i.id) for i in reply.items
+                              if i.HasField("last_message")])
+    with_photos([i["last_message"] for i in items if i["last_message"]], photos)
+    return Reply(200, {"items": items,
                        "next_cursor": seal_cursor(call.gw.cursors, reply.next_cursor,
                                                   "conversations")})
 
@@ -61,12 +66,20 @@ def get_conversation(call: Call) -> Reply:
 @api.operation("POST", "/v1/conversations/{conversation_id}/messages",
                summary="Send a message (the same client_message_id returns the same message)",
                tag=TAG, status=201, response=render.MESSAGE, errors=(403,),
-               body=obj({"client_message_id": string(1, 64), "text": string(1, 5000)}))
+               body=obj({"client_message_id": string(1, 64), "text": string(1, 5000)},
+                        {"media_ids": MEDIA_IDS}))
 def send_message(call: Call) -> Reply:
-    m = call.rpc(call.gw.clients.messaging.SendMessage, messaging_pb2.SendMessageRequest(
-        actor_id=call.user_id, conversation_id=call.params["conversation_id"],
-        client_message_id=call.body["client_message_id"], text=call.body["text"]))
-    return Reply(201, render.message(m))
+    m = create_with_media(
+        call, call.body.get("media_ids", []),
+        lambda: call.rpc(call.gw.clients.messaging.SendMessage,
+                         messaging_pb2.SendMessageRequest(
+                             actor_id=call.user_id,
+                             conversation_id=call.params["conversation_id"],
+                             client_message_id=call.body["client_message_id"],
+                             text=call.body["text"])),
+        lambda m: ("message", m.id, m.conversation_id))
+    photos = photos_of(call, [("message", m.id, m.conversation_id)])
+    return Reply(201, with_photos([render.message(m)], photos)[0])
 
 
 @api.operation("GET", "/v1/conversations/{conversation_id}/messages",
@@ -78,7 +91,8 @@ def list_messages(call: Call) -> Reply:
         actor_id=call.user_id, conversation_id=conversation_id,
         after_seq=call.query["after_seq"], limit=call.query["limit"]))
     next_after = reply.next_after_seq or None
-    return Reply(200, {"items": [render.message(m) for m in reply.items],
+    photos = photos_of(call, [("message", m.id, m.conversation_id) for m in reply.items])
+    return Reply(200, {"items": with_photos([render.message(m) for m in reply.items], photos),
                        "next_cursor": str(next_after) if next_after else None,
                        "next_after_seq": next_after})
 

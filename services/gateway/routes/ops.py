@@ -10,6 +10,7 @@ from kith.gateway.clients import DEPENDENCIES
 from kith.gateway.http import Call, Reply
 from kith.gateway.openapi import docs_page, document
 from kith.gateway.schema import map_of, obj, string
+from kith.gateway.web import docs_html
 
 TAG = "operations"
 
@@ -20,10 +21,16 @@ def healthz(call: Call) -> Reply:
     return Reply(200, {"status": "ok"})
 
 
-@api.operation("GET", "/readyz", summary="Readiness: database and every gRPC dependency reachable",
+@api.operation("GET", "/readyz",
+               summary="Readiness: the gateway's database reachable; each gRPC dependency "
+                       "reported (one away degrades its routes, not the pod)",
                tag=TAG, auth=False, errors=(503,),
                response=obj({"status": string(), "checks": map_of(string())}, closed=False))
 def readyz(call: Call) -> Reply:
+    """Ready (200) while the gateway's own database answers. A gRPC service that is away makes
+    only its routes answer 503 ``unavailable``: failing readiness for it would take every
+    gateway pod out of the load balancer at once and the healthy routes with them. Its check
+    reads ``unavailable`` and the status ``degraded``."""
     checks = {name: "ok" if call.gw.clients.healthy(name) else "unavailable"
               for name in DEPENDENCIES}
     try:
@@ -32,9 +39,10 @@ def readyz(call: Call) -> Reply:
         checks["database"] = "ok"
     except Exception:  # any failure means "not ready", whatever the driver raised
         checks["database"] = "unavailable"
-    ready = all(v == "ok" for v in checks.values())
-    return Reply(200 if ready else 503, {"status": "ready" if ready else "not_ready",
-                                         "checks": checks})
+    if checks["database"] != "ok":
+        return Reply(503, {"status": "not_ready", "checks": checks})
+    degraded = any(v != "ok" for v in checks.values())
+    return Reply(200, {"status": "degraded" if degraded else "ready", "checks": checks})
 
 
 @api.operation("GET", "/metrics", summary="Prometheus metrics (text format)", tag=TAG,
@@ -49,6 +57,10 @@ def openapi_json(call: Call) -> Reply:
     return Reply(200, document(api.operations))
 
 
-@api.operation("GET", "/docs", summary="Browse the API (HTML)", tag=TAG, auth=False)
+@api.operation("GET", "/docs", summary="Browse and try the API (Swagger UI)", tag=TAG,
+               auth=False)
 def docs(call: Call) -> Response:
-    return Response(docs_page(document(api.operations)), mimetype="text/html")
+    page = docs_html(call.gw.config.web_dir)
+    if page is None:  # the web build (which carries Swagger UI) is missing
+        page = docs_page(document(api.operations))
+    return Response(page, mimetype="text/html")

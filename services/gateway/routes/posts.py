@@ -5,6 +5,7 @@ from __future__ import annotations
 from kith.gateway import render
 from kith.gateway.api import api
 from kith.gateway.http import Call, Reply
+from kith.gateway.media import MEDIA_IDS, create_with_media, photos_of, with_photos
 from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
 from kith.gateway.profiles import display_names
 from kith.gateway.schema import obj, string
@@ -17,7 +18,8 @@ REACTION = string(enum=render.REACTION_KINDS)
 
 
 def hydrated(call: Call, p: post_pb2.Post) -> dict:
-    return render.post(p, display_names(call, [p.author_id]))
+    return with_photos([render.post(p, display_names(call, [p.author_id]))],
+                       photos_of(call, [("post", p.id, "")]))[0]
 
 
 def require_visible(call: Call, post_id: str) -> post_pb2.Post:
@@ -27,11 +29,16 @@ def require_visible(call: Call, post_id: str) -> post_pb2.Post:
 
 
 @api.operation("POST", "/v1/niches/{niche_id}/posts", summary="Post into a niche I belong to",
-               tag=TAG, status=201, response=render.NEW_POST, body=obj({"text": POST_TEXT}))
+               tag=TAG, status=201, response=render.NEW_POST,
+               body=obj({"text": POST_TEXT}, {"media_ids": MEDIA_IDS}))
 def publish_post(call: Call) -> Reply:
-    p = call.rpc(call.gw.clients.post.Publish, post_pb2.PublishRequest(
-        actor_id=call.user_id, niche_id=call.params["niche_id"], text=call.body["text"]))
-    return Reply(201, render.new_post(p), {"Location": f"/v1/posts/{p.id}"})
+    p = create_with_media(
+        call, call.body.get("media_ids", []),
+        lambda: call.rpc(call.gw.clients.post.Publish, post_pb2.PublishRequest(
+            actor_id=call.user_id, niche_id=call.params["niche_id"], text=call.body["text"])),
+        lambda p: ("post", p.id, ""))
+    body = with_photos([render.new_post(p)], photos_of(call, [("post", p.id, "")]))[0]
+    return Reply(201, body, {"Location": f"/v1/posts/{p.id}"})
 
 
 @api.operation("GET", "/v1/posts/{post_id}", summary="A post I can see", tag=TAG,
@@ -79,11 +86,16 @@ def remove_reaction(call: Call) -> Reply:
 
 
 @api.operation("POST", "/v1/posts/{post_id}/comments", summary="Comment on a post", tag=TAG,
-               status=201, response=render.COMMENT, body=obj({"text": COMMENT_TEXT}))
+               status=201, response=render.COMMENT,
+               body=obj({"text": COMMENT_TEXT}, {"media_ids": MEDIA_IDS}))
 def add_comment(call: Call) -> Reply:
-    c = call.rpc(call.gw.clients.post.AddComment, post_pb2.AddCommentRequest(
-        actor_id=call.user_id, post_id=call.params["post_id"], text=call.body["text"]))
-    return Reply(201, render.comment(c))
+    c = create_with_media(
+        call, call.body.get("media_ids", []),
+        lambda: call.rpc(call.gw.clients.post.AddComment, post_pb2.AddCommentRequest(
+            actor_id=call.user_id, post_id=call.params["post_id"], text=call.body["text"])),
+        lambda c: ("comment", c.id, c.post_id))
+    photos = photos_of(call, [("comment", c.id, c.post_id)])
+    return Reply(201, with_photos([render.comment(c)], photos)[0])
 
 
 @api.operation("GET", "/v1/posts/{post_id}/comments", summary="Comments on a post, oldest first",
@@ -96,5 +108,7 @@ def list_comments(call: Call) -> Reply:
         viewer_id=call.user_id, post_id=post_id, limit=call.query["limit"],
         cursor=after if isinstance(after, str) else ""))
     names = display_names(call, (c.author_id for c in reply.items))
-    return Reply(200, {"items": [render.comment(c, names) for c in reply.items],
+    photos = photos_of(call, [("comment", c.id, c.post_id) for c in reply.items])
+    return Reply(200, {"items": with_photos([render.comment(c, names) for c in reply.items],
+                                            photos),
                        "next_cursor": seal_cursor(call.gw.cursors, reply.next_cursor, listing)})

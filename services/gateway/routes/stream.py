@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from flask import Response, request, stream_with_context
 
 from kith.gateway.api import api
+from kith.gateway.auth import Principal
 from kith.gateway.errors import ApiError
-from kith.gateway.http import Call
+from kith.gateway.http import Call, Reply
 from kith.gateway.metrics import STREAMS
+from kith.gateway.schema import integer, obj, string
 from kith.gateway.stream import StreamEvent, StreamLimitReached
 
 READY_TIMEOUT_S = 10.0
@@ -20,11 +22,25 @@ PING = b": ping\n\n"
 EXPIRED = b"event: session.expired\ndata: {}\n\n"
 
 
+TICKET = string(1, 512, pattern="^[A-Za-z0-9_-]+$",
+                description="from POST /v1/stream/tickets (instead of Authorization)")
+
+
+@api.operation("POST", "/v1/stream/tickets", status=201,
+               summary="A single-use ticket (60 s) to open /v1/stream without headers",
+               tag="stream", response=obj({"ticket": string(), "expires_in": integer()}))
+def create_stream_ticket(call: Call) -> Reply:
+    tickets = call.gw.tickets
+    return Reply(201, {"ticket": tickets.issue(call.me), "expires_in": tickets.ttl_s})
+
+
+# auth=False: the caller is authenticated here, by bearer token or by ticket.
 @api.operation("GET", "/v1/stream",
                summary="Live events for me: feed.entry, message.new, message.read (SSE)",
-               tag="stream", stream=True)
+               tag="stream", stream=True, auth=False, errors=(401,),
+               query={"ticket": TICKET})
 def stream(call: Call) -> Response:
-    gw, principal = call.gw, call.me
+    gw, principal = call.gw, _caller(call)
     heartbeat, lifetime = gw.config.stream_heartbeat_s, gw.config.stream_max_s
     # Taken before the response starts, so that a full process or user can still get a 429/503.
     try:
@@ -79,6 +95,13 @@ def _last_event_id() -> str | None:
     """Where a reconnecting client stopped: the ``Last-Event-ID`` header (what
     ``EventSource`` sends) or the ``last_event_id`` query parameter."""
     return request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
+
+
+def _caller(call: Call) -> Principal:
+    """The bearer of ``?ticket=`` (redeemed, so single use), else of the Authorization header."""
+    if ticket := call.query.get("ticket"):
+        return call.gw.tickets.redeem(ticket)
+    return call.gw.verifier.authenticate(request.headers.get("Authorization"))
 
 
 def _refusal(exc: StreamLimitReached) -> ApiError:

@@ -90,6 +90,7 @@ def test_the_dev_stack_comes_up_round_trips_and_keeps_its_data(dev_env: dict[str
         addresses = stack.wait_ready()
         for service in ("identity", "graph", "post", "messaging", "feed", "gateway"):
             assert service in addresses, addresses
+        assert addresses["app"] == addresses["gateway"] + "/"  # the web app, same origin
         bootstrap = addresses["kafka"]
         admin_dsn = addresses["postgres"].replace("kith_*", "kith_post")
 

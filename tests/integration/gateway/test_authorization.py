@@ -126,7 +126,8 @@ def test_callers_who_may_not_see_get_404_and_no_data(world: World, caller: str) 
 def test_anonymous_gets_401_on_every_authenticated_endpoint(world: World) -> None:
     ids = {"niche_id": world.niche_id, "post_id": world.post_id,
            "conversation_id": world.conversation_id, "user_id": world.member.user_id,
-           "kind": "like", "code": "abc"}
+           "kind": "like", "code": "abc",
+           "media_id": world.post_id}
     protected = [op for op in api.operations if op.auth]
     assert len(protected) >= 30
     for op in protected:

@@ -27,3 +27,9 @@ def test_demo_seeds_and_prints_a_working_login(gateway: Gateway,
     inbox = eventually(lambda: me.get("/v1/conversations").json()["items"],
                        lambda items: len(items) == 3)
     assert len(inbox) == 3 and all(i["unread_count"] == 1 for i in inbox)
+    # The first post of every niche carries a photo drawn by the demo, served to members.
+    feed = eventually(lambda: me.get("/v1/feed").json()["items"],
+                      lambda items: any(i.get("media") for i in items))
+    photo = next(m for i in feed for m in i.get("media", []))
+    thumb = me.get(photo["thumb_url"])
+    assert thumb.status_code == 200 and thumb.headers["Content-Type"] == "image/jpeg"

@@ -38,7 +38,7 @@ def served(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             try:
                 if requests.get(url + "/readyz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # workers still booting
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)

@@ -117,8 +117,8 @@ def test_operations_endpoints(gateway: Gateway) -> None:
     assert spec["openapi"].startswith("3.")
     assert "/v1/niches/{niche_id}/members/{user_id}" in spec["paths"]
     assert "post" in spec["paths"]["/v1/conversations/{conversation_id}/messages"]
-    docs = anon.get("/docs")
-    assert docs.status_code == 200 and "/v1/stream" in docs.text and "<script" not in docs.text
+    docs = anon.get("/docs")  # Swagger UI, or the static listing without a web build (test_web)
+    assert docs.status_code == 200 and docs.headers["Content-Type"].startswith("text/html")
     metrics = anon.get("/metrics").text
     assert 'kith_gateway_requests_total{method="GET",route="/healthz",status="200"}' in metrics
     assert "kith_gateway_request_duration_seconds_bucket" in metrics

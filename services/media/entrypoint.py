@@ -1,0 +1,84 @@
+"""``kith media serve``: the media gRPC service, its outbox relay, its reactions to account
+and carrier deletions, and the expiry of photos left unattached."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import grpc
+
+from kith.common.config import ConfigError
+from kith.common.projection import Projection
+from kith.common.service import ServiceContext, ServiceSpec, serve
+from kith.media.application import UNATTACHED_TTL_S, MediaApp
+from kith.media.carriers import GrpcCarriers
+from kith.media.grpc_api import SERVICE_NAME, MediaServicer
+from kith.media.imaging import MAX_PIXELS
+from kith.media.projections import AccountDeletions, CarrierDeletions
+from kith.protos import media_pb2_grpc
+
+log = logging.getLogger(__name__)
+SWEEP_EVERY_S = 60.0
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1")
+    return value
+
+
+def _application(ctx: ServiceContext) -> MediaApp:
+    env = ctx.settings.extra
+    return MediaApp(
+        ctx.store,
+        GrpcCarriers(ctx.settings.grpc_addr("post"), ctx.settings.grpc_addr("messaging"),
+                     ctx.settings.grpc_addr("graph")),
+        decode_slots=_int(env, "KITH_MEDIA_DECODE_SLOTS", 2),
+        upload_slots=_int(env, "KITH_MEDIA_UPLOAD_SLOTS", 4),
+        max_pixels=_int(env, "KITH_MEDIA_MAX_PIXELS", MAX_PIXELS),
+        unattached_ttl_s=_int(env, "KITH_MEDIA_UNATTACHED_TTL_S", UNATTACHED_TTL_S))
+
+
+def _register(ctx: ServiceContext) -> Sequence[Callable[[grpc.Server], None]]:
+    servicer = MediaServicer(_application(ctx))
+    return [lambda server: media_pb2_grpc.add_MediaServiceServicer_to_server(servicer, server)]
+
+
+def _projections(ctx: ServiceContext) -> Sequence[Projection]:
+    app = _application(ctx)
+    return [AccountDeletions(app, ctx.settings.topic("identity")),
+            CarrierDeletions(app, ctx.settings.topic("post"))]
+
+
+def _background(ctx: ServiceContext) -> Sequence[Callable[[threading.Event], Any]]:
+    app = _application(ctx)
+    every = float(_int(ctx.settings.extra, "KITH_MEDIA_SWEEP_EVERY_S", int(SWEEP_EVERY_S)))
+
+    def expire(stop: threading.Event) -> None:
+        while not stop.wait(every):
+            while (purged := app.expire_unattached()) and not stop.is_set():
+                log.info("expired %d unattached photos", purged)
+
+    return [expire]
+
+
+SPEC = ServiceSpec(
+    name="media",
+    package="kith.media",
+    grpc_services=[SERVICE_NAME],
+    register=_register,
+    projections=_projections,
+    background=_background,
+)
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": lambda argv: serve(SPEC)}

@@ -1,0 +1,66 @@
+"""Media's reactions to other services' events, each in the projection runner's transaction
+(exactly-once effect; a redelivered event finds nothing left to do).
+
+* identity's ``AccountDeleted``: shred the uploader's key, then purge their photos.
+* post's ``PostDeleted`` / ``CommentDeleted``: the carrier is gone, so its photos
+  (and those of a deleted post's comments) are served to their uploaders only.
+  A fetch asks the carrier's owner anyway, so this closes no gap in time; it
+  keeps media's own state and events true.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import psycopg
+
+from kith.common.contracts import account_deletions
+from kith.common.projection import Event
+from kith.media.application import MediaApp
+
+log = logging.getLogger(__name__)
+POST_DELETED = "kith.post.PostDeleted"
+COMMENT_DELETED = "kith.post.CommentDeleted"
+
+
+class AccountDeletions:
+    name = "media.account_deletions"
+
+    def __init__(self, app: MediaApp, identity_topic: str) -> None:
+        self.app = app
+        self.topics = (identity_topic,)
+
+    def apply(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
+        for deletion in account_deletions(events):
+            purged = self.app.erase_account(conn, deletion.user_id, deletion.deleted_at_ms)
+            log.info("account %s deleted: key shredded, %d photos purged",
+                     deletion.user_id, purged)
+
+    def reset(self, conn: psycopg.Connection) -> None:
+        """Nothing to empty: the effects are media events and shredded keys."""
+
+
+class CarrierDeletions:
+    name = "media.carrier_deletions"
+
+    def __init__(self, app: MediaApp, post_topic: str) -> None:
+        self.app = app
+        self.topics = (post_topic,)
+
+    def apply(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
+        posts, comments = [], []
+        for event in events:
+            try:
+                if event.type == POST_DELETED:
+                    posts.append(str(event.data["post_id"]))
+                elif event.type == COMMENT_DELETED:
+                    comments.append(str(event.data["comment_id"]))
+            except (KeyError, TypeError):
+                log.error("passing over a malformed %s", event.type)
+        if posts or comments:
+            # A deleted post takes the photos of its comments along (parent_id = post).
+            self.app.detach_carriers(conn, posts + comments, posts)
+
+    def reset(self, conn: psycopg.Connection) -> None:
+        """Nothing to empty: detaching is recorded as media events."""
