@@ -30,6 +30,7 @@ from pathlib import Path
 
 from kith.cli.bench_messaging import percentile
 from kith.cli.benchkit import bench_infra, spawn_services
+from kith.common.assertion import ActorSigner
 from kith.common.rpc import channel
 from kith.protos import graph_pb2, graph_pb2_grpc
 
@@ -103,8 +104,9 @@ def main(argv: list[str]) -> int:
             children = stack.enter_context(spawn_services(infra.settings, [("graph", "serve")],
                                                           workdir))
             bench = dataclasses.replace(infra.settings, grpc_addrs=children.addrs)
+            signer = ActorSigner(bench.signing_key())  # the bench stands in for the gateway
             graph = graph_pb2_grpc.GraphServiceStub(channel(bench.grpc_addr("graph"),
-                                                            deadline_s=30))
+                                                            deadline_s=30, signer=signer))
             started = time.monotonic()
             users = arrange(graph, args.people, args.niches, rng, args.threads)
             arranged_s = time.monotonic() - started

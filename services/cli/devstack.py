@@ -12,12 +12,14 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -28,7 +30,7 @@ from kith.common import logs
 from kith.common.config import Settings, with_database
 from kith.common.infra.kafka import EmbeddedKafka
 from kith.common.infra.postgres import EmbeddedPostgres
-from kith.common.infra.processes import InfraError, stop_process
+from kith.common.infra.processes import InfraError, die_with_parent, stop_process
 from kith.common.service import wait_for_signal
 
 log = logging.getLogger("kith.dev")
@@ -46,16 +48,39 @@ PROCESSES: list[tuple[str, str, bool]] = [
 ]
 
 
+HEALTHY_AFTER_S = 30.0  # a child (or server) up this long starts its back-off afresh
+MAX_BACKOFF_S = 30.0
+SUPERVISE_TICK_S = 0.5
+
+
+def backoff(restarts: int) -> float:
+    """Seconds before restart number ``restarts + 1``: 0.5 s doubling to 30 s, with jitter."""
+    return min(MAX_BACKOFF_S, 0.5 * 2 ** restarts) * random.uniform(0.5, 1.0)
+
+
 @dataclass
 class Child:
     service: str
     command: str
     proc: subprocess.Popen[bytes]
     restarts: int = 0
+    started: float = field(default_factory=time.monotonic)
+    due: float | None = None  # when a dead child is restarted; each child has its own clock
 
     @property
     def label(self) -> str:
         return f"{self.service} {self.command}"
+
+
+@dataclass
+class Server:
+    """An embedded PostgreSQL or Kafka the stack started, restarted when it dies."""
+
+    name: str
+    process: EmbeddedPostgres | EmbeddedKafka
+    restarts: int = 0
+    started: float = field(default_factory=time.monotonic)
+    due: float | None = None
 
 
 class StackLock:
@@ -95,18 +120,21 @@ class DevStack:
         self.children: list[Child] = []
         self.env: dict[str, str] = {}
         self.lock = StackLock(self.home)
+        self._watched: list[Server] = []
 
     def up(self) -> dict[str, str]:
         self.home.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()
         admin_dsn = self.settings.pg_dsn
         if admin_dsn is None:
-            self.postgres = EmbeddedPostgres(self.home / "postgres", self.settings.pg_port)
+            self.postgres = EmbeddedPostgres(self.home / "postgres", self.settings.pg_port,
+                                             die_with_parent=True)
             admin_dsn = self.postgres.start()
         bootstrap = self.settings.kafka_bootstrap
         if bootstrap is None:
             self.kafka = EmbeddedKafka(self.home / "kafka", self.settings.kafka_port,
-                                       self.settings.kafka_controller_port)
+                                       self.settings.kafka_controller_port,
+                                       die_with_parent=True)
             bootstrap = self.kafka.start()
         self.env = {**os.environ, "KITH_PG_DSN": admin_dsn, "KITH_KAFKA_BOOTSTRAP": bootstrap,
                     "KITH_HOME": str(self.home)}
@@ -131,17 +159,63 @@ class DevStack:
                 addresses["app"] = f"{url}/"  # the web app (web/dist), built by `make run`
         return addresses
 
-    def supervise(self, stop) -> None:
-        """Restart a child that dies unexpectedly (with back-off) until ``stop`` is set."""
-        while not stop.wait(1.0):
+    def supervise(self, stop: threading.Event) -> None:
+        """Restart whatever dies unexpectedly — the embedded PostgreSQL and Kafka too — until
+        ``stop`` is set. Each child waits out its own back-off (reset once it has run for
+        ``HEALTHY_AFTER_S``) while the loop keeps watching the others."""
+        while not stop.wait(SUPERVISE_TICK_S):
+            for server in self._servers():
+                self._heal_server(server)
+            now = time.monotonic()
             for i, child in enumerate(self.children):
                 if child.proc.poll() is None:
+                    if child.restarts and now - child.started >= HEALTHY_AFTER_S:
+                        child.restarts = 0
                     continue
-                log.warning("%s exited with %s; restarting", child.label, child.proc.returncode)
-                time.sleep(min(30, 2 ** child.restarts))
-                fresh = self._spawn(child.service, child.command)
-                fresh.restarts = child.restarts + 1
-                self.children[i] = fresh
+                if child.due is None:
+                    child.due = now + backoff(child.restarts)
+                    log.warning("%s exited with %s; restarting in %.1f s", child.label,
+                                child.proc.returncode, child.due - now)
+                    continue
+                if now >= child.due and not stop.is_set():
+                    fresh = self._spawn(child.service, child.command)
+                    fresh.restarts = child.restarts + 1
+                    self.children[i] = fresh
+
+    def _servers(self) -> list[Server]:
+        if not self._watched:
+            self._watched = [Server(name, proc) for name, proc
+                             in (("postgres", self.postgres), ("kafka", self.kafka))
+                             if proc is not None]
+        return self._watched
+
+    def _heal_server(self, server: Server) -> None:
+        now = time.monotonic()
+        code = server.process.exited()
+        if code is None:
+            if server.restarts and now - server.started >= HEALTHY_AFTER_S:
+                server.restarts = 0
+            return
+        if server.due is None:
+            server.due = now + backoff(server.restarts)
+            log.warning("%s exited with %s; restarting in %.1f s", server.name, code,
+                        server.due - now)
+            return
+        if now < server.due:
+            return
+        started = time.monotonic()
+        try:
+            server.process.start()
+        except InfraError as exc:
+            server.restarts += 1
+            server.due = time.monotonic() + backoff(server.restarts)
+            log.error("%s did not restart (%s); next try in %.1f s", server.name,
+                      str(exc).splitlines()[0], server.due - time.monotonic())
+            return
+        log.warning("%s restarted in %.1f s", server.name, time.monotonic() - started)
+        server.restarts += 1
+        server.started = time.monotonic()
+        server.due = None
 
     def down(self) -> None:
         for child in reversed(self.children):
@@ -158,7 +232,8 @@ class DevStack:
         logdir.mkdir(exist_ok=True)
         out = open(logdir / f"{service}-{command}.log", "ab")  # noqa: SIM115 - owned by the child
         proc = subprocess.Popen([sys.executable, "-m", "kith.cli", service, command], env=self.env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=die_with_parent())
         return Child(service, command, proc)
 
     def _wait_healthy(self, service: str, address: str, timeout: float = 60.0) -> None:

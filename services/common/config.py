@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 SERVICES = ("identity", "graph", "post", "messaging", "feed", "media")  # each has a topic
 DATABASES = (*SERVICES, "gateway")  # each has a database of its own
@@ -25,6 +25,19 @@ DEFAULT_GRPC_PORTS = {
 
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"
+# Session limits and TCP liveness of every database connection (``KITH_DB_*``): a statement,
+# a lock wait or an idle transaction cannot hold on for ever, and a dead or partitioned peer
+# is noticed within seconds instead of when TCP gives up (minutes to hours).
+DB_SESSION_DEFAULTS = {
+    "KITH_DB_STATEMENT_TIMEOUT_MS": 30_000,
+    "KITH_DB_LOCK_TIMEOUT_MS": 10_000,
+    "KITH_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": 60_000,
+    "KITH_DB_CONNECT_TIMEOUT_S": 5,
+    "KITH_DB_KEEPALIVES_IDLE_S": 5,
+    "KITH_DB_KEEPALIVES_INTERVAL_S": 2,
+    "KITH_DB_KEEPALIVES_COUNT": 3,
+    "KITH_DB_TCP_USER_TIMEOUT_MS": 10_000,
+}
 
 
 class ConfigError(ValueError):
@@ -69,6 +82,7 @@ class Settings:
     actor_signing_key: str = ""  # gateway only; empty: the development key
     actor_verify_key: str = ""  # every service; empty: the development key
     extra: Mapping[str, str] = field(default_factory=dict)
+    db_session: Mapping[str, int] = field(default_factory=lambda: dict(DB_SESSION_DEFAULTS))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,7 +102,12 @@ class Settings:
         log_format = env.get("KITH_LOG_FORMAT", "json")
         if log_format not in ("json", "text"):
             raise ConfigError("KITH_LOG_FORMAT must be 'json' or 'text'")
+        db_session = {name: _int(env, name, default)
+                      for name, default in DB_SESSION_DEFAULTS.items()}
+        if any(v < 0 for v in db_session.values()):
+            raise ConfigError("KITH_DB_* timeouts must not be negative")
         return cls(
+            db_session=db_session,
             home=Path(env.get("KITH_HOME", ".kith")).resolve(),
             pg_dsn=env.get("KITH_PG_DSN") or None,
             kafka_bootstrap=env.get("KITH_KAFKA_BOOTSTRAP") or None,
@@ -151,15 +170,17 @@ class Settings:
         return f"{self.topic_prefix}{service}.events.v1"
 
     def database_url(self, service: str) -> str:
-        """The DSN of a service's own database."""
+        """The DSN of a service's own database, carrying the ``KITH_DB_*`` session limits
+        and TCP keepalives (parameters the URL already sets are kept)."""
         if service in self.database_urls:
-            return self.database_urls[service]
+            return with_session_limits(self.database_urls[service], self.db_session)
         if not self.pg_dsn:
             raise ConfigError(
                 f"no database for {service}: "
                 f"set KITH_PG_DSN (or KITH_{service.upper()}_DATABASE_URL)"
             )
-        return with_database(self.pg_dsn, f"{self.db_prefix}_{service}")
+        return with_session_limits(with_database(self.pg_dsn, f"{self.db_prefix}_{service}"),
+                                   self.db_session)
 
     def grpc_addr(self, service: str) -> str:
         return self.grpc_addrs.get(service) or f"127.0.0.1:{DEFAULT_GRPC_PORTS[service]}"
@@ -176,3 +197,29 @@ def with_database(dsn: str, dbname: str) -> str:
     if parts.scheme not in ("postgresql", "postgres"):
         raise ConfigError(f"KITH_PG_DSN must be a postgresql:// URL, got {dsn!r}")
     return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+
+
+def with_session_limits(dsn: str, limits: Mapping[str, int]) -> str:
+    """``dsn`` with libpq parameters for the ``KITH_DB_*`` limits (URL-style DSNs only)."""
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgresql", "postgres"):
+        return dsn
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    get = limits.get
+    options = " ".join(
+        f"-c {name}={get(var, DB_SESSION_DEFAULTS[var])}" for name, var in (
+            ("statement_timeout", "KITH_DB_STATEMENT_TIMEOUT_MS"),
+            ("lock_timeout", "KITH_DB_LOCK_TIMEOUT_MS"),
+            ("idle_in_transaction_session_timeout", "KITH_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS"),
+        ) if f"{name}=" not in query.get("options", ""))
+    if options:
+        query["options"] = f"{query.get('options', '')} {options}".strip()
+    for param, var in (("connect_timeout", "KITH_DB_CONNECT_TIMEOUT_S"),
+                       ("keepalives_idle", "KITH_DB_KEEPALIVES_IDLE_S"),
+                       ("keepalives_interval", "KITH_DB_KEEPALIVES_INTERVAL_S"),
+                       ("keepalives_count", "KITH_DB_KEEPALIVES_COUNT"),
+                       ("tcp_user_timeout", "KITH_DB_TCP_USER_TIMEOUT_MS")):
+        query.setdefault(param, str(get(var, DB_SESSION_DEFAULTS[var])))
+    query.setdefault("keepalives", "1")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query, quote_via=quote),
+                       parts.fragment))

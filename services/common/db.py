@@ -47,6 +47,9 @@ def migrate(dsn: str, migrations: Iterable[tuple[str, str]]) -> list[str]:
     """Apply each migration not yet applied, each in its own transaction; return the applied."""
     applied: list[str] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
+        # A migration may take long and wait for a live runner's locks: no session limits.
+        conn.execute("SET statement_timeout = 0")
+        conn.execute("SET lock_timeout = 0")
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
             conn.execute(

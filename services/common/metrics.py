@@ -10,6 +10,7 @@ worker (deliveries). :func:`start_metrics_server` exposes them over HTTP on
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -46,6 +47,18 @@ CONSUMER_LAG = Gauge(
     "kith_consumer_lag_messages",
     "High watermark minus the consumer's position, per assigned partition.",
     ["group", "topic", "partition"])
+PROJECTION_HOLDS = Counter(
+    "kith_projection_holds_total",
+    "Times a projection stopped one partition (gap, conflict, poison, unknown_schema,"
+    " offset_beyond_log): the partition waits, the others go on.", ["projection", "reason"])
+PROJECTION_HELD = Gauge(
+    "kith_projection_held_partitions",
+    "1 while a projection holds a partition back; alert when it stays for a minute.",
+    ["projection", "topic", "partition", "reason"])
+PROJECTION_RETRIES = Counter(
+    "kith_projection_transient_failures_total",
+    "Transient failures (database or broker away) a projection retried in-process.",
+    ["projection"])
 FANOUT_DELIVERIES = Counter(
     "kith_fanout_deliveries_total", "Feed entries the fan-out worker wrote.", ["worker"])
 FANOUT_BATCH_DELIVERIES = Histogram(
@@ -117,6 +130,17 @@ def observe_projection_batch(projection: str, messages: int, applied: int,
     PROJECTION_APPLIED.labels(projection).inc(applied)
     PROJECTION_BATCH_SIZE.labels(projection).observe(messages)
     PROJECTION_BATCH_SECONDS.labels(projection).observe(seconds)
+
+
+def observe_hold(projection: str, topic: str, partition: int, reason: str, held: bool) -> None:
+    """A partition held back (``held``) or released again."""
+    labels = (projection, topic, str(partition), reason)
+    if held:
+        PROJECTION_HOLDS.labels(projection, reason).inc()
+        PROJECTION_HELD.labels(*labels).set(1)
+    else:
+        with contextlib.suppress(KeyError):
+            PROJECTION_HELD.remove(*labels)
 
 
 def observe_fanout_batch(worker: str, deliveries: int) -> None:

@@ -10,17 +10,26 @@ Skipping is impossible: an event leaves the outbox only once Kafka has it,
 however late its transaction committed (see :mod:`kith.common.eventstore` for
 why per-stream order still holds). Only one relay per database publishes at a
 time (a session advisory lock); others stand by, so a relay can run beside
-every replica of a service.
+every replica of a service. Leadership is bounded: the leader's session ends after
+``LEADER_IDLE_TIMEOUT_MS`` without a statement (a frozen or cut-off leader), and server
+keepalives end a vanished one, so a standby takes over within seconds.
+
+Failures (database restarted, broker away) are retried in-process with back-off and jitter;
+the backlog gauge keeps being updated through an outage so that alerts fire. When only part
+of a batch is acknowledged, the acknowledged prefix of each partition leaves the outbox, so
+what already succeeded is not sent again.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from typing import Any
 
 import psycopg
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from kith.common import metrics, tracing
 from kith.common.kafka import event_headers, producer_config
@@ -28,6 +37,11 @@ from kith.common.kafka import event_headers, producer_config
 log = logging.getLogger(__name__)
 RELAY_LEADER_LOCK = 0x72656C6179  # "relay"
 NOTIFY_CHANNEL = "kith_events"
+LEADER_IDLE_TIMEOUT_MS = 10_000  # a leader silent this long loses its session (and the lock)
+RETRY_MAX_S = 30.0
+HEALTHY_AFTER_S = 30.0
+BACKLOG_SAMPLE_S = 2.0
+BACKLOG_COUNT_CAP = 10_000_000  # counting the outbox stops here (the gauge saturates)
 
 
 class RelayError(RuntimeError):
@@ -44,9 +58,11 @@ class OutboxRelay:
         self._producer_config = producer_config(bootstrap, **producer_overrides)
         self._producer: Producer | None = None
         self.published = 0
+        self._backlog_due = 0.0
 
     def run(self, stop: threading.Event) -> None:
         """Publish until ``stop`` is set; stand by while another relay holds leadership."""
+        failures = 0
         while not stop.is_set():
             try:
                 with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -54,17 +70,42 @@ class OutboxRelay:
                                         (RELAY_LEADER_LOCK,)).fetchone()[0]:
                         stop.wait(1.0)
                         continue
+                    self._bound_leadership(conn)
                     conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     log.info("relay for %s is publishing", self.topic)
+                    started = time.monotonic()
                     while not stop.is_set():
                         if self.publish_batch(conn) < self.batch_size:
                             self._wait_for_appends(conn)
-            except (psycopg.OperationalError, RelayError) as exc:
-                log.warning("relay for %s: %s; retrying", self.topic, exc)
+                        if failures and time.monotonic() - started >= HEALTHY_AFTER_S:
+                            failures = 0
+            except (psycopg.Error, RelayError, KafkaException) as exc:
+                failures += 1
+                delay = min(RETRY_MAX_S, 0.5 * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+                log.warning("relay for %s: %s; retrying in %.1f s", self.topic,
+                            str(exc).strip().splitlines()[0] if str(exc) else repr(exc), delay)
                 self._reset_producer()
-                stop.wait(1.0)
+                self._observe_outage_backlog()
+                stop.wait(delay)
         if self._producer is not None:
             self._producer.flush(10)
+
+    @staticmethod
+    def _bound_leadership(conn: psycopg.Connection) -> None:
+        """End this session (releasing leadership) if the process stops talking: frozen,
+        partitioned or gone. The loop below never stays idle for more than ``idle_wait_s``."""
+        conn.execute(f"SET idle_session_timeout = {int(LEADER_IDLE_TIMEOUT_MS)}")
+        for name, value in (("tcp_keepalives_idle", 5), ("tcp_keepalives_interval", 2),
+                            ("tcp_keepalives_count", 3), ("tcp_user_timeout", 10_000)):
+            conn.execute(f"SET {name} = {value}")
+
+    def _observe_outage_backlog(self) -> None:
+        """Keep the backlog gauge moving while publishing fails (when the database answers)."""
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=2) as conn:
+                metrics.RELAY_BACKLOG.labels(self.topic).set(self.backlog(conn))
+        except psycopg.Error:
+            pass
 
     def publish_batch(self, conn: psycopg.Connection) -> int:
         """Publish the oldest batch of the outbox; return how many events it held."""
@@ -77,12 +118,20 @@ class OutboxRelay:
         if not rows:
             metrics.observe_relay(self.topic, 0, 0)
             return 0
+        if time.monotonic() >= self._backlog_due:  # also while batches keep failing
+            self._backlog_due = time.monotonic() + BACKLOG_SAMPLE_S
+            metrics.RELAY_BACKLOG.labels(self.topic).set(self.backlog(conn))
         producer = self._get_producer()
+        acked: dict[int, int] = {}  # position → partition
+        failed: dict[int, int] = {}  # partition → lowest failed position
         errors: list[KafkaError] = []
 
-        def on_delivery(err: KafkaError | None, _msg: object) -> None:
-            if err is not None:
+        def on_delivery(err: KafkaError | None, msg: Message, position: int) -> None:
+            if err is None:
+                acked[position] = msg.partition()
+            else:
                 errors.append(err)
+                failed[msg.partition()] = min(failed.get(msg.partition(), position), position)
 
         for position, stream_id, version, event_id, event_type, payload, metadata in rows:
             while True:
@@ -92,14 +141,24 @@ class OutboxRelay:
                                          self.topic, metadata, event_headers(
                                              event_type, event_id, version, position,
                                              metadata)),
-                                     on_delivery=on_delivery)
+                                     on_delivery=lambda e, m, p=position: on_delivery(e, m, p))
                     break
                 except BufferError:
                     producer.poll(0.05)
         remaining = producer.flush(30)
         if errors or remaining:
-            raise RelayError(f"{len(errors)} delivery errors, {remaining} unacknowledged: "
-                             f"{errors[:1]}")
+            # Keep only what is safely ordered: an acknowledged event below every failure in
+            # its partition, and below every event whose fate is still unknown.
+            unknown = [r[0] for r in rows if r[0] not in acked and r[0] not in failed.values()]
+            ceiling = min(unknown) if remaining and unknown else None
+            done = [p for p, part in acked.items() if (ceiling is None or p < ceiling)
+                    and p < failed.get(part, p + 1)]
+            if done:
+                conn.execute("DELETE FROM outbox WHERE position = ANY(%s)", (done,))
+                self.published += len(done)
+                metrics.observe_relay(self.topic, len(done), self.backlog(conn))
+            raise RelayError(f"{len(errors)} delivery errors, {remaining} unacknowledged "
+                             f"({len(done)} acknowledged kept): {errors[:1]}")
         conn.execute("DELETE FROM outbox WHERE position = ANY(%s)", ([r[0] for r in rows],))
         self.published += len(rows)
         metrics.observe_relay(self.topic, len(rows), 0 if len(rows) < self.batch_size
@@ -108,7 +167,8 @@ class OutboxRelay:
 
     def backlog(self, conn: psycopg.Connection) -> int:
         """Events recorded but not yet published (for metrics and tests)."""
-        return conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM (SELECT 1 FROM outbox LIMIT %s) AS o",
+                            (BACKLOG_COUNT_CAP,)).fetchone()[0]
 
     @staticmethod
     def _max_position(conn: psycopg.Connection) -> int:

@@ -8,6 +8,8 @@ Every ``kith <service> serve`` is :func:`serve` with that service's
 from __future__ import annotations
 
 import logging
+import os
+import select
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -129,12 +131,41 @@ def _thread(name: str, target: Callable[[threading.Event], Any],
     return thread
 
 
-def wait_for_signal() -> threading.Event:
-    """An event set by SIGTERM or SIGINT."""
+def wait_for_signal(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT)) -> threading.Event:
+    """An event set (soon after) SIGTERM or SIGINT arrives; install from the main thread.
+
+    No lock is taken in signal context: the interpreter's C-level handler writes the signal
+    number to a non-blocking pipe (``signal.set_wakeup_fd``) from whichever thread the kernel
+    picked, and a watcher thread sets the event. (Setting a ``threading.Event`` in a Python
+    handler deadlocks when a second signal interrupts the first handler while it holds the
+    event's lock, and a Python handler never runs while the main thread is blocked and the
+    signal went to another thread.) Any number of signals in any rhythm stop the process once.
+    """
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    wanted = {int(sig) for sig in signals}
+    read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def watch() -> None:
+        while True:
+            select.select([read_fd], [], [])
+            try:
+                received = os.read(read_fd, 64)
+            except BlockingIOError:
+                continue
+            ours = [n for n in received if n in wanted]
+            if ours and not stop.is_set():
+                log.info("received %s; stopping", signal.Signals(ours[0]).name)
+                stop.set()
+
+    threading.Thread(target=watch, name="signal-watcher", daemon=True).start()
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    for sig in signals:
+        signal.signal(sig, _wake_only)
     return stop
+
+
+def _wake_only(_signum: int, _frame: object) -> None:
+    """A Python-level handler that does nothing: the wake-up fd carries the signal."""
 
 
 def serve(spec: ServiceSpec, settings: Settings | None = None) -> int:

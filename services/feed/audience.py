@@ -14,6 +14,8 @@ import psycopg
 from kith.feed.domain import FeedPost, PostKey
 
 Pair = tuple[int, int]  # (user_id, niche_id) or (blocker, blocked)
+LOCK_BUCKETS = 256  # advisory locks per id space a batch may hold (see AudienceIndex.lock)
+USERS, NICHES = 0x6B6601, 0x6B6602  # the two lock spaces (users first)
 
 
 class AudienceIndex:
@@ -35,12 +37,17 @@ class AudienceIndex:
             found.update(self.conn.execute(query, (missing,)).fetchall())
         return found
 
-    def lock(self, ids: Iterable[int]) -> None:
-        """Transaction-scoped locks, taken in id order (callers lock users before niches)."""
-        ordered = sorted(set(ids))
+    def lock(self, ids: Iterable[int], space: int = USERS) -> None:
+        """Transaction-scoped locks on ``ids`` of one ``space`` (callers lock users before
+        niches), taken in order. Ids share ``LOCK_BUCKETS`` locks per space, so a batch holds
+        at most ``2 * LOCK_BUCKETS`` advisory locks whatever its size: Postgres's lock table
+        (``max_locks_per_transaction`` times connections) cannot run out at
+        production batch sizes."""
+        ordered = sorted({i % LOCK_BUCKETS for i in ids})
         if ordered:
-            self.conn.execute("SELECT count(pg_advisory_xact_lock(k))"
-                              " FROM unnest(%s::bigint[]) WITH ORDINALITY AS t(k, i)", (ordered,))
+            self.conn.execute("SELECT count(pg_advisory_xact_lock(%s, k))"
+                              " FROM unnest(%s::int[]) WITH ORDINALITY AS t(k, i)",
+                              (space, ordered))
 
     def uuids(self, ids: Collection[int]) -> dict[int, uuid.UUID]:
         return dict(self.conn.execute("SELECT id, uuid FROM feed_refs WHERE id = ANY(%s)",

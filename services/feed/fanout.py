@@ -32,7 +32,7 @@ import psycopg
 from kith.common import metrics
 from kith.common.projection import Event
 from kith.feed import entries
-from kith.feed.audience import AudienceIndex, Pair
+from kith.feed.audience import NICHES, AudienceIndex, Pair
 from kith.feed.domain import FeedPost, below, window_shift
 from kith.feed.events import (
     Archived,
@@ -139,7 +139,7 @@ def apply_changes(conn: psycopg.Connection, changes: Sequence[Change], feed_size
     all_niches = graph_niches | post_niches | {n for ns in niches_of_blockers.values()
                                                for n in ns}
     index.ensure_niches(graph_niches | post_niches)
-    index.lock(all_niches)
+    index.lock(all_niches, NICHES)
 
     # -- state: replay the batch over what it touches --------------------------------------
     plan.members_before = index.members(graph_niches)

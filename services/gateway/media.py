@@ -47,13 +47,22 @@ def photo(info: media_pb2.MediaInfo) -> dict[str, Any]:
             "thumb_url": f"{url}?size=thumb"}
 
 
+_CLAIMS = uuid.UUID("5c0e3a4e-52b4-4a8e-9d43-6f0c2f3f1a11")  # namespace of derived claims
+
+
 def create_with_media(call: Call, media_ids: Sequence[str], create: Callable[[], T],
-                      carrier_of: Callable[[T], Carrier]) -> T:
-    """Run ``create``; attach ``media_ids`` to what it created, or leave nothing attached."""
+                      carrier_of: Callable[[T], Carrier], retry_key: str | None = None) -> T:
+    """Run ``create``; attach ``media_ids`` to what it created, or leave nothing attached.
+
+    ``retry_key`` names a command that ``create`` itself makes idempotent (a message's
+    ``client_message_id``): the claim is derived from it, so a retry after the photos
+    were attached finds them attached by the same claim and returns the first result.
+    """
     if not media_ids:
         return create()
     media = call.gw.clients.media
-    claim_id = str(uuid.uuid4())
+    claim_id = str(uuid.uuid5(_CLAIMS, f"{call.user_id}\n{retry_key}") if retry_key
+                   else uuid.uuid4())
     call.rpc(media.Claim, media_pb2.ClaimRequest(actor_id=call.user_id, claim_id=claim_id,
                                                  media_ids=list(media_ids)))
     try:

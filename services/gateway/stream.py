@@ -14,6 +14,16 @@ each event to the connections open in this process:
   its (encrypted) text is read back through messaging as the recipient.
 * ``message.read`` — a ``MessagesRead`` goes to the members named in the event.
 
+Every event's SSE ``id`` is a *cursor*: the time of its record and, for every partition of
+both topics, the offset after which this event was read. It is unique across topics, means
+the same to every gateway process and survives restarts. A reconnect with ``Last-Event-ID``
+(header or ``last_event_id``) first reads the log from that cursor up to where the live
+consumer stood when the connection subscribed (:meth:`StreamHub.catch_up`), then goes on
+live: every later event once, none missing. A cursor older than ``RESUME_WINDOW_S`` (or
+pointing at records the log no longer holds) gets ``event: reset``. Relay duplicates (the
+same event id at a second offset) are dropped: by the hub for live events, and per
+connection over what it caught up on, including a window of records before the cursor.
+
 Each connection has a bounded queue; a client too slow to drain it is
 disconnected (and reconnects) rather than slowing everyone else down. Each
 also holds a server thread for its whole life, so :meth:`StreamHub.subscribe`
@@ -29,7 +39,8 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,7 +49,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from kith.common.codec import AvroCodec, default_codec
 from kith.common.config import Settings
-from kith.common.kafka import consumer_config
+from kith.common.kafka import EventEnvelope, consumer_config
 from kith.gateway import render
 from kith.gateway.clients import Clients
 from kith.gateway.media import photo
@@ -48,6 +59,10 @@ log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
 NICHE_CACHE_S = 30.0
 RPC_TIMEOUT_S = 2.0
+RESUME_WINDOW_S = 24 * 3600  # Last-Event-ID older than this → event: reset
+DEDUPE_LOOKBACK = 5000  # records per partition before a cursor read to recognise duplicates
+RECENT_IDS = 50_000  # event ids the live consumer remembers to drop relay duplicates
+TOPICS = ("post", "messaging")  # the order of a cursor's offset groups
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,7 @@ class StreamEvent:
     event: str
     data: dict[str, Any]
     id: str | None = None
+    event_id: str | None = None  # the Kith event's id: what duplicates share (not sent)
 
     def encode(self) -> bytes:
         head = f"id: {self.id}\n" if self.id else ""
@@ -80,12 +96,46 @@ class Subscription:
     niches: frozenset[str] = frozenset()
     niches_at: float = float("-inf")
     closed: bool = False
+    resume_from: dict[tuple[str, int], int] | None = None  # a Last-Event-ID cursor
+    live_from: dict[tuple[str, int], int] = field(default_factory=dict)  # at subscribe
+    reset: bool = False  # the cursor could not be honoured
+    seen: set[str] = field(default_factory=set)  # event ids caught up on (duplicates)
 
     def offer(self, event: StreamEvent) -> None:
+        if event.event_id is not None and event.event_id in self.seen:
+            return
         try:
             self.events.put_nowait(event)
         except queue.Full:  # too slow: end this connection; the client reconnects
             self.closed = True
+
+
+def encode_cursor(positions: dict[tuple[str, int], int], topics: list[str],
+                  timestamp_ms: int) -> str:
+    """``<ms>_<offsets of topic 1>_<offsets of topic 2>``: each group the next offsets of the
+    topic's partitions 0, 1, … joined by ``-`` (a partition not yet read counts as 0)."""
+    groups = []
+    for topic in topics:
+        count = max((p + 1 for t, p in positions if t == topic), default=0)
+        groups.append("-".join(str(positions.get((topic, p), 0)) for p in range(count)))
+    return "_".join([str(timestamp_ms), *groups])
+
+
+def decode_cursor(cursor: str, topics: list[str]
+                  ) -> tuple[int, dict[tuple[str, int], int]] | None:
+    """``(timestamp_ms, positions)`` of a cursor, or ``None`` if it is not one of ours."""
+    fields = cursor.strip().split("_")
+    if len(fields) != len(topics) + 1 or not fields[0].isdigit():
+        return None
+    positions: dict[tuple[str, int], int] = {}
+    for topic, group in zip(topics, fields[1:], strict=True):
+        if not group:
+            continue
+        for partition, raw in enumerate(group.split("-")):
+            if not raw.isdigit():
+                return None
+            positions[(topic, partition)] = int(raw)
+    return int(fields[0]), positions
 
 
 class StreamHub:
@@ -103,7 +153,10 @@ class StreamHub:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.ready = threading.Event()
-        self._handlers: dict[str, Callable[[dict[str, Any], str], None]] = {
+        self._positions: dict[tuple[str, int], int] = {}  # next offset of the live consumer
+        self._recent: OrderedDict[str, None] = OrderedDict()  # live event ids (duplicates)
+        self._handlers: dict[str, Callable[[dict[str, Any], StreamEvent,
+                                            list[Subscription]], None]] = {
             "PostPublished": self._post_published,
             "MessageSent": self._message_sent,
             "MessagesRead": self._messages_read,
@@ -111,9 +164,16 @@ class StreamHub:
 
     # -- connections -------------------------------------------------------------------------
 
-    def subscribe(self, user_id: str) -> Subscription:
-        """A new connection of ``user_id``; raises :class:`StreamLimitReached` when full."""
+    def subscribe(self, user_id: str, last_event_id: str | None = None) -> Subscription:
+        """A new connection of ``user_id``, resuming after ``last_event_id`` if given (see
+        :meth:`catch_up`); raises :class:`StreamLimitReached` when full."""
         sub = Subscription(user_id)
+        if last_event_id:
+            decoded = decode_cursor(last_event_id, self._topics())
+            if decoded is None or time.time() * 1000 - decoded[0] > RESUME_WINDOW_S * 1000:
+                sub.reset = True
+            else:
+                sub.resume_from = decoded[1]
         with self._lock:
             subs = self._subs.get(user_id, set())
             if len(subs) >= self._per_user:
@@ -123,8 +183,93 @@ class StreamHub:
             subs.add(sub)
             self._subs[user_id] = subs
             self._count += 1
+            # Live events from here on reach the queue; catch_up reads the log up to here.
+            sub.live_from = dict(self._positions)
         self._start()
         return sub
+
+    def _topics(self) -> list[str]:
+        return [self._settings.topic(t) for t in TOPICS]
+
+    def catch_up(self, sub: Subscription, timeout_s: float = 30.0) -> Iterator[StreamEvent]:
+        """The events of ``sub``'s reader between its cursor and where the live consumer
+        stood when it subscribed, in log order per partition; ``reset`` when the cursor
+        cannot be honoured. Call once the hub is ready."""
+        if sub.reset:
+            yield StreamEvent("reset", {"reason": "last event id unknown or older than 24 h"})
+            return
+        if sub.resume_from is None:
+            return
+        with self._lock:
+            live_from = dict(sub.live_from) or dict(self._positions)
+        codec = self._codec = self._codec or default_codec()
+        consumer = Consumer(consumer_config(self._settings.require_kafka(),
+                                            f"gateway-resume-{uuid.uuid4()}"))
+        found: list[StreamEvent] = []
+        try:
+            start: list[TopicPartition] = []
+            for (topic, partition), end in live_from.items():
+                cursor = sub.resume_from.get((topic, partition), 0)
+                low, _high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                            timeout=10)
+                if cursor < low or cursor > end:
+                    yield StreamEvent("reset", {"reason": "the log no longer holds that point"})
+                    return
+                if cursor < end:
+                    start.append(TopicPartition(topic, partition,
+                                                max(low, cursor - DEDUPE_LOOKBACK)))
+            if not start:
+                return
+            consumer.assign(start)
+            position = {(t, p): sub.resume_from.get((t, p), 0) for t, p in live_from}
+            pending = {(tp.topic, tp.partition) for tp in start}
+            deadline = time.monotonic() + timeout_s
+            while pending and time.monotonic() < deadline:
+                for msg in consumer.consume(500, 0.2):
+                    if msg.error() is not None:
+                        continue
+                    key = (msg.topic(), msg.partition())
+                    if key not in pending or msg.offset() >= live_from[key]:
+                        continue
+                    try:
+                        envelope = EventEnvelope.from_message(msg)
+                    except (KeyError, ValueError, TypeError, AttributeError):
+                        envelope = None
+                    before_cursor = msg.offset() < sub.resume_from.get(key, 0)
+                    if envelope is not None:
+                        duplicate = str(envelope.event_id) in sub.seen
+                        sub.seen.add(str(envelope.event_id))
+                    if not before_cursor:
+                        position[key] = msg.offset() + 1
+                        if envelope is not None and not duplicate:
+                            found.extend(self._events_for(
+                                sub, codec, msg, envelope,
+                                encode_cursor(position, self._topics(), msg.timestamp()[1])))
+                    if msg.offset() + 1 >= live_from[key]:
+                        pending.discard(key)
+        finally:
+            consumer.close()
+        yield from found
+
+    def _events_for(self, sub: Subscription, codec: AvroCodec, msg: Any,
+                    envelope: EventEnvelope, cursor: str) -> list[StreamEvent]:
+        try:
+            event_type, data = codec.decode(msg.value())
+        except Exception:
+            return []
+        handler = self._handlers.get(event_type.rsplit(".", 1)[-1])
+        if handler is None:
+            return []
+        probe = Subscription(sub.user_id, niches=sub.niches, niches_at=sub.niches_at)
+        probe.events = queue.Queue()
+        handler(data, StreamEvent("", {}, cursor, str(envelope.event_id)), [probe])
+        sub.niches, sub.niches_at = probe.niches, probe.niches_at
+        out = []
+        while not probe.events.empty():
+            event = probe.events.get_nowait()
+            if event is not None:
+                out.append(event)
+        return out
 
     def unsubscribe(self, sub: Subscription) -> bool:
         """End a connection; idempotent (``True`` only the first time)."""
@@ -171,7 +316,13 @@ class StreamHub:
         consumer = Consumer(consumer_config(
             bootstrap, f"gateway-stream-{uuid.uuid4()}", **{"auto.offset.reset": "latest"}))
         try:
-            consumer.assign(self._current_ends(consumer))
+            assignment = self._current_ends(consumer)
+            with self._lock:  # a restarted consumer goes on where the last one stopped
+                for tp in assignment:
+                    tp.offset = self._positions.setdefault((tp.topic, tp.partition), tp.offset)
+                for sub in (s for ss in self._subs.values() for s in ss if not s.live_from):
+                    sub.live_from = dict(self._positions)  # subscribed before the first start
+            consumer.assign(assignment)
             self.ready.set()
             while not self._stop.is_set():
                 for msg in consumer.consume(500, self._poll_timeout_s):
@@ -179,20 +330,39 @@ class StreamHub:
                         if msg.error().code() != KafkaError._PARTITION_EOF:
                             log.warning("stream consumer: %s", msg.error())
                         continue
-                    if not self._subs:
-                        continue
-                    try:
-                        event_type, data = codec.decode(msg.value())
-                    except Exception:
-                        log.warning("stream: undecodable record at %s/%s/%s", msg.topic(),
-                                    msg.partition(), msg.offset())
-                        continue
-                    handler = self._handlers.get(event_type.rsplit(".", 1)[-1])
-                    if handler is not None:
-                        handler(data, f"{msg.partition()}-{msg.offset()}")
+                    self._live(codec, msg)
         finally:
             self.ready.clear()
             consumer.close()
+
+    def _live(self, codec: AvroCodec, msg: Any) -> None:
+        key = (msg.topic(), msg.partition())
+        try:
+            envelope: EventEnvelope | None = EventEnvelope.from_message(msg)
+        except (KeyError, ValueError, TypeError, AttributeError):
+            envelope = None
+        with self._lock:  # the subscribers and the position move together (see subscribe)
+            self._positions[key] = msg.offset() + 1
+            subs = [s for ss in self._subs.values() for s in ss if not s.closed]
+            cursor = encode_cursor(self._positions, self._topics(), msg.timestamp()[1]) \
+                if subs else ""
+        if envelope is None or not subs:
+            return
+        event_id = str(envelope.event_id)
+        if event_id in self._recent:
+            return  # a relay duplicate
+        self._recent[event_id] = None
+        if len(self._recent) > RECENT_IDS:
+            self._recent.popitem(last=False)
+        try:
+            event_type, data = codec.decode(msg.value())
+        except Exception:
+            log.warning("stream: undecodable record at %s/%s/%s", msg.topic(),
+                        msg.partition(), msg.offset())
+            return
+        handler = self._handlers.get(event_type.rsplit(".", 1)[-1])
+        if handler is not None:
+            handler(data, StreamEvent("", {}, cursor, event_id), subs)
 
     def _current_ends(self, consumer: Consumer) -> list[TopicPartition]:
         assignment = []
@@ -229,10 +399,11 @@ class StreamHub:
             return []
         return [photo(i) for c in reply.items for i in c.items]
 
-    def _post_published(self, data: dict[str, Any], event_id: str) -> None:
+    def _post_published(self, data: dict[str, Any], origin: StreamEvent,
+                        subs: list[Subscription]) -> None:
         niche_id, post_id = data["niche_id"], data["post_id"]
         photos: list[dict[str, Any]] | None = None
-        for sub in self._subscribers():
+        for sub in subs:
             if niche_id not in self._niches_of(sub):
                 continue
             try:
@@ -253,11 +424,15 @@ class StreamHub:
             if photos is None:  # asked once per event, for the first reader who sees it
                 photos = self._photos(sub.user_id, "post", post_id)
             rendered["media"] = photos
-            sub.offer(StreamEvent("feed.entry", rendered, event_id))
+            sub.offer(StreamEvent("feed.entry", rendered, origin.id, origin.event_id))
 
-    def _message_sent(self, data: dict[str, Any], event_id: str) -> None:
+    def _message_sent(self, data: dict[str, Any], origin: StreamEvent,
+                      subs: list[Subscription]) -> None:
+        members = set(data["member_ids"])
         photos: list[dict[str, Any]] | None = None
-        for sub in self._subscribers(list(data["member_ids"])):
+        for sub in subs:
+            if sub.user_id not in members:
+                continue
             try:
                 reply = self._clients.messaging.ListMessages(messaging_pb2.ListMessagesRequest(
                     actor_id=sub.user_id, conversation_id=data["conversation_id"],
@@ -270,13 +445,17 @@ class StreamHub:
                         photos = self._photos(sub.user_id, "message", message.id,
                                               message.conversation_id)
                     sub.offer(StreamEvent("message.new", {**render.message(message),
-                                                          "media": photos}, event_id))
+                                                          "media": photos}, origin.id,
+                                          origin.event_id))
 
-    def _messages_read(self, data: dict[str, Any], event_id: str) -> None:
+    def _messages_read(self, data: dict[str, Any], origin: StreamEvent,
+                       subs: list[Subscription]) -> None:
         payload = {"conversation_id": data["conversation_id"], "user_id": data["user_id"],
                    "seq": data["seq"], "read_at": render.when(data["read_at_ms"])}
-        for sub in self._subscribers(list(data["member_ids"])):
-            sub.offer(StreamEvent("message.read", payload, event_id))
+        members = set(data["member_ids"])
+        for sub in subs:
+            if sub.user_id in members:
+                sub.offer(StreamEvent("message.read", payload, origin.id, origin.event_id))
 
     def _niches_of(self, sub: Subscription) -> frozenset[str]:
         now = time.monotonic()

@@ -176,10 +176,14 @@ class MediaApp:
         at = now_ms()
         with self.store.transaction() as conn:
             rows = {r[0]: r[1:] for r in conn.execute(
-                "SELECT id::text, uploader_id::text, state, claim_id::text, claimed_until_ms"
+                "SELECT id::text, uploader_id::text, state, claim_id::text, claimed_until_ms,"
+                " attached_by_claim::text"
                 " FROM media WHERE id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE",
                 (list(media_ids),))}
             problems: dict[str, str] = {}
+            if rows and all(r[1] == "attached" and r[4] == claim_id for r in rows.values()) \
+                    and len(rows) == len(media_ids) and all(r[0] == actor for r in rows.values()):
+                return  # a retry of the command that attached them: nothing left to claim
             for i, media_id in enumerate(media_ids):
                 row = rows.get(media_id)
                 if row is None or row[0] != actor or row[1] == "purged":
@@ -214,7 +218,7 @@ class MediaApp:
                 conn.execute(
                     "UPDATE media SET state = 'attached', carrier_kind = %s, carrier_id = %s,"
                     " parent_id = %s, position = %s, claim_id = NULL, claimed_until_ms = NULL,"
-                    " version = %s WHERE id = %s",
+                    " attached_by_claim = claim_id, version = %s WHERE id = %s",
                     (carrier.kind, carrier.id, carrier.parent_id or None, event.position,
                      version + 1, media_id))
                 self.store.append(uuid.UUID(media_id), version, [to_new_event(event)],

@@ -9,6 +9,7 @@ before the transaction so that no row lock is held across a network call.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -183,9 +184,13 @@ class PostApplication:
             views = readmodel.posts(conn, post_ids, viewer_id)
         if not views:
             return []
+        answerers = {v.answer[1] for v in views if v.answer}
         audience = self.graph.audience(viewer_id, {v.niche_id for v in views},
-                                       {v.author_id for v in views})
-        visible = {v.post_id: v for v in views if audience.can_see(v.niche_id, v.author_id)}
+                                       {v.author_id for v in views} | answerers)
+        # An answer by someone on the other side of a block is hidden like their comment.
+        visible = {v.post_id: v if not v.answer or v.answer[1] not in audience.blocked
+                   else dataclasses.replace(v, answer=None)
+                   for v in views if audience.can_see(v.niche_id, v.author_id)}
         return [visible[p] for p in dict.fromkeys(post_ids) if p in visible]
 
     def list_comments(self, viewer_id: str, post_id: str, after_seq: int,

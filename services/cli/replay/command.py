@@ -3,6 +3,9 @@
     kith replay export --out DIR [--topic T]... [--from-offset N | --since TIME] [--until TIME]
                        [--type EVENT_TYPE]... [--stream STREAM_ID]... [--format avro|parquet|both]
     kith replay rebuild SERVICE PROJECTION [--batch-size N] [--keep-old]
+    kith replay republish SERVICE [--after-position N]
+    kith replay reset-offsets SERVICE PROJECTION --topic T [--partition P] [--offset N]
+    kith replay skip SERVICE PROJECTION --topic T --partition P --offset N --reason TEXT
 """
 
 from __future__ import annotations
@@ -60,7 +63,43 @@ def _parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--batch-size", type=int, default=2000)
     rebuild.add_argument("--keep-old", action="store_true",
                          help="keep the replaced tables in schema retired_<projection>")
+    again = sub.add_parser("republish", help="a service's events, from its event store, onto "
+                           "its topic again (after the topic lost records or was recreated)")
+    again.add_argument("service", choices=SERVICES)
+    again.add_argument("--after-position", type=int, default=0,
+                       help="republish events with a larger event-store position (default 0: all)")
+    reset = sub.add_parser("reset-offsets", help="where a projection reads a topic from next")
+    reset.add_argument("service", help="whose database holds the projection (feed for fanout)")
+    reset.add_argument("projection")
+    reset.add_argument("--topic", required=True, help="a service (post) or a topic name")
+    reset.add_argument("--partition", type=int, default=None, help="default: every partition")
+    reset.add_argument("--offset", type=int, default=0)
+    skip = sub.add_parser("skip", help="move a projection past one held record, with an audit row")
+    skip.add_argument("service")
+    skip.add_argument("projection")
+    skip.add_argument("--topic", required=True)
+    skip.add_argument("--partition", type=int, required=True)
+    skip.add_argument("--offset", type=int, required=True)
+    skip.add_argument("--reason", required=True)
     return parser
+
+
+def _repair(settings: Settings, args: argparse.Namespace, stop: threading.Event) -> dict:
+    from kith.cli.replay import repair
+
+    if args.command == "republish":
+        result = repair.republish(settings.database_url(args.service), settings.require_kafka(),
+                                  settings.topic(args.service), args.after_position, stop)
+        return {"service": args.service, "queued": result.queued,
+                "published_here": result.published_here, "seconds": round(result.seconds, 3)}
+    (topic,) = resolve_topics(settings, [args.topic])
+    dsn = settings.database_url(args.service)
+    if args.command == "reset-offsets":
+        rows = repair.reset_offsets(dsn, args.projection, topic, args.offset, args.partition)
+        return {"projection": args.projection, "topic": topic, "partitions": rows,
+                "offset": args.offset}
+    repair.skip_record(dsn, args.projection, topic, args.partition, args.offset, args.reason)
+    return {"projection": args.projection, "skipped": f"{topic}/{args.partition}/{args.offset}"}
 
 
 def main(argv: list[str]) -> int:
@@ -84,6 +123,8 @@ def main(argv: list[str]) -> int:
                                   "duplicates_skipped": result.duplicates,
                                   "resumed": result.resumed, "complete": not stop.is_set(),
                                   "seconds": round(result.seconds, 3)}))
+            elif args.command in ("republish", "reset-offsets", "skip"):
+                print(json.dumps(_repair(settings, args, stop)))
             else:
                 projection, dsn, close = find_projection(settings, args.service, args.projection)
                 try:
@@ -110,13 +151,18 @@ def _stream_ids(values: Sequence[str]) -> list[str]:
 
 @contextlib.contextmanager
 def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM finish the current chunk or batch, checkpoint, and stop."""
+    """SIGINT/SIGTERM finish the current chunk or batch, checkpoint, and stop (no lock is
+    taken in signal context: see :func:`kith.common.service.wait_for_signal`)."""
     import signal
 
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    from kith.common.service import wait_for_signal
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signalled = wait_for_signal()
+    threading.Thread(target=lambda: signalled.wait() or stop.set(), daemon=True).start()
     try:
         yield
     finally:
+        signal.set_wakeup_fd(-1)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

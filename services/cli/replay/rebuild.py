@@ -11,7 +11,7 @@ from typing import TextIO
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from kith.cli.replay.errors import ReplayError
 from kith.cli.replay.positions import TP, end_offsets
@@ -76,7 +76,8 @@ def rebuild_projection(projection: Rebuildable, dsn: str, bootstrap: str, codec:
             conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} (LIKE public.{} INCLUDING ALL)")
                          .format(sql.Identifier(shadow), sql.Identifier(table),
                                  sql.Identifier(table)))
-    shadow_dsn = make_conninfo(dsn, options=f"-c search_path={shadow},public")
+    options = conninfo_to_dict(dsn).get("options") or ""  # keep the session limits
+    shadow_dsn = make_conninfo(dsn, options=f"{options} -c search_path={shadow},public".strip())
     runner = ProjectionRunner(Renamed(projection, shadow_name), shadow_dsn, bootstrap, codec,
                               batch_size=batch_size)
     runner.open()

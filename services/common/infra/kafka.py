@@ -22,6 +22,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from kith.common.infra.processes import (
     InfraError,
+    die_with_parent,
     log_tail,
     port_is_free,
     require_free_port,
@@ -139,6 +140,7 @@ class EmbeddedKafka:
     java: str | None = None
     heap: str = "512m"
     lib_dir: Path | None = None  # where the jars are cached; default <home>/lib
+    die_with_parent: bool = False  # stop if the process that started it dies
     _proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -175,25 +177,17 @@ class EmbeddedKafka:
         if not cluster_id_file.exists():
             out = self._run([*jvm, "kafka.tools.StorageTool", "random-uuid"])
             cluster_id_file.write_text(out.strip().splitlines()[-1])
-        self._run(
-            [
-                *jvm,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id_file.read_text().strip(),
-                "-c",
-                str(props),
-                "--standalone",
-                "--ignore-formatted",
-            ]
-        )
+        if not (self.home / "data" / "meta.properties").exists():  # restarts skip a JVM
+            self._run([*jvm, "kafka.tools.StorageTool", "format", "-t",
+                       cluster_id_file.read_text().strip(), "-c", str(props), "--standalone",
+                       "--ignore-formatted"])
         with open(self.home / "stdout.log", "ab") as out:
             self._proc = subprocess.Popen(
                 [*jvm, "kafka.Kafka", str(props)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent() if self.die_with_parent else None,
             )
         if not wait_until(self._ready, timeout, interval=0.5, alive=self._proc):
             self.stop()
@@ -202,6 +196,10 @@ class EmbeddedKafka:
                 f"{log_tail(self.home / 'stdout.log')}"
             )
         return self.bootstrap
+
+    def exited(self) -> int | None:
+        """The exit code if the broker was started and has since exited, else ``None``."""
+        return None if self._proc is None else self._proc.poll()
 
     def stop(self) -> None:
         if self._proc is not None:

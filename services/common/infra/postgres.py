@@ -22,6 +22,7 @@ from psycopg import sql
 
 from kith.common.infra.processes import (
     InfraError,
+    die_with_parent,
     log_tail,
     require_free_port,
     stop_process,
@@ -47,6 +48,7 @@ class EmbeddedPostgres:
     data_dir: Path
     port: int
     durable: bool = True
+    die_with_parent: bool = False  # stop (fast) if the process that started it dies
     _proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -106,12 +108,17 @@ class EmbeddedPostgres:
             ]
         with open(logfile, "ab") as out:
             self._proc = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, user=user, start_new_session=True
+                args, stdout=out, stderr=subprocess.STDOUT, user=user, start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGINT) if self.die_with_parent else None,
             )
         if not wait_until(self._accepts_connections, timeout, alive=self._proc):
             self.stop()
             raise InfraError(f"PostgreSQL did not start; its log ({logfile}):\n{log_tail(logfile)}")
         return self.dsn
+
+    def exited(self) -> int | None:
+        """The exit code if the server was started and has since exited, else ``None``."""
+        return None if self._proc is None else self._proc.poll()
 
     def stop(self) -> None:
         if self._proc is not None:

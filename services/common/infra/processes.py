@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
+    """A ``preexec_fn`` that makes the child receive ``sig`` when its parent dies (Linux).
+
+    A supervisor's children sit in their own sessions (so a terminal's Ctrl-C reaches only
+    the supervisor, which stops them in order); this makes sure that a supervisor killed
+    outright (SIGKILL, OOM) does not leave them running. The signal fires when the
+    *thread* that started the child exits: start children from a long-lived thread.
+    """
+    libc = _LIBC
+
+    def preexec() -> None:
+        if libc is not None and hasattr(libc, "prctl"):
+            libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+    return preexec
 
 
 class InfraError(RuntimeError):

@@ -77,7 +77,8 @@ def send_message(call: Call) -> Reply:
                              conversation_id=call.params["conversation_id"],
                              client_message_id=call.body["client_message_id"],
                              text=call.body["text"])),
-        lambda m: ("message", m.id, m.conversation_id))
+        lambda m: ("message", m.id, m.conversation_id),
+        retry_key=f"{call.params['conversation_id']}\n{call.body['client_message_id']}")
     photos = photos_of(call, [("message", m.id, m.conversation_id)])
     return Reply(201, with_photos([render.message(m)], photos)[0])
 

@@ -44,7 +44,7 @@ def stream(call: Call) -> Response:
     heartbeat, lifetime = gw.config.stream_heartbeat_s, gw.config.stream_max_s
     # Taken before the response starts, so that a full process or user can still get a 429/503.
     try:
-        sub = gw.hub.subscribe(principal.user_id)
+        sub = gw.hub.subscribe(principal.user_id, _last_event_id())
     except StreamLimitReached as exc:
         raise _refusal(exc) from None
     STREAMS.inc()
@@ -67,6 +67,8 @@ def stream(call: Call) -> Response:
         try:
             ready = gw.hub.ready.wait(READY_TIMEOUT_S)
             yield b"retry: 3000\n: " + (b"ready" if ready else b"connecting") + b"\n\n"
+            for missed in gw.hub.catch_up(sub):  # after Last-Event-ID, before live events
+                yield missed.encode()
             ends = time.monotonic() + lifetime
             while not sub.closed and time.monotonic() < ends:
                 event: StreamEvent | bytes | None
@@ -87,6 +89,12 @@ def stream(call: Call) -> Response:
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     response.call_on_close(release)  # also when the body is never iterated
     return response
+
+
+def _last_event_id() -> str | None:
+    """Where a reconnecting client stopped: the ``Last-Event-ID`` header (what
+    ``EventSource`` sends) or the ``last_event_id`` query parameter."""
+    return request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
 
 
 def _caller(call: Call) -> Principal:

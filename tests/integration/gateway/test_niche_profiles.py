@@ -97,6 +97,10 @@ def test_a_skills_niche_finds_a_bike_mechanic_answers_an_ask_and_endorses(
     assert [e["user"]["id"] for e in directory(ann, "bik")] == [cat.user_id]
     assert [e["user"]["id"] for e in directory(ben, "bik")] == [cat.user_id]
     assert_error(ann.post(endorse, {"skill": "baking"}), 404)  # nor can they vouch
+    # His answer is hidden from her like his comment: not even his name through the ask.
+    assert ann.get(f"/v1/posts/{ask['id']}").json()["answered_by"] is None
+    assert feed_item(ann, swap, ask["id"])["answered_by"] is None
+    assert feed_item(cat, swap, ask["id"])["answered_by"]["author"]["id"] == ben.user_id
     assert ann.delete(f"/v1/blocks/{ben.user_id}").status_code == 204
     assert_error(ann.get("/v1/skills"), 400)
 
