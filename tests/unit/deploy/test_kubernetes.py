@@ -341,3 +341,11 @@ def test_every_monitor_scrapes_the_operations_port_never_the_public_one() -> Non
     # ... and the monitoring namespace may reach it (deploy/security).
     allowed = of_kind(docs, "NetworkPolicy")["kith-metrics-from-monitoring"]["spec"]["ingress"]
     assert [p["port"] for rule in allowed for p in rule["ports"]] == [metrics_port]
+
+
+def test_the_process_down_alert_watches_every_process() -> None:
+    (rule,) = of_kind(rendered("overlays/production"), "PrometheusRule").values()
+    (alert,) = [r for g in rule["spec"]["groups"] for r in g["rules"]
+                if r["alert"] == "KithProcessDown"]
+    (pattern,) = re.findall(r'container=~"([^"]+)"', alert["expr"])
+    assert set(pattern.split("|")) == {*SERVICES, "feed-fanout", "gateway"}
