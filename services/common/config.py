@@ -93,7 +93,7 @@ class Settings:
         }
         database_urls = {
             svc: env[f"KITH_{svc.upper()}_DATABASE_URL"]
-            for svc in SERVICES
+            for svc in DATABASES  # the gateway's own database too
             if env.get(f"KITH_{svc.upper()}_DATABASE_URL")
         }
         partitions = _int(env, "KITH_TOPIC_PARTITIONS", 12)

@@ -66,3 +66,13 @@ def test_kafka_credentials_reach_every_client_configuration() -> None:
     finally:
         kafka.configure_security({})
     assert "sasl.username" not in kafka.producer_config("b:9092")
+
+
+def test_every_database_including_the_gateways_can_have_its_own_url() -> None:
+    """Per-service roles need per-database URLs: the gateway's used to be ignored."""
+    settings = Settings.from_env({
+        "KITH_PG_DSN": "postgresql://postgres@db/postgres",
+        "KITH_GATEWAY_DATABASE_URL": "postgresql://kith_gateway:pw@pooler/kith_gateway"})
+    assert settings.database_url("gateway").startswith(
+        "postgresql://kith_gateway:pw@pooler/kith_gateway")
+    assert "postgres@db/kith_post" in settings.database_url("post")
