@@ -44,14 +44,19 @@ class ConfigError(ValueError):
     """A configuration value is missing or malformed."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
+    """The integer variable ``name`` (unset or empty: ``default``), or a :class:`ConfigError`."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
 
 
 @dataclass(frozen=True)
@@ -96,13 +101,13 @@ class Settings:
             for svc in DATABASES  # the gateway's own database too
             if env.get(f"KITH_{svc.upper()}_DATABASE_URL")
         }
-        partitions = _int(env, "KITH_TOPIC_PARTITIONS", 12)
+        partitions = env_int(env, "KITH_TOPIC_PARTITIONS", 12)
         if partitions < 1:
             raise ConfigError("KITH_TOPIC_PARTITIONS must be at least 1")
         log_format = env.get("KITH_LOG_FORMAT", "json")
         if log_format not in ("json", "text"):
             raise ConfigError("KITH_LOG_FORMAT must be 'json' or 'text'")
-        db_session = {name: _int(env, name, default)
+        db_session = {name: env_int(env, name, default)
                       for name, default in DB_SESSION_DEFAULTS.items()}
         if any(v < 0 for v in db_session.values()):
             raise ConfigError("KITH_DB_* timeouts must not be negative")
@@ -111,23 +116,23 @@ class Settings:
             home=Path(env.get("KITH_HOME", ".kith")).resolve(),
             pg_dsn=env.get("KITH_PG_DSN") or None,
             kafka_bootstrap=env.get("KITH_KAFKA_BOOTSTRAP") or None,
-            pg_port=_int(env, "KITH_PG_PORT", 54329),
-            kafka_port=_int(env, "KITH_KAFKA_PORT", 19092),
-            kafka_controller_port=_int(env, "KITH_KAFKA_CONTROLLER_PORT", 19093),
+            pg_port=env_int(env, "KITH_PG_PORT", 54329),
+            kafka_port=env_int(env, "KITH_KAFKA_PORT", 19092),
+            kafka_controller_port=env_int(env, "KITH_KAFKA_CONTROLLER_PORT", 19093),
             topic_partitions=partitions,
             topic_prefix=env.get("KITH_TOPIC_PREFIX", ""),
             db_prefix=env.get("KITH_DB_PREFIX", "kith"),
             grpc_addrs=grpc_addrs,
             database_urls=database_urls,
-            gateway_port=_int(env, "KITH_GATEWAY_PORT", 8080),
+            gateway_port=env_int(env, "KITH_GATEWAY_PORT", 8080),
             jwt_secret=env.get("KITH_JWT_SECRET", cls.jwt_secret),
-            access_token_ttl_s=_int(env, "KITH_ACCESS_TOKEN_TTL_S", 900),
-            refresh_token_ttl_s=_int(env, "KITH_REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
+            access_token_ttl_s=env_int(env, "KITH_ACCESS_TOKEN_TTL_S", 900),
+            refresh_token_ttl_s=env_int(env, "KITH_REFRESH_TOKEN_TTL_S", 30 * 24 * 3600),
             log_level=env.get("KITH_LOG_LEVEL", "INFO").upper(),
             log_format=log_format,
-            niche_max_cap=_int(env, "KITH_NICHE_MAX_CAP", 500),
-            feed_size=_int(env, "KITH_FEED_SIZE", 1000),
-            conversation_max_members=_int(env, "KITH_CONVERSATION_MAX_MEMBERS", 50),
+            niche_max_cap=env_int(env, "KITH_NICHE_MAX_CAP", 500),
+            feed_size=env_int(env, "KITH_FEED_SIZE", 1000),
+            conversation_max_members=env_int(env, "KITH_CONVERSATION_MAX_MEMBERS", 50),
             environment=env.get("KITH_ENV", "development"),
             actor_signing_key=env.get("KITH_ACTOR_SIGNING_KEY", ""),
             actor_verify_key=env.get("KITH_ACTOR_VERIFY_KEY", ""),

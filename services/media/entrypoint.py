@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
 
-from kith.common.config import ConfigError
+from kith.common.config import env_int
 from kith.common.projection import Projection
 from kith.common.service import ServiceContext, ServiceSpec, serve
 from kith.media.application import UNATTACHED_TTL_S, MediaApp
@@ -24,29 +24,16 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 60.0
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1")
-    return value
-
-
 def _application(ctx: ServiceContext) -> MediaApp:
     env = ctx.settings.extra
     return MediaApp(
         ctx.store,
         GrpcCarriers(ctx.settings.grpc_addr("post"), ctx.settings.grpc_addr("messaging"),
                      ctx.settings.grpc_addr("graph")),
-        decode_slots=_int(env, "KITH_MEDIA_DECODE_SLOTS", 2),
-        upload_slots=_int(env, "KITH_MEDIA_UPLOAD_SLOTS", 4),
-        max_pixels=_int(env, "KITH_MEDIA_MAX_PIXELS", MAX_PIXELS),
-        unattached_ttl_s=_int(env, "KITH_MEDIA_UNATTACHED_TTL_S", UNATTACHED_TTL_S))
+        decode_slots=env_int(env, "KITH_MEDIA_DECODE_SLOTS", 2, 1),
+        upload_slots=env_int(env, "KITH_MEDIA_UPLOAD_SLOTS", 4, 1),
+        max_pixels=env_int(env, "KITH_MEDIA_MAX_PIXELS", MAX_PIXELS, 1),
+        unattached_ttl_s=env_int(env, "KITH_MEDIA_UNATTACHED_TTL_S", UNATTACHED_TTL_S, 1))
 
 
 def _register(ctx: ServiceContext) -> Sequence[Callable[[grpc.Server], None]]:
@@ -62,7 +49,8 @@ def _projections(ctx: ServiceContext) -> Sequence[Projection]:
 
 def _background(ctx: ServiceContext) -> Sequence[Callable[[threading.Event], Any]]:
     app = _application(ctx)
-    every = float(_int(ctx.settings.extra, "KITH_MEDIA_SWEEP_EVERY_S", int(SWEEP_EVERY_S)))
+    every = float(env_int(ctx.settings.extra, "KITH_MEDIA_SWEEP_EVERY_S",
+                          int(SWEEP_EVERY_S), 1))
 
     def expire(stop: threading.Event) -> None:
         while not stop.wait(every):
