@@ -571,7 +571,7 @@ function Composer({ niche, onPosted }: { niche: Niche; onPosted: (p: Post) => vo
       const created = await ok(api.POST("/v1/niches/{niche_id}/posts", { params: { path: { niche_id: niche.id } }, body: built.body as never }));
       const full = await ok(api.GET("/v1/posts/{post_id}", { params: { path: { post_id: created.id } } }));
       onPosted(full);
-      setDraft(emptyDraft(draft.type));
+      setDraft(emptyDraft("text"));
       picker.clear();
       window.localStorage.removeItem(key);
     } catch (err) {
@@ -1079,7 +1079,7 @@ function MyPersona({ niche }: { niche: Niche }) {
   const setSkill = (i: number, patch: Partial<SkillRow>) => setSkills(skills.map((k, j) => (j === i ? { ...k, ...patch } : k)));
   return (
     <section aria-labelledby={`${p}-title`}>
-      <h2 id={`${p}-title`}>You in {niche.name}</h2>
+      <h2 id={`${p}-title`}>Your profile here</h2>
       <p class="meta">
         {profile?.display_name ? `Here you are “${profile.display_name}”.` : "Here you appear under your account’s name."}
       </p>

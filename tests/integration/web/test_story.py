@@ -1,8 +1,8 @@
 """Two people in two browsers, against the real stack: a family niche from invite to block.
 
 Ann signs up and creates a family niche, invites Bea by link; Bea joins. Ann
-posts and Bea sees it appear live, hugs it and comments; Ann sees the comment
-without reloading. They message each other and see read state. A reload keeps
+posts a moment with a photo and Bea sees it appear live, photo and all, hugs it
+and comments; Ann sees the comment without reloading. They message each other and see read state. A reload keeps
 Bea signed in; Bea's broken connection recovers by itself. An outsider who
 opens the niche's address sees "not found". Bea blocks Ann and Ann's posts
 vanish from Bea's feed. Every main page passes an axe-core scan.
@@ -10,8 +10,11 @@ vanish from Bea's feed. Every main page passes an axe-core scan.
 
 from __future__ import annotations
 
+import io
 import re
 from typing import Any
+
+from PIL import Image
 
 from playwright.sync_api import Page, expect
 
@@ -40,6 +43,19 @@ def connection(page: Page) -> Any:
 
 def post_card(page: Page, text: str) -> Any:
     return page.get_by_role("article").filter(has_text=text)
+
+
+def png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def shows_image(img: Any) -> None:
+    """The photo is on screen and its bytes arrived (the app fetches them with the session)."""
+    expect(img).to_be_visible()
+    img.evaluate("el => el.decode()")
+    assert img.evaluate("el => el.naturalWidth") > 0
 
 
 def test_a_family_niche_from_invite_to_block(gateway: Gateway, browser: Any) -> None:
@@ -88,15 +104,27 @@ def test_a_family_niche_from_invite_to_block(gateway: Gateway, browser: Any) -> 
     expect(bea.get_by_role("heading", name="The Ashfords")).to_be_visible()
     expect(connection(bea)).to_have_text("Live")
 
-    # -- Ann posts; Bea sees it live, hugs it and comments; Ann sees the comment live ------
-    ann.get_by_label("Write a post to The Ashfords").fill("Grandma turns 90 on Sunday!")
-    ann.get_by_role("button", name="Post", exact=True).click()
+    # -- Ann posts a moment with a photo; Bea sees it live, hugs it and comments; -----------
+    # -- Ann sees the comment live ------------------------------------------------------------
+    composer = ann.get_by_role("form", name="New post in The Ashfords")
+    composer.get_by_role("radio", name="Moment").check()
+    composer.get_by_label("What happened").select_option("birthday")
+    composer.get_by_label("Date").fill("2027-03-14")
+    composer.get_by_label("Tell everyone about it").fill("Grandma turns 90 on Sunday!")
+    composer.get_by_label("Add photos").set_input_files(
+        files=[{"name": "grandma.png", "mimeType": "image/png", "buffer": png(640, 480, (200, 120, 40))}])
+    expect(composer.get_by_role("img", name="Photo 1 to send: grandma.png")).to_be_visible()
+    composer.get_by_role("button", name="Post", exact=True).click()
     expect(post_card(ann, "Grandma turns 90")).to_be_visible()
-    expect(post_card(bea, "Grandma turns 90")).to_be_visible()  # no reload: the stream
+    expect(composer.get_by_label("Write a post to The Ashfords")).to_have_value("")  # back to text
+    bea_post = post_card(bea, "Grandma turns 90")
+    expect(bea_post).to_be_visible()  # no reload: the stream
+    expect(bea_post.get_by_text("Birthday")).to_be_visible()
+    shows_image(bea_post.get_by_role("img", name="Grandma turns 90 on Sunday!"))
     ann_post = post_card(ann, "Grandma turns 90")
+    shows_image(ann_post.get_by_role("img", name="Grandma turns 90 on Sunday!"))
     ann_post.get_by_role("button", name=re.compile(r"^Comments")).click()
 
-    bea_post = post_card(bea, "Grandma turns 90")
     bea_post.get_by_role("button", name="Hug").click()
     expect(bea_post.get_by_role("button", name="Hug 1")).to_have_attribute("aria-pressed", "true")
     bea_post.get_by_role("button", name=re.compile(r"^Comments")).click()

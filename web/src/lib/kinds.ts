@@ -21,7 +21,7 @@ export const profileFields = (k: NicheKind): ProfileField[] => UNLOCKS[k].fields
 export const hasView = (k: NicheKind, v: View): boolean => UNLOCKS[k].views.includes(v);
 
 export const POST_TYPE_LABELS: Record<PostType, string> = {
-  text: "Post",
+  text: "Text",
   highlight: "Book highlight",
   ask: "Ask for help",
   moment: "Moment",
