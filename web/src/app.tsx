@@ -66,6 +66,17 @@ function useLive<T>(type: string, handler: (data: T) => void): void {
   }, [type]);
 }
 
+/** Run again when the browser comes back online (a list that failed to load then loads). */
+function useOnline(fn: () => void): void {
+  const ref = useRef(fn);
+  ref.current = fn;
+  useEffect(() => {
+    const on = () => ref.current();
+    window.addEventListener("online", on);
+    return () => window.removeEventListener("online", on);
+  }, []);
+}
+
 // -- app state ----------------------------------------------------------------------------------
 
 interface AppState {
@@ -1045,9 +1056,14 @@ function MyPersona({ niche }: { niche: Niche }) {
     setAuthor(p.reading?.author ?? "");
     setSkills(p.skills.map((k) => ({ name: k.name, level: k.level ?? "" })));
   };
-  useEffect(() => {
-    ok(api.GET("/v1/niches/{niche_id}/profile", { params: { path: { niche_id: niche.id } } })).then(show, (e) => setError(sentence(e)));
+  const load = useCallback(() => {
+    ok(api.GET("/v1/niches/{niche_id}/profile", { params: { path: { niche_id: niche.id } } })).then(
+      (p) => (show(p), setError(null)),
+      (e) => setError(sentence(e)),
+    );
   }, [niche.id]);
+  useEffect(load, [load]);
+  useOnline(() => !profile && load());
   const save = async (e: Event) => {
     e.preventDefault();
     setError(null);
@@ -1162,9 +1178,13 @@ function Shelf({ niche }: { niche: Niche }) {
   const [items, setItems] = useState<ShelfItem[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const load = useCallback(() => {
-    ok(api.GET("/v1/niches/{niche_id}/shelf", { params: { path: { niche_id: niche.id }, query: { limit: 50 } } })).then((r) => setItems(r.items), (e) => setError(sentence(e)));
+    ok(api.GET("/v1/niches/{niche_id}/shelf", { params: { path: { niche_id: niche.id }, query: { limit: 50 } } })).then(
+      (r) => (setItems(r.items), setError(null)),
+      (e) => setError(sentence(e)),
+    );
   }, [niche.id]);
   useEffect(load, [load]);
+  useOnline(load);
   useLive<Post>("feed.entry", (p) => p.niche_id === niche.id && p.type === "highlight" && window.setTimeout(load, 500));
   return (
     <section aria-labelledby="shelf-title">
@@ -1207,12 +1227,15 @@ function Invite({ niche }: { niche: Niche }) {
   const loadInvites = useCallback(async () => {
     try {
       const r = await ok(api.GET("/v1/niches/{niche_id}/invites", { params: { path: { niche_id: niche.id } } }));
-      setInvites(r.items);
+      setInvites([...r.items].sort((a, b) => a.expires_at.localeCompare(b.expires_at))); // oldest first: numbers stay put
+      setListError(null);
     } catch (e) {
-      setError(sentence(e));
+      setListError(sentence(e));
     }
   }, [niche.id]);
+  const [listError, setListError] = useState<string | null>(null);
   useEffect(() => void loadInvites(), [loadInvites]);
+  useOnline(() => void loadInvites());
   const revoke = async (inv: InviteInfo) => {
     setError(null);
     try {
@@ -1253,6 +1276,7 @@ function Invite({ niche }: { niche: Niche }) {
       ) : null}
       <ErrorText error={error} />
       <h3 id="invites-title">Open invites</h3>
+      <ErrorText error={listError} />
       <p role="status" class="meta">{revoked}</p>
       {invites?.length === 0 ? <p class="meta">No open invites.</p> : null}
       <ol class="invites" aria-labelledby="invites-title">

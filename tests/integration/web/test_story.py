@@ -191,6 +191,18 @@ def test_a_family_niche_from_invite_to_block(gateway: Gateway, browser: Any) -> 
     expect(otto.get_by_role("heading", name="Not found")).to_be_visible()
     expect(otto.get_by_text("The Ashfords")).to_have_count(0)
 
+    # -- Ann sees her open invites and revokes one: its link stops working ---------------------
+    expect(ann.get_by_text("No open invites.")).to_be_visible()  # Bea used up the first
+    ann.get_by_role("button", name="Create invite link").click()
+    stray_link = ann.get_by_label("Invite link").input_value()
+    expect(ann.get_by_text("Invite 1: used 0 of 1")).to_be_visible()
+    ann.get_by_role("button", name="Revoke invite 1").click()
+    expect(ann.get_by_text("The invite is revoked")).to_be_visible()
+    expect(ann.get_by_text("No open invites.")).to_be_visible()
+    otto.goto(stray_link)
+    otto.get_by_role("button", name="Join the niche").click()
+    expect(otto.get_by_role("alert")).to_have_text(re.compile("expired, has been used up"))
+
     # -- Bea blocks Ann: Ann's posts vanish from Bea's feed ------------------------------------
     bea.goto(niche_url)
     bea.get_by_role("button", name="Block Ann").click()
