@@ -2,24 +2,23 @@
 
 Ann signs up and creates a family niche, invites Bea by link; Bea joins. Ann
 posts a moment with a photo and Bea sees it appear live, photo and all, hugs it
-and comments; Ann sees the comment without reloading. They message each other and see read state. A reload keeps
-Bea signed in; Bea's broken connection recovers by itself. An outsider who
-opens the niche's address sees "not found". Bea blocks Ann and Ann's posts
+and comments; Ann sees the comment without reloading. They message each other
+and see read state. A reload keeps Bea signed in; Bea's broken connection
+recovers by itself. An outsider who opens the niche's address sees "not found";
+Ann revokes an invite and its link stops working. Bea blocks Ann and Ann's posts
 vanish from Bea's feed. Every main page passes an axe-core scan.
 """
 
 from __future__ import annotations
 
-import io
 import re
 from typing import Any
-
-from PIL import Image
 
 from playwright.sync_api import Page, expect
 
 from tests.integration.gateway.harness import Gateway
 from tests.integration.web.axe import serious_violations
+from tests.integration.web.pictures import landscape
 
 PASSWORD = "correct horse battery"
 LIVE_S = 15_000  # ms: what "appears live" may take, end to end
@@ -43,12 +42,6 @@ def connection(page: Page) -> Any:
 
 def post_card(page: Page, text: str) -> Any:
     return page.get_by_role("article").filter(has_text=text)
-
-
-def png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(out, "PNG")
-    return out.getvalue()
 
 
 def shows_image(img: Any) -> None:
@@ -112,7 +105,7 @@ def test_a_family_niche_from_invite_to_block(gateway: Gateway, browser: Any) -> 
     composer.get_by_label("Date").fill("2027-03-14")
     composer.get_by_label("Tell everyone about it").fill("Grandma turns 90 on Sunday!")
     composer.get_by_label("Add photos").set_input_files(
-        files=[{"name": "grandma.png", "mimeType": "image/png", "buffer": png(640, 480, (200, 120, 40))}])
+        files=[{"name": "grandma.png", "mimeType": "image/png", "buffer": landscape()}])
     expect(composer.get_by_role("img", name="Photo 1 to send: grandma.png")).to_be_visible()
     composer.get_by_role("button", name="Post", exact=True).click()
     expect(post_card(ann, "Grandma turns 90")).to_be_visible()
