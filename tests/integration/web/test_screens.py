@@ -104,13 +104,18 @@ def seed(gateway: Gateway) -> Seeded:
     return Seeded(jo, niche["id"], conv["id"], street, club)
 
 
-def check(page: Page, name: str, width: str, out: Path | None) -> None:
+def check(page: Page, name: str, width: str, out: Path | None, show: Any = None) -> None:
+    """No sideways scroll, axe-clean; the screenshot from the top, or with ``show`` in view."""
     page.wait_for_timeout(300)  # fonts and late layout
     page.evaluate("() => window.scrollTo(0, 0)")
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{name} at {width} width scrolls sideways by {overflow}px"
     assert serious_violations(page) == [], f"{name} at {width} width"
     if out is not None:
+        if show is not None:
+            show.evaluate("el => el.scrollIntoView({block: 'start'})")
+            page.evaluate("() => window.scrollBy(0, -document.querySelector('header')"
+                          ".offsetHeight - 16)")  # below the sticky banner
         page.screenshot(path=str(out / f"{name}-{width}.png"), full_page=False)
 
 
@@ -143,7 +148,7 @@ def test_main_screens_fit_phone_and_desktop(gateway: Gateway, browser: Any) -> N
         photo = moment.get_by_role("img", name="We got the keys! Housewarming on Saturday.")
         expect(photo).to_be_visible()
         photo.evaluate("el => el.decode()")
-        check(page, "niche", width, out)
+        check(page, "niche", width, out, show=moment)
         page.goto(f"{gateway.url}/niches/{seeded.street}")
         ask = page.get_by_role("article").filter(has_text="back tyre")
         expect(ask.get_by_text("Answered by Kit (no. 12)")).to_be_visible()
@@ -154,7 +159,7 @@ def test_main_screens_fit_phone_and_desktop(gateway: Gateway, browser: Any) -> N
         kits_skills = page.get_by_role("list", name=re.compile("^Kit .no. 12..s skills$"))
         expect(kits_skills.get_by_role("listitem").filter(has_text="bike repair")
                ).to_contain_text("1 endorsement")
-        check(page, "neighbourhood", width, out)
+        check(page, "neighbourhood", width, out, show=ask)
         page.goto(f"{gateway.url}/niches/{seeded.club}")
         expect(page.get_by_role("figure").get_by_text("unhistoric acts")).to_be_visible()
         expect(page.get_by_role("region", name="The shelf").get_by_text("Persuasion")
@@ -163,7 +168,8 @@ def test_main_screens_fit_phone_and_desktop(gateway: Gateway, browser: Any) -> N
         expect(page.get_by_label("Reading now: title")).to_have_value("Persuasion")
         page.get_by_role("radio", name="Book highlight").check()
         expect(page.get_by_label("Book title")).to_be_visible()
-        check(page, "book-club", width, out)
+        check(page, "book-club", width, out,
+              show=page.get_by_role("article").filter(has_text="unhistoric"))
         page.get_by_role("navigation").get_by_role("link", name="Upcoming").click()
         expect(page.get_by_role("heading", name="Coming up")).to_be_visible()
         expect(page.get_by_role("list", name="Coming up").get_by_role("listitem")
