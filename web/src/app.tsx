@@ -1613,7 +1613,8 @@ function ConversationPage({ id }: { id: string }) {
       new Outbox(
         async (m: Outgoing) => {
           try {
-            const sent = await ok(api.POST("/v1/conversations/{conversation_id}/messages", { params: { path: { conversation_id: id } }, body: { client_message_id: m.client_message_id, text: m.text } }));
+            const body = { client_message_id: m.client_message_id, ...(m.text ? { text: m.text } : {}), ...(m.media_ids ? { media_ids: m.media_ids } : {}) };
+            const sent = await ok(api.POST("/v1/conversations/{conversation_id}/messages", { params: { path: { conversation_id: id } }, body: body as never }));
             setMessages((ms) => (ms.some((x) => x.seq === sent.seq) ? ms : [...ms, sent].sort((a, b) => a.seq - b.seq)));
             return { ok: true, seq: sent.seq };
           } catch (e) {
@@ -1658,12 +1659,15 @@ function ConversationPage({ id }: { id: string }) {
     if (r.conversation_id === id && r.user_id !== me.id) setReadBy((s) => ({ ...s, [r.user_id]: Math.max(s[r.user_id] ?? 0, r.seq) }));
   });
   if (missing) return <NotFound what="conversation" />;
+  const picker = usePhotoPicker();
   const send = async (e: Event) => {
     e.preventDefault();
-    if (!text.trim()) return;
+    const photos = picker.picked.map((p) => p.id);
+    if (!text.trim()) return; // the gateway wants words with photos (text is required)
     const body = text;
     setText("");
-    const r = await outbox.submit(id, body);
+    picker.clear();
+    const r = await outbox.submit(id, body, photos);
     if (!r.ok) setError(null);
   };
   const nameOf = (uid: string) => (uid === me.id ? "You" : conv?.members.find((m) => m.user_id === uid)?.display_name ?? "Someone");
@@ -1678,7 +1682,8 @@ function ConversationPage({ id }: { id: string }) {
         {messages.map((m) => (
           <li key={m.id} class={m.sender_id === me.id ? "mine" : "theirs"}>
             <span class="sender">{nameOf(m.sender_id)}</span>
-            <p>{m.text}</p>
+            {m.text ? <p>{m.text}</p> : null}
+            <Photos items={photosOf(m)} alt={altText(m.text, nameOf(m.sender_id))} />
             <time class="meta" dateTime={m.sent_at}>
               {when(m.sent_at)}
             </time>
@@ -1687,7 +1692,8 @@ function ConversationPage({ id }: { id: string }) {
         {outbox.pending(id).map((m) => (
           <li key={m.client_message_id} class="mine pending">
             <span class="sender">You</span>
-            <p>{m.text}</p>
+            {m.text ? <p>{m.text}</p> : null}
+            {m.media_ids?.length ? <p class="meta">{m.media_ids.length === 1 ? "A photo" : `${m.media_ids.length} photos`}</p> : null}
             {m.state === "sending" ? (
               <span class="meta">Sending…</span>
             ) : (
@@ -1708,7 +1714,8 @@ function ConversationPage({ id }: { id: string }) {
       <form class="composer" onSubmit={send}>
         <label for="message-text">Write a message</label>
         <textarea id="message-text" rows={2} maxLength={5000} value={text} onInput={(e) => setText(e.currentTarget.value)} />
-        <button type="submit" disabled={!text.trim()}>
+        <PhotoPicker id="message-photos" picker={picker} label="Add photos to your message" />
+        <button type="submit" disabled={!text.trim() || picker.uploading > 0}>
           Send
         </button>
       </form>
