@@ -1323,6 +1323,20 @@ function Members({ niche }: { niche: Niche }) {
     if (p.niche_id === niche.id && !members.some((m) => m.user_id === p.author.id)) load();
   });
   const canRemove = niche.my_role === "owner" || niche.my_role === "admin";
+  const [skillQ, setSkillQ] = useState("");
+  const [found, setFound] = useState<Member[] | null>(null);
+  const findBySkill = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    const q = skillQ.trim();
+    if (!q) return setFound(null);
+    try {
+      const r = await ok(api.GET("/v1/niches/{niche_id}/members", { params: { path: { niche_id: niche.id }, query: { limit: 100, skill: q } } }));
+      setFound(r.items);
+    } catch (err) {
+      setError(sentence(err));
+    }
+  };
   // The API does not say whom I endorsed: the buttons remember what I did on this visit.
   const [endorsed, setEndorsed] = useState<Set<string>>(new Set());
   const endorse = (m: Member, skill: string, on: boolean) =>
@@ -1337,6 +1351,7 @@ function Members({ niche }: { niche: Niche }) {
         else next.delete(`${m.user_id}:${skill}`);
         setEndorsed(next);
         load();
+        if (found) void findBySkill(new Event("submit")); // refresh the filtered counts too
       },
     );
   const act = async (fn: () => Promise<unknown>, after?: () => void) => {
@@ -1366,8 +1381,27 @@ function Members({ niche }: { niche: Niche }) {
   return (
     <section aria-labelledby="members-title">
       <h2 id="members-title">Members ({members.length})</h2>
+      {profileFields(niche.kind).includes("skills") ? (
+        <form role="search" class="inline-search" onSubmit={findBySkill}>
+          <label for="member-skill">Find members by skill</label>
+          <input id="member-skill" type="search" maxLength={40} value={skillQ} onInput={(e) => setSkillQ(e.currentTarget.value)} />
+          <span class="row">
+            <button type="submit" class="small">
+              Find
+            </button>
+            {found ? (
+              <button type="button" class="small secondary" onClick={() => (setFound(null), setSkillQ(""))}>
+                Show everyone
+              </button>
+            ) : null}
+          </span>
+          <p role="status" class="meta">
+            {found ? (found.length ? `${found.length} with a skill starting with “${skillQ.trim()}”.` : `Nobody here lists a skill starting with “${skillQ.trim()}”.`) : ""}
+          </p>
+        </form>
+      ) : null}
       <ul class="members">
-        {members.map((m) => (
+        {(found ?? members).map((m) => (
           <li key={m.user_id}>
             <span>
               {m.display_name}

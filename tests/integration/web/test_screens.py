@@ -159,6 +159,11 @@ def test_main_screens_fit_phone_and_desktop(gateway: Gateway, browser: Any) -> N
         kits_skills = page.get_by_role("list", name=re.compile("^Kit .no. 12..s skills$"))
         expect(kits_skills.get_by_role("listitem").filter(has_text="bike repair")
                ).to_contain_text("1 endorsement")
+        page.get_by_label("Find members by skill").fill("bik")
+        page.get_by_role("button", name="Find", exact=True).click()
+        expect(page.get_by_text("1 with a skill starting with")).to_be_visible()
+        expect(page.get_by_role("region", name="Members (2)").get_by_text("(you)")
+               ).to_have_count(0)  # only Kit lists a skill starting with "bik"
         check(page, "neighbourhood", width, out, show=ask)
         page.goto(f"{gateway.url}/niches/{seeded.club}")
         expect(page.get_by_role("figure").get_by_text("unhistoric acts")).to_be_visible()
