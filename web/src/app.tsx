@@ -2,7 +2,7 @@
 import { createContext, type ComponentChildren } from "preact";
 import { useCallback, useContext, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, fetchPhoto, ok, photosOf, sentence, session, UiError, uploadPhoto, type Comment, type Conversation, type Invite as InviteInfo, type Kind, type Me, type Member, type Message, type Niche, type Persona, type Photo, type Post, type ShelfItem, type SkillEntry, type Upcoming } from "./api/client";
-import { altText, emptyDraft, hasView, momentLabel, MOMENT_KINDS, POST_TYPE_LABELS, postBody, postTypes, profileFields, SKILL_LEVELS, type Draft, type PostType } from "./lib/kinds";
+import { altText, draftOf, editBody, emptyDraft, hasView, momentLabel, MOMENT_KINDS, POST_TYPE_LABELS, postBody, postTypes, profileFields, SKILL_LEVELS, type Draft, type PostType, type TypedPost } from "./lib/kinds";
 import { ACCEPTED_IMAGES, imageProblem, MediaCache } from "./lib/media";
 import { appendPage, applyLive, emptyFeed, removePost, replacePost, withoutAuthors, type FeedState } from "./lib/feed";
 import { Live, type LiveStatus } from "./lib/live";
@@ -551,6 +551,51 @@ function loadDraft(key: string, type: PostType): Draft {
   return emptyDraft(type);
 }
 
+type DraftField = (name: keyof Draft) => { value: string; onInput: (e: { currentTarget: { value: string } }) => void };
+
+/** The fields of a post type (moment, highlight, ask), for composing or editing. */
+function TypeFields({ p, draft, set }: { p: string; draft: Draft; set: (patch: Partial<Draft>) => void }) {
+  const field: DraftField = (name) => ({ value: draft[name], onInput: (e) => set({ [name]: e.currentTarget.value }) });
+  return (
+    <>
+      {draft.type === "moment" ? (
+        <div class="fields">
+          <label for={`${p}-mkind`}>What happened</label>
+          <select id={`${p}-mkind`} value={draft.momentKind} onChange={(e) => set({ momentKind: e.currentTarget.value })}>
+            {MOMENT_KINDS.map(([v, l]) => (
+              <option key={v} value={v}>
+                {l}
+              </option>
+            ))}
+          </select>
+          <label for={`${p}-date`}>Date</label>
+          <input id={`${p}-date`} type="date" required {...field("date")} />
+        </div>
+      ) : null}
+      {draft.type === "highlight" ? (
+        <div class="fields">
+          <label for={`${p}-title`}>Book title</label>
+          <input id={`${p}-title`} required maxLength={200} {...field("title")} />
+          <label for={`${p}-author`}>Book author</label>
+          <input id={`${p}-author`} required maxLength={200} {...field("author")} />
+          <label for={`${p}-isbn`}>ISBN (optional)</label>
+          <input id={`${p}-isbn`} inputMode="numeric" maxLength={32} {...field("isbn")} />
+          <label for={`${p}-page`}>Page (optional)</label>
+          <input id={`${p}-page`} inputMode="numeric" maxLength={6} {...field("page")} />
+          <label for={`${p}-quote`}>The passage</label>
+          <textarea id={`${p}-quote`} rows={3} required maxLength={2000} {...field("quote")} />
+        </div>
+      ) : null}
+      {draft.type === "ask" ? (
+        <div class="fields">
+          <label for={`${p}-skill`}>Skill needed (optional)</label>
+          <input id={`${p}-skill`} maxLength={40} {...field("skill")} />
+        </div>
+      ) : null}
+    </>
+  );
+}
+
 function Composer({ niche, onPosted }: { niche: Niche; onPosted: (p: Post) => void }) {
   const key = `kith.draft.v2.${niche.id}`;
   const types = postTypes(niche.kind);
@@ -568,7 +613,7 @@ function Composer({ niche, onPosted }: { niche: Niche; onPosted: (p: Post) => vo
       return next;
     });
   };
-  const field = (name: keyof Draft) => ({ value: draft[name], onInput: (e: { currentTarget: { value: string } }) => set({ [name]: e.currentTarget.value }) });
+  const field: DraftField = (name) => ({ value: draft[name], onInput: (e) => set({ [name]: e.currentTarget.value }) });
   const submit = async (e: Event) => {
     e.preventDefault();
     const built = postBody(draft, picker.picked.map((p) => p.id));
@@ -606,40 +651,7 @@ function Composer({ niche, onPosted }: { niche: Niche; onPosted: (p: Post) => vo
           ))}
         </fieldset>
       ) : null}
-      {draft.type === "moment" ? (
-        <div class="fields">
-          <label for={`${p}-mkind`}>What happened</label>
-          <select id={`${p}-mkind`} value={draft.momentKind} onChange={(e) => set({ momentKind: e.currentTarget.value })}>
-            {MOMENT_KINDS.map(([v, l]) => (
-              <option key={v} value={v}>
-                {l}
-              </option>
-            ))}
-          </select>
-          <label for={`${p}-date`}>Date</label>
-          <input id={`${p}-date`} type="date" required {...field("date")} />
-        </div>
-      ) : null}
-      {draft.type === "highlight" ? (
-        <div class="fields">
-          <label for={`${p}-title`}>Book title</label>
-          <input id={`${p}-title`} required maxLength={200} {...field("title")} />
-          <label for={`${p}-author`}>Book author</label>
-          <input id={`${p}-author`} required maxLength={200} {...field("author")} />
-          <label for={`${p}-isbn`}>ISBN (optional)</label>
-          <input id={`${p}-isbn`} inputMode="numeric" maxLength={32} {...field("isbn")} />
-          <label for={`${p}-page`}>Page (optional)</label>
-          <input id={`${p}-page`} inputMode="numeric" maxLength={6} {...field("page")} />
-          <label for={`${p}-quote`}>The passage</label>
-          <textarea id={`${p}-quote`} rows={3} required maxLength={2000} {...field("quote")} />
-        </div>
-      ) : null}
-      {draft.type === "ask" ? (
-        <div class="fields">
-          <label for={`${p}-skill`}>Skill needed (optional)</label>
-          <input id={`${p}-skill`} maxLength={40} {...field("skill")} />
-        </div>
-      ) : null}
+      <TypeFields p={p} draft={draft} set={set} />
       <label for="compose">{textLabel}</label>
       <textarea id="compose" rows={3} maxLength={5000} {...field("text")} />
       <PhotoPicker id={`${p}-photos`} picker={picker} />
@@ -738,7 +750,7 @@ function TypedBody({ post }: { post: Post }) {
 function PostCard({ post, onChange, onDeleted, showNiche }: { post: Post; onChange: (p: Post) => void; onDeleted: () => void; showNiche: boolean }) {
   const { me } = useApp();
   const [editing, setEditing] = useState(false);
-  const [draft, setDraft] = useState(post.text);
+  const [draft, setDraft] = useState<Draft>(() => draftOf(post as TypedPost));
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [showComments, setShowComments] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -761,7 +773,9 @@ function PostCard({ post, onChange, onDeleted, showNiche }: { post: Post; onChan
     e.preventDefault();
     setError(null);
     try {
-      await ok(api.PATCH("/v1/posts/{post_id}", { params: { path: { post_id: post.id } }, body: { text: draft } }));
+      const built = editBody(draft);
+      if ("error" in built) return setError(built.error);
+      await ok(api.PATCH("/v1/posts/{post_id}", { params: { path: { post_id: post.id } }, body: built.body as never }));
       await reload();
       setEditing(false);
     } catch (err) {
@@ -794,8 +808,9 @@ function PostCard({ post, onChange, onDeleted, showNiche }: { post: Post; onChan
       </header>
       {editing ? (
         <form onSubmit={save}>
+          <TypeFields p={`edit-${post.id}`} draft={draft} set={(patch) => setDraft((d) => ({ ...d, ...patch }))} />
           <label for={`edit-${post.id}`}>Edit your post</label>
-          <textarea id={`edit-${post.id}`} rows={3} value={draft} onInput={(e) => setDraft(e.currentTarget.value)} />
+          <textarea id={`edit-${post.id}`} rows={3} value={draft.text} onInput={(e) => setDraft({ ...draft, text: e.currentTarget.value })} />
           <button type="submit">Save</button>{" "}
           <button type="button" class="secondary" onClick={() => setEditing(false)}>
             Cancel
@@ -821,7 +836,7 @@ function PostCard({ post, onChange, onDeleted, showNiche }: { post: Post; onChan
           Comments ({post.comment_count})
         </button>
         {mine && !editing ? (
-          <button type="button" class="secondary" onClick={() => (setDraft(post.text), setEditing(true))}>
+          <button type="button" class="secondary" onClick={() => (setDraft(draftOf(post as TypedPost)), setEditing(true))}>
             Edit
           </button>
         ) : null}

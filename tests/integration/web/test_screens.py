@@ -167,6 +167,13 @@ def test_main_screens_fit_phone_and_desktop(gateway: Gateway, browser: Any) -> N
         check(page, "neighbourhood", width, out, show=ask)
         page.goto(f"{gateway.url}/niches/{seeded.club}")
         expect(page.get_by_role("figure").get_by_text("unhistoric acts")).to_be_visible()
+        page.get_by_role("article").filter(has_text="unhistoric").get_by_role(
+            "button", name="Edit").click()  # a typed post is edited with its own fields
+        editing = page.get_by_role("article").filter(has=page.get_by_role("button", name="Save"))
+        expect(editing.get_by_label("Book title")).to_have_value("Middlemarch")
+        editing.get_by_label("Page (optional)").fill("839")
+        editing.get_by_role("button", name="Save").click()
+        expect(page.get_by_role("figure")).to_contain_text("George Eliot, page 839")
         expect(page.get_by_role("region", name="The shelf").get_by_text("Persuasion")
                ).to_be_visible()
         page.get_by_role("button", name="Edit your profile here").click()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { altText, emptyDraft, hasView, postBody, postTypes, profileFields } from "./kinds";
+import { altText, draftOf, editBody, emptyDraft, hasView, postBody, postTypes, profileFields } from "./kinds";
 
 describe("what a niche kind unlocks", () => {
   it("gives each kind its post types, profile fields and views", () => {
@@ -46,5 +46,18 @@ describe("a photo's alternative text", () => {
     expect(altText("  ", "Ann")).toBe("Photo by Ann");
     expect(altText(null, "Ann")).toBe("Photo by Ann");
     expect(altText("x".repeat(200), "Ann")).toHaveLength(140);
+  });
+});
+
+describe("editing a typed post", () => {
+  it("starts from the post's fields and sends them back without the type", () => {
+    const d = draftOf({ type: "highlight", text: "", book: { title: "Emma", author: "Jane Austen", isbn: null }, quote: "Silly things do cease to be silly", page: 12 });
+    expect(d).toMatchObject({ type: "highlight", title: "Emma", author: "Jane Austen", page: "12", quote: "Silly things do cease to be silly" });
+    expect(editBody({ ...d, page: "13" })).toEqual({ body: { book: { title: "Emma", author: "Jane Austen" }, quote: "Silly things do cease to be silly", page: 13 } });
+  });
+
+  it("moves a moment's date", () => {
+    const d = draftOf({ type: "moment", text: "Party!", moment: { kind: "birthday", date: "2027-03-14" } });
+    expect(editBody({ ...d, date: "2027-03-15" })).toEqual({ body: { moment: { kind: "birthday", date: "2027-03-15" }, text: "Party!" } });
   });
 });

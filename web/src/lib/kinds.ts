@@ -93,3 +93,38 @@ export function altText(caption: string | null | undefined, author: string): str
   if (!c) return `Photo by ${author}`;
   return c.length > 140 ? `${c.slice(0, 139)}…` : c;
 }
+
+/** The typed fields a post shows, as the API returns them. */
+export interface TypedPost {
+  type?: PostType;
+  text: string;
+  book?: { title: string; author: string; isbn?: string | null } | null;
+  quote?: string | null;
+  page?: number | null;
+  skill?: string | null;
+  moment?: { kind: string; date: string } | null;
+}
+
+/** A draft holding a post's current fields, for editing it. */
+export function draftOf(p: TypedPost): Draft {
+  return {
+    ...emptyDraft(p.type ?? "text"),
+    text: p.text ?? "",
+    title: p.book?.title ?? "",
+    author: p.book?.author ?? "",
+    isbn: p.book?.isbn ?? "",
+    page: p.page ? String(p.page) : "",
+    quote: p.quote ?? "",
+    skill: p.skill ?? "",
+    momentKind: p.moment?.kind ?? "birthday",
+    date: p.moment?.date ?? "",
+  };
+}
+
+/** The body of PATCH /v1/posts/{id} for an edited draft (the type and photos do not change). */
+export function editBody(d: Draft): { body: Record<string, unknown> } | { error: string } {
+  const built = postBody(d, []);
+  if ("error" in built) return built;
+  const { type: _type, ...body } = built.body;
+  return { body };
+}
