@@ -472,7 +472,7 @@ function Photos({ items, alt }: { items: Photo[]; alt: string }) {
         <li key={m.id}>
           <PhotoImage photo={m} alt={alt} size={large === m.id ? "display" : "thumb"} />
           <button type="button" class="small secondary" aria-pressed={large === m.id} onClick={() => setLarge(large === m.id ? null : m.id)}>
-            {large === m.id ? "Smaller" : "Larger"}
+            {large === m.id ? "Smaller photo" : "Larger photo"}
           </button>
         </li>
       ))}
