@@ -1,7 +1,9 @@
 // The Kith web app: every screen, one small router, the live connection.
 import { createContext, type ComponentChildren } from "preact";
 import { useCallback, useContext, useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { api, ok, sentence, session, UiError, type Comment, type Conversation, type Kind, type Me, type Member, type Message, type Niche, type Post } from "./api/client";
+import { api, fetchPhoto, ok, photosOf, sentence, session, UiError, uploadPhoto, type Comment, type Conversation, type Invite as InviteInfo, type Kind, type Me, type Member, type Message, type Niche, type Persona, type Photo, type Post, type ShelfItem, type SkillEntry, type Upcoming } from "./api/client";
+import { altText, draftOf, editBody, emptyDraft, hasView, momentLabel, MOMENT_KINDS, POST_TYPE_LABELS, postBody, postTypes, profileFields, SKILL_LEVELS, type Draft, type PostType, type TypedPost } from "./lib/kinds";
+import { ACCEPTED_IMAGES, imageProblem, MediaCache } from "./lib/media";
 import { appendPage, applyLive, emptyFeed, removePost, replacePost, withoutAuthors, type FeedState } from "./lib/feed";
 import { Live, type LiveStatus } from "./lib/live";
 import { Outbox, type Outgoing } from "./lib/outbox";
@@ -62,6 +64,17 @@ function useLive<T>(type: string, handler: (data: T) => void): void {
     bus.addEventListener(type, on);
     return () => bus.removeEventListener(type, on);
   }, [type]);
+}
+
+/** Run again when the browser comes back online (a list that failed to load then loads). */
+function useOnline(fn: () => void): void {
+  const ref = useRef(fn);
+  ref.current = fn;
+  useEffect(() => {
+    const on = () => ref.current();
+    window.addEventListener("online", on);
+    return () => window.removeEventListener("online", on);
+  }, []);
 }
 
 // -- app state ----------------------------------------------------------------------------------
@@ -303,6 +316,8 @@ function SignedIn({ path }: { path: string }) {
           <ul>
             {nav("/", "Home")}
             {nav("/niches", "Niches")}
+            {nav("/upcoming", "Upcoming")}
+            {nav("/skills", "Skills")}
             {nav("/messages", "Messages", unread ? `(${unread} unread)` : undefined)}
             {nav("/settings", "Settings")}
           </ul>
@@ -327,6 +342,8 @@ function Route({ path }: { path: string }) {
   if (path === "/messages") return <Messages />;
   if ((m = path.match(/^\/messages\/([0-9a-f-]{36})$/))) return <ConversationPage key={m[1]} id={m[1]} />;
   if (path === "/settings") return <Settings />;
+  if (path === "/skills") return <SkillDirectory />;
+  if (path === "/upcoming") return <UpcomingPage />;
   return <NotFound />;
 }
 
@@ -422,38 +439,224 @@ function Feed({ niche }: { niche?: Niche }) {
   );
 }
 
+const mediaCache = new MediaCache(fetchPhoto);
+
+/** A private photo, fetched with the session and shown from a blob: URL. */
+function PhotoImage({ photo, alt, size = "thumb" }: { photo: Photo; alt: string; size?: "thumb" | "display" }) {
+  const path = size === "thumb" ? photo.thumb_url : photo.url;
+  const [url, setUrl] = useState<string | null>(null);
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    let shown = true;
+    mediaCache.acquire(path).then(
+      (u) => shown && setUrl(u),
+      () => shown && setFailed(true),
+    );
+    return () => {
+      shown = false;
+      mediaCache.release(path);
+    };
+  }, [path]);
+  const scale = Math.min(1, (size === "thumb" ? 320 : 1600) / Math.max(photo.width, photo.height, 1));
+  const [w, h] = [Math.round(photo.width * scale), Math.round(photo.height * scale)];
+  if (failed) return <p class="meta">A photo could not be loaded.</p>;
+  return url ? <img class="photo" src={url} alt={alt} width={w} height={h} /> : <span class="photo loading" style={{ aspectRatio: `${w} / ${h}` }} />;
+}
+
+function Photos({ items, alt }: { items: Photo[]; alt: string }) {
+  const [large, setLarge] = useState<string | null>(null);
+  if (!items.length) return null;
+  return (
+    <ul class="photos" aria-label={items.length === 1 ? "Photo" : `${items.length} photos`}>
+      {items.map((m) => (
+        <li key={m.id}>
+          <PhotoImage photo={m} alt={alt} size={large === m.id ? "display" : "thumb"} />
+          <button type="button" class="small secondary" aria-pressed={large === m.id} onClick={() => setLarge(large === m.id ? null : m.id)}>
+            {large === m.id ? "Smaller photo" : "Larger photo"}
+          </button>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+interface Picked {
+  id: string;
+  name: string;
+  preview: string;
+}
+
+/** Photos picked for a post or comment: each is uploaded at once; the ids are attached on send. */
+function usePhotoPicker() {
+  const [picked, setPicked] = useState<Picked[]>([]);
+  const [uploading, setUploading] = useState(0);
+  const [error, setError] = useState<string | null>(null);
+  const add = async (files: FileList | null) => {
+    setError(null);
+    for (const file of Array.from(files ?? [])) {
+      const problem = imageProblem(file);
+      if (problem) {
+        setError(problem);
+        continue;
+      }
+      setUploading((n) => n + 1);
+      try {
+        const id = await uploadPhoto(file);
+        setPicked((ps) => [...ps, { id, name: file.name, preview: URL.createObjectURL(file) }].slice(0, 10));
+      } catch (e) {
+        setError(`${file.name}: ${sentence(e)}`);
+      } finally {
+        setUploading((n) => n - 1);
+      }
+    }
+  };
+  const remove = (id: string) => setPicked((ps) => ps.filter((p) => p.id !== id));
+  const clear = () => setPicked([]);
+  return { picked, uploading, error, add, remove, clear };
+}
+
+function PhotoPicker({ id, picker, label = "Add photos" }: { id: string; picker: ReturnType<typeof usePhotoPicker>; label?: string }) {
+  return (
+    <div class="picker">
+      <label for={id}>{label}</label>
+      <input id={id} type="file" accept={ACCEPTED_IMAGES.join(",")} multiple onChange={(e) => {
+        const input = e.currentTarget;
+        void picker.add(input.files).then(() => (input.value = ""));
+      }} />
+      {picker.uploading ? <p role="status" class="meta">Uploading {picker.uploading === 1 ? "a photo" : `${picker.uploading} photos`}…</p> : null}
+      <ErrorText error={picker.error} />
+      {picker.picked.length ? (
+        <ul class="photos" aria-label="Photos to send">
+          {picker.picked.map((p, i) => (
+            <li key={p.id}>
+              <img class="photo" src={p.preview} alt={`Photo ${i + 1} to send: ${p.name}`} />
+              <button type="button" class="small secondary" onClick={() => picker.remove(p.id)}>
+                Remove photo {i + 1}
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
+
+function loadDraft(key: string, type: PostType): Draft {
+  try {
+    const raw = window.localStorage.getItem(key);
+    if (raw) return { ...emptyDraft(type), ...(JSON.parse(raw) as Partial<Draft>) };
+  } catch {
+    /* an unreadable draft starts afresh */
+  }
+  return emptyDraft(type);
+}
+
+type DraftField = (name: keyof Draft) => { value: string; onInput: (e: { currentTarget: { value: string } }) => void };
+
+/** The fields of a post type (moment, highlight, ask), for composing or editing. */
+function TypeFields({ p, draft, set }: { p: string; draft: Draft; set: (patch: Partial<Draft>) => void }) {
+  const field: DraftField = (name) => ({ value: draft[name], onInput: (e) => set({ [name]: e.currentTarget.value }) });
+  return (
+    <>
+      {draft.type === "moment" ? (
+        <div class="fields">
+          <label for={`${p}-mkind`}>What happened</label>
+          <select id={`${p}-mkind`} value={draft.momentKind} onChange={(e) => set({ momentKind: e.currentTarget.value })}>
+            {MOMENT_KINDS.map(([v, l]) => (
+              <option key={v} value={v}>
+                {l}
+              </option>
+            ))}
+          </select>
+          <label for={`${p}-date`}>Date</label>
+          <input id={`${p}-date`} type="date" required {...field("date")} />
+        </div>
+      ) : null}
+      {draft.type === "highlight" ? (
+        <div class="fields">
+          <label for={`${p}-title`}>Book title</label>
+          <input id={`${p}-title`} required maxLength={200} {...field("title")} />
+          <label for={`${p}-author`}>Book author</label>
+          <input id={`${p}-author`} required maxLength={200} {...field("author")} />
+          <label for={`${p}-isbn`}>ISBN (optional)</label>
+          <input id={`${p}-isbn`} inputMode="numeric" maxLength={32} {...field("isbn")} />
+          <label for={`${p}-page`}>Page (optional)</label>
+          <input id={`${p}-page`} inputMode="numeric" maxLength={6} {...field("page")} />
+          <label for={`${p}-quote`}>The passage</label>
+          <textarea id={`${p}-quote`} rows={3} required maxLength={2000} {...field("quote")} />
+        </div>
+      ) : null}
+      {draft.type === "ask" ? (
+        <div class="fields">
+          <label for={`${p}-skill`}>Skill needed (optional)</label>
+          <input id={`${p}-skill`} maxLength={40} {...field("skill")} />
+        </div>
+      ) : null}
+    </>
+  );
+}
+
 function Composer({ niche, onPosted }: { niche: Niche; onPosted: (p: Post) => void }) {
-  const key = `kith.draft.${niche.id}`;
-  const [text, setText] = useState(() => window.localStorage.getItem(key) ?? "");
+  const key = `kith.draft.v2.${niche.id}`;
+  const types = postTypes(niche.kind);
+  const [draft, setDraft] = useState<Draft>(() => {
+    const d = loadDraft(key, "text");
+    return types.includes(d.type) ? d : { ...d, type: "text" };
+  });
+  const picker = usePhotoPicker();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const edit = (v: string) => {
-    setText(v);
-    window.localStorage.setItem(key, v);
+  const set = (patch: Partial<Draft>) => {
+    setDraft((d) => {
+      const next = { ...d, ...patch };
+      window.localStorage.setItem(key, JSON.stringify(next));
+      return next;
+    });
   };
+  const field: DraftField = (name) => ({ value: draft[name], onInput: (e) => set({ [name]: e.currentTarget.value }) });
   const submit = async (e: Event) => {
     e.preventDefault();
-    if (!text.trim()) return;
+    const built = postBody(draft, picker.picked.map((p) => p.id));
+    if ("error" in built) {
+      setError(built.error);
+      return;
+    }
     setBusy(true);
     setError(null);
     try {
-      const created = await ok(api.POST("/v1/niches/{niche_id}/posts", { params: { path: { niche_id: niche.id } }, body: { text } }));
+      const created = await ok(api.POST("/v1/niches/{niche_id}/posts", { params: { path: { niche_id: niche.id } }, body: built.body as never }));
       const full = await ok(api.GET("/v1/posts/{post_id}", { params: { path: { post_id: created.id } } }));
       onPosted(full);
-      setText("");
+      setDraft(emptyDraft("text"));
+      picker.clear();
       window.localStorage.removeItem(key);
     } catch (err) {
-      setError(`${sentence(err)} Your post is kept here.`); // the draft stays in the box
+      setError(`${sentence(err)} Your post is kept here.`); // the draft (and its photos) stay in the box
     } finally {
       setBusy(false);
     }
   };
+  const p = `compose-${niche.id.slice(0, 8)}`;
+  const textLabel =
+    draft.type === "text" ? `Write a post to ${niche.name}` : draft.type === "ask" ? "What do you need help with?" : draft.type === "highlight" ? "Your thoughts (optional)" : "Tell everyone about it (optional)";
   return (
-    <form class="composer" onSubmit={submit}>
-      <label for="compose">Write a post to {niche.name}</label>
-      <textarea id="compose" rows={3} maxLength={5000} value={text} onInput={(e) => edit(e.currentTarget.value)} />
+    <form class="composer" onSubmit={submit} aria-label={`New post in ${niche.name}`}>
+      {types.length > 1 ? (
+        <fieldset class="types">
+          <legend>What are you sharing?</legend>
+          {types.map((t) => (
+            <label key={t} class="choice">
+              <input type="radio" name={`${p}-type`} value={t} checked={draft.type === t} onChange={() => set({ type: t })} /> {POST_TYPE_LABELS[t]}
+            </label>
+          ))}
+        </fieldset>
+      ) : null}
+      <TypeFields p={p} draft={draft} set={set} />
+      <label for="compose">{textLabel}</label>
+      <textarea id="compose" rows={3} maxLength={5000} {...field("text")} />
+      <PhotoPicker id={`${p}-photos`} picker={picker} />
       <ErrorText error={error} />
-      <button type="submit" disabled={busy || !text.trim()}>
+      <button type="submit" disabled={busy || picker.uploading > 0}>
         Post
       </button>
     </form>
@@ -496,10 +699,58 @@ function membersOf(nicheId: string, fresh = false): Promise<Member[]> {
   return memberCache.get(nicheId)!;
 }
 
+function longDate(iso: string): string {
+  const [y, m, d] = iso.split("-").map(Number);
+  return new Date(y, m - 1, d).toLocaleDateString(undefined, { dateStyle: "long" });
+}
+
+/** A post's own content, by type: text, a book highlight, an ask, a moment. */
+function TypedBody({ post }: { post: Post }) {
+  const text = post.text ? <p class="text">{post.text}</p> : null;
+  if (post.type === "highlight" && post.book) {
+    return (
+      <>
+        <figure class="highlight">
+          <blockquote>{post.quote}</blockquote>
+          <figcaption>
+            <cite>{post.book.title}</cite> by {post.book.author}
+            {post.page ? `, page ${post.page}` : ""}
+            {post.book.isbn ? <span class="meta"> · ISBN {post.book.isbn}</span> : null}
+          </figcaption>
+        </figure>
+        {text}
+      </>
+    );
+  }
+  if (post.type === "moment" && post.moment) {
+    return (
+      <>
+        <p class="moment">
+          <strong>{momentLabel(post.moment.kind)}</strong> · <time dateTime={post.moment.date}>{longDate(post.moment.date)}</time>
+        </p>
+        {text}
+      </>
+    );
+  }
+  if (post.type === "ask") {
+    return (
+      <>
+        <p class="ask-tag">
+          <strong>Asking for help</strong>
+          {post.skill ? ` with ${post.skill}` : ""}
+          {post.answered_by ? <span class="answered"> · Answered by {post.answered_by.author.display_name}</span> : null}
+        </p>
+        {text}
+      </>
+    );
+  }
+  return text;
+}
+
 function PostCard({ post, onChange, onDeleted, showNiche }: { post: Post; onChange: (p: Post) => void; onDeleted: () => void; showNiche: boolean }) {
   const { me } = useApp();
   const [editing, setEditing] = useState(false);
-  const [draft, setDraft] = useState(post.text);
+  const [draft, setDraft] = useState<Draft>(() => draftOf(post as TypedPost));
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [showComments, setShowComments] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -522,7 +773,9 @@ function PostCard({ post, onChange, onDeleted, showNiche }: { post: Post; onChan
     e.preventDefault();
     setError(null);
     try {
-      await ok(api.PATCH("/v1/posts/{post_id}", { params: { path: { post_id: post.id } }, body: { text: draft } }));
+      const built = editBody(draft);
+      if ("error" in built) return setError(built.error);
+      await ok(api.PATCH("/v1/posts/{post_id}", { params: { path: { post_id: post.id } }, body: built.body as never }));
       await reload();
       setEditing(false);
     } catch (err) {
@@ -555,16 +808,18 @@ function PostCard({ post, onChange, onDeleted, showNiche }: { post: Post; onChan
       </header>
       {editing ? (
         <form onSubmit={save}>
+          <TypeFields p={`edit-${post.id}`} draft={draft} set={(patch) => setDraft((d) => ({ ...d, ...patch }))} />
           <label for={`edit-${post.id}`}>Edit your post</label>
-          <textarea id={`edit-${post.id}`} rows={3} value={draft} onInput={(e) => setDraft(e.currentTarget.value)} />
+          <textarea id={`edit-${post.id}`} rows={3} value={draft.text} onInput={(e) => setDraft({ ...draft, text: e.currentTarget.value })} />
           <button type="submit">Save</button>{" "}
           <button type="button" class="secondary" onClick={() => setEditing(false)}>
             Cancel
           </button>
         </form>
       ) : (
-        <p class="text">{post.text}</p>
+        <TypedBody post={post} />
       )}
+      <Photos items={photosOf(post)} alt={altText(post.text, post.author.display_name)} />
       <div class="reactions" role="group" aria-label="Reactions">
         {REACTIONS.map(([kind, label]) => {
           const count = (post.reactions as Record<string, number>)[kind] ?? 0;
@@ -581,7 +836,7 @@ function PostCard({ post, onChange, onDeleted, showNiche }: { post: Post; onChan
           Comments ({post.comment_count})
         </button>
         {mine && !editing ? (
-          <button type="button" class="secondary" onClick={() => (setDraft(post.text), setEditing(true))}>
+          <button type="button" class="secondary" onClick={() => (setDraft(draftOf(post as TypedPost)), setEditing(true))}>
             Edit
           </button>
         ) : null}
@@ -603,14 +858,28 @@ function PostCard({ post, onChange, onDeleted, showNiche }: { post: Post; onChan
         ) : null}
       </div>
       <ErrorText error={error} />
-      {showComments ? <Comments post={post} onCount={(n) => n !== post.comment_count && onChange({ ...post, comment_count: n })} /> : null}
+      {showComments ? <Comments post={post} onChange={onChange} onCount={(n) => n !== post.comment_count && onChange({ ...post, comment_count: n })} /> : null}
     </article>
   );
 }
 
+/** A comment's author as the niche shows them (comments carry it; the schema leaves it open). */
+const authorOf = (c: Comment): string | undefined => (c as { author?: { display_name?: string } }).author?.display_name;
+
 /** The comments of an open post; refreshed every few seconds while open (the stream has no comment events yet). */
-function Comments({ post, onCount }: { post: Post; onCount: (n: number) => void }) {
-  const { names, learnNames } = useApp();
+function Comments({ post, onCount, onChange }: { post: Post; onCount: (n: number) => void; onChange: (p: Post) => void }) {
+  const { me, names, learnNames } = useApp();
+  const picker = usePhotoPicker();
+  const canMark = post.type === "ask" && post.author.id === me.id;
+  const answerId = post.answered_by?.comment_id ?? null;
+  const markAnswer = async (c: Comment) => {
+    setError(null);
+    try {
+      onChange(await ok(api.POST("/v1/posts/{post_id}/answer", { params: { path: { post_id: post.id } }, body: { comment_id: c.id } })));
+    } catch (e) {
+      setError(sentence(e));
+    }
+  };
   const [items, setItems] = useState<Comment[]>([]);
   const [text, setText] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -619,7 +888,7 @@ function Comments({ post, onCount }: { post: Post; onCount: (n: number) => void 
   const load = useCallback(async () => {
     try {
       const r = await ok(api.GET("/v1/posts/{post_id}/comments", { params: { path: { post_id: post.id }, query: { limit: 100 } } }));
-      if (r.items.some((c) => !names.has(c.author_id))) learnNames(await membersOf(post.niche_id, true));
+      if (r.items.some((c) => !authorOf(c) && !names.has(c.author_id))) learnNames(await membersOf(post.niche_id, true));
       setItems(r.items);
       onCount(r.items.length);
       setError(null);
@@ -637,8 +906,10 @@ function Comments({ post, onCount }: { post: Post; onCount: (n: number) => void 
     e.preventDefault();
     setError(null);
     try {
-      await ok(api.POST("/v1/posts/{post_id}/comments", { params: { path: { post_id: post.id } }, body: { text } }));
+      const media_ids = picker.picked.map((p) => p.id);
+      await ok(api.POST("/v1/posts/{post_id}/comments", { params: { path: { post_id: post.id } }, body: { text, ...(media_ids.length ? { media_ids } : {}) } }));
       setText("");
+      picker.clear();
       await load();
       setTick((n) => n + 1);
     } catch (err) {
@@ -648,17 +919,28 @@ function Comments({ post, onCount }: { post: Post; onCount: (n: number) => void 
   return (
     <section class="comments" aria-label={`Comments on ${post.author.display_name}’s post`}>
       <ul>
-        {items.map((c) => (
-          <li key={c.id}>
-            <strong>{names.get(c.author_id) ?? "A member"}</strong>: {c.text}
-          </li>
-        ))}
+        {items.map((c) => {
+          const who = authorOf(c) ?? names.get(c.author_id) ?? "A member";
+          return (
+            <li key={c.id} class={c.id === answerId ? "answer" : undefined}>
+              <strong>{who}</strong>: {c.text}
+              {c.id === answerId ? <strong class="answer-tag"> (the answer)</strong> : null}
+              <Photos items={photosOf(c)} alt={altText(c.text, who)} />
+              {canMark && c.id !== answerId && c.author_id !== me.id ? (
+                <button type="button" class="small secondary" onClick={() => void markAnswer(c)}>
+                  Mark {who}’s comment as the answer
+                </button>
+              ) : null}
+            </li>
+          );
+        })}
       </ul>
       <form onSubmit={submit}>
         <label for={`comment-${post.id}`}>Write a comment</label>
         <input id={`comment-${post.id}`} value={text} maxLength={2000} onInput={(e) => setText(e.currentTarget.value)} />
+        <PhotoPicker id={`comment-photos-${post.id}`} picker={picker} label="Add photos to your comment" />
         <ErrorText error={error} />
-        <button type="submit" disabled={!text.trim()}>
+        <button type="submit" disabled={!text.trim() || picker.uploading > 0}>
           Comment
         </button>
       </form>
@@ -753,10 +1035,190 @@ function NichePage({ id }: { id: string }) {
         <Feed niche={niche} />
       </section>
       <aside aria-label="About this niche">
+        {hasView(niche.kind, "shelf") ? <Shelf niche={niche} /> : null}
+        <MyPersona niche={niche} />
         {niche.my_role === "owner" || niche.my_role === "admin" ? <Invite niche={niche} /> : null}
         <Members niche={niche} />
       </aside>
     </div>
+  );
+}
+
+interface SkillRow {
+  name: string;
+  level: string;
+}
+
+/** My persona in this niche: the profile fields its kind unlocks. */
+function MyPersona({ niche }: { niche: Niche }) {
+  const fields = profileFields(niche.kind);
+  const [profile, setProfile] = useState<Persona | null>(null);
+  const [name, setName] = useState("");
+  const [headline, setHeadline] = useState("");
+  const [birthday, setBirthday] = useState("");
+  const [title, setTitle] = useState("");
+  const [author, setAuthor] = useState("");
+  const [skills, setSkills] = useState<SkillRow[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+  const [open, setOpen] = useState(false);
+  const show = (p: Persona) => {
+    setProfile(p);
+    setName(p.display_name ?? "");
+    setHeadline(p.headline ?? "");
+    setBirthday(p.birthday ?? "");
+    setTitle(p.reading?.title ?? "");
+    setAuthor(p.reading?.author ?? "");
+    setSkills(p.skills.map((k) => ({ name: k.name, level: k.level ?? "" })));
+  };
+  const load = useCallback(() => {
+    ok(api.GET("/v1/niches/{niche_id}/profile", { params: { path: { niche_id: niche.id } } })).then(
+      (p) => (show(p), setError(null)),
+      (e) => setError(sentence(e)),
+    );
+  }, [niche.id]);
+  useEffect(load, [load]);
+  useOnline(() => !profile && load());
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    setSaved(null);
+    if (birthday && !/^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$/.test(birthday)) {
+      setError("Write your birthday as month and day, like 03-14 for 14 March.");
+      return;
+    }
+    if (title.trim() === "" && author.trim() !== "") {
+      setError("Give the title of the book you are reading.");
+      return;
+    }
+    const body: Record<string, unknown> = { display_name: name.trim() || null };
+    if (fields.includes("headline")) body.headline = headline.trim() || null;
+    if (fields.includes("birthday")) body.birthday = birthday || null;
+    if (fields.includes("reading")) body.reading = title.trim() ? { title: title.trim(), author: author.trim() || null } : null;
+    if (fields.includes("skills"))
+      body.skills = skills.filter((k) => k.name.trim()).map((k) => ({ name: k.name.trim(), ...(k.level ? { level: k.level } : {}) }));
+    try {
+      show(await ok(api.PUT("/v1/niches/{niche_id}/profile", { params: { path: { niche_id: niche.id } }, body: body as never })));
+      memberCache.delete(niche.id);
+      void membersOf(niche.id, true);
+      setSaved("Your profile here is saved.");
+    } catch (err) {
+      setError(`${sentence(err)} Your changes are kept.`);
+    }
+  };
+  const p = `persona-${niche.id.slice(0, 8)}`;
+  const setSkill = (i: number, patch: Partial<SkillRow>) => setSkills(skills.map((k, j) => (j === i ? { ...k, ...patch } : k)));
+  return (
+    <section aria-labelledby={`${p}-title`}>
+      <h2 id={`${p}-title`}>Your profile here</h2>
+      <p class="meta">
+        {profile?.display_name ? `Here you are “${profile.display_name}”.` : "Here you appear under your account’s name."}
+      </p>
+      <button type="button" class="secondary" aria-expanded={open} aria-controls={`${p}-form`} onClick={() => setOpen(!open)}>
+        {open ? "Close your profile here" : "Edit your profile here"}
+      </button>
+      {open ? (
+        <form id={`${p}-form`} onSubmit={save}>
+          <label for={`${p}-name`}>Your name in this niche</label>
+          <input id={`${p}-name`} maxLength={100} value={name} aria-describedby={`${p}-name-hint`} onInput={(e) => setName(e.currentTarget.value)} />
+          <p id={`${p}-name-hint`} class="hint">
+            Leave empty to use your account’s name.
+          </p>
+          {fields.includes("headline") ? (
+            <>
+              <label for={`${p}-headline`}>Headline</label>
+              <input id={`${p}-headline`} maxLength={120} value={headline} onInput={(e) => setHeadline(e.currentTarget.value)} />
+            </>
+          ) : null}
+          {fields.includes("birthday") ? (
+            <>
+              <label for={`${p}-birthday`}>Birthday (month-day)</label>
+              <input id={`${p}-birthday`} inputMode="numeric" placeholder="MM-DD" maxLength={5} aria-describedby={`${p}-bday-hint`} value={birthday} onInput={(e) => setBirthday(e.currentTarget.value)} />
+              <p id={`${p}-bday-hint`} class="hint">
+                Like 03-14 for 14 March. No year: nobody needs to know.
+              </p>
+            </>
+          ) : null}
+          {fields.includes("reading") ? (
+            <>
+              <label for={`${p}-reading`}>Reading now: title</label>
+              <input id={`${p}-reading`} maxLength={200} value={title} onInput={(e) => setTitle(e.currentTarget.value)} />
+              <label for={`${p}-reading-author`}>Reading now: author</label>
+              <input id={`${p}-reading-author`} maxLength={200} value={author} onInput={(e) => setAuthor(e.currentTarget.value)} />
+            </>
+          ) : null}
+          {fields.includes("skills") ? (
+            <fieldset>
+              <legend>Your skills</legend>
+              {skills.map((k, i) => (
+                <div class="skill-row" key={i}>
+                  <label for={`${p}-skill-${i}`}>Skill {i + 1}</label>
+                  <input id={`${p}-skill-${i}`} maxLength={40} value={k.name} onInput={(e) => setSkill(i, { name: e.currentTarget.value })} />
+                  <label for={`${p}-level-${i}`}>Level of skill {i + 1}</label>
+                  <select id={`${p}-level-${i}`} value={k.level} onChange={(e) => setSkill(i, { level: e.currentTarget.value })}>
+                    <option value="">Not said</option>
+                    {SKILL_LEVELS.map((l) => (
+                      <option key={l} value={l}>
+                        {l[0].toUpperCase() + l.slice(1)}
+                      </option>
+                    ))}
+                  </select>
+                  <button type="button" class="small secondary" onClick={() => setSkills(skills.filter((_, j) => j !== i))}>
+                    Remove skill {i + 1}
+                  </button>
+                </div>
+              ))}
+              {skills.length < 30 ? (
+                <button type="button" class="small secondary" onClick={() => setSkills([...skills, { name: "", level: "" }])}>
+                  Add a skill
+                </button>
+              ) : null}
+            </fieldset>
+          ) : null}
+          <ErrorText error={error} />
+          <button type="submit">Save your profile here</button>
+        </form>
+      ) : (
+        <ErrorText error={error} />
+      )}
+      <p role="status" class="meta">
+        {saved}
+      </p>
+    </section>
+  );
+}
+
+/** A book club's shelf: books highlighted or being read. */
+function Shelf({ niche }: { niche: Niche }) {
+  const [items, setItems] = useState<ShelfItem[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = useCallback(() => {
+    ok(api.GET("/v1/niches/{niche_id}/shelf", { params: { path: { niche_id: niche.id }, query: { limit: 50 } } })).then(
+      (r) => (setItems(r.items), setError(null)),
+      (e) => setError(sentence(e)),
+    );
+  }, [niche.id]);
+  useEffect(load, [load]);
+  useOnline(load);
+  useLive<Post>("feed.entry", (p) => p.niche_id === niche.id && p.type === "highlight" && window.setTimeout(load, 500));
+  return (
+    <section aria-labelledby="shelf-title">
+      <h2 id="shelf-title">The shelf</h2>
+      <ErrorText error={error} />
+      {items?.length === 0 ? <p class="meta">No books yet: share a highlight, or say what you are reading.</p> : null}
+      <ul class="shelf">
+        {items?.map((b) => (
+          <li key={`${b.book.title}|${b.book.author}`}>
+            <cite>{b.book.title}</cite>
+            {b.book.author ? ` by ${b.book.author}` : ""}
+            <p class="meta">
+              {b.highlights} {b.highlights === 1 ? "highlight" : "highlights"}
+              {b.readers.length ? ` · reading it: ${b.readers.map((r) => r.display_name).join(", ")}` : ""}
+            </p>
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }
 
@@ -771,10 +1233,36 @@ function Invite({ niche }: { niche: Niche }) {
     try {
       const inv = await ok(api.POST("/v1/niches/{niche_id}/invites", { params: { path: { niche_id: niche.id } }, body: { max_uses: uses } }));
       setLink(`${window.location.origin}/join/${inv.code}`);
+      void loadInvites();
     } catch (e) {
       setError(sentence(e));
     }
   };
+  const [invites, setInvites] = useState<InviteInfo[] | null>(null);
+  const loadInvites = useCallback(async () => {
+    try {
+      const r = await ok(api.GET("/v1/niches/{niche_id}/invites", { params: { path: { niche_id: niche.id } } }));
+      setInvites([...r.items].sort((a, b) => a.expires_at.localeCompare(b.expires_at))); // oldest first: numbers stay put
+      setListError(null);
+    } catch (e) {
+      setListError(sentence(e));
+    }
+  }, [niche.id]);
+  const [listError, setListError] = useState<string | null>(null);
+  useEffect(() => void loadInvites(), [loadInvites]);
+  useOnline(() => void loadInvites());
+  const revoke = async (inv: InviteInfo) => {
+    setError(null);
+    try {
+      await ok(api.DELETE("/v1/niches/{niche_id}/invites/{invite_id}", { params: { path: { niche_id: niche.id, invite_id: inv.id } } }));
+      setInvites((xs) => (xs ?? []).filter((x) => x.id !== inv.id));
+      setLink(null);
+      setRevoked("The invite is revoked: its link no longer works.");
+    } catch (e) {
+      setError(sentence(e));
+    }
+  };
+  const [revoked, setRevoked] = useState<string | null>(null);
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(link!);
@@ -802,6 +1290,22 @@ function Invite({ niche }: { niche: Niche }) {
         </>
       ) : null}
       <ErrorText error={error} />
+      <h3 id="invites-title">Open invites</h3>
+      <ErrorText error={listError} />
+      <p role="status" class="meta">{revoked}</p>
+      {invites?.length === 0 ? <p class="meta">No open invites.</p> : null}
+      <ol class="invites" aria-labelledby="invites-title">
+        {invites?.map((inv, i) => (
+          <li key={inv.id}>
+            <span>
+              Invite {i + 1}: used {inv.uses} of {inv.max_uses}, until {when(inv.expires_at)}
+            </span>{" "}
+            <button type="button" class="small danger" onClick={() => void revoke(inv)}>
+              Revoke invite {i + 1}
+            </button>
+          </li>
+        ))}
+      </ol>
     </section>
   );
 }
@@ -834,6 +1338,37 @@ function Members({ niche }: { niche: Niche }) {
     if (p.niche_id === niche.id && !members.some((m) => m.user_id === p.author.id)) load();
   });
   const canRemove = niche.my_role === "owner" || niche.my_role === "admin";
+  const [skillQ, setSkillQ] = useState("");
+  const [found, setFound] = useState<Member[] | null>(null);
+  const findBySkill = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    const q = skillQ.trim();
+    if (!q) return setFound(null);
+    try {
+      const r = await ok(api.GET("/v1/niches/{niche_id}/members", { params: { path: { niche_id: niche.id }, query: { limit: 100, skill: q } } }));
+      setFound(r.items);
+    } catch (err) {
+      setError(sentence(err));
+    }
+  };
+  // The API does not say whom I endorsed: the buttons remember what I did on this visit.
+  const [endorsed, setEndorsed] = useState<Set<string>>(new Set());
+  const endorse = (m: Member, skill: string, on: boolean) =>
+    act(
+      () =>
+        on
+          ? ok(api.POST("/v1/niches/{niche_id}/members/{user_id}/endorsements", { params: { path: { niche_id: niche.id, user_id: m.user_id } }, body: { skill } }))
+          : ok(api.DELETE("/v1/niches/{niche_id}/members/{user_id}/endorsements/{skill}", { params: { path: { niche_id: niche.id, user_id: m.user_id, skill } } })),
+      () => {
+        const next = new Set(endorsed);
+        if (on) next.add(`${m.user_id}:${skill}`);
+        else next.delete(`${m.user_id}:${skill}`);
+        setEndorsed(next);
+        load();
+        if (found) void findBySkill(new Event("submit")); // refresh the filtered counts too
+      },
+    );
   const act = async (fn: () => Promise<unknown>, after?: () => void) => {
     setError(null);
     try {
@@ -861,13 +1396,56 @@ function Members({ niche }: { niche: Niche }) {
   return (
     <section aria-labelledby="members-title">
       <h2 id="members-title">Members ({members.length})</h2>
+      {profileFields(niche.kind).includes("skills") ? (
+        <form role="search" class="inline-search" onSubmit={findBySkill}>
+          <label for="member-skill">Find members by skill</label>
+          <input id="member-skill" type="search" maxLength={40} value={skillQ} onInput={(e) => setSkillQ(e.currentTarget.value)} />
+          <span class="row">
+            <button type="submit" class="small">
+              Find
+            </button>
+            {found ? (
+              <button type="button" class="small secondary" onClick={() => (setFound(null), setSkillQ(""))}>
+                Show everyone
+              </button>
+            ) : null}
+          </span>
+          <p role="status" class="meta">
+            {found ? (found.length ? `${found.length} with a skill starting with “${skillQ.trim()}”.` : `Nobody here lists a skill starting with “${skillQ.trim()}”.`) : ""}
+          </p>
+        </form>
+      ) : null}
       <ul class="members">
-        {members.map((m) => (
+        {(found ?? members).map((m) => (
           <li key={m.user_id}>
             <span>
               {m.display_name}
               {m.user_id === me.id ? " (you)" : ""} <span class="meta">· {m.role}</span>
             </span>
+            {m.headline ? <p class="meta">{m.headline}</p> : null}
+            {m.skills?.length ? (
+              <ul class="skills" aria-label={`${m.display_name}’s skills`}>
+                {m.skills.map((sk) => {
+                  const mineToGive = m.user_id !== me.id;
+                  const given = endorsed.has(`${m.user_id}:${sk.name}`);
+                  return (
+                    <li key={sk.name}>
+                      {sk.name}
+                      {sk.level ? ` (${sk.level})` : ""}
+                      <span class="meta">
+                        {" "}
+                        · {sk.endorsements} {sk.endorsements === 1 ? "endorsement" : "endorsements"}
+                      </span>
+                      {mineToGive ? (
+                        <button type="button" class="small secondary" aria-pressed={given} onClick={() => void endorse(m, sk.name, !given)}>
+                          Endorse {m.display_name} for {sk.name}
+                        </button>
+                      ) : null}
+                    </li>
+                  );
+                })}
+              </ul>
+            ) : null}
             {m.user_id !== me.id ? (
               <span class="row">
                 <button type="button" class="small secondary" onClick={() => void message(m)}>
@@ -942,6 +1520,97 @@ function Join({ code }: { code: string }) {
   );
 }
 
+// -- skill directory, upcoming ---------------------------------------------------------------------
+
+function SkillDirectory() {
+  const [q, setQ] = useState(() => new URLSearchParams(window.location.search).get("q") ?? "");
+  const [items, setItems] = useState<SkillEntry[] | null>(null);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const search = useCallback(async (query: string, after: string | null) => {
+    setError(null);
+    try {
+      const r = await ok(api.GET("/v1/skills", { params: { query: { limit: 30, ...(query.trim() ? { q: query.trim() } : {}), ...(after ? { cursor: after } : {}) } } }));
+      setItems((xs) => (after ? [...(xs ?? []), ...r.items] : r.items));
+      setCursor(r.next_cursor ?? null);
+    } catch (e) {
+      setError(sentence(e));
+    }
+  }, []);
+  useEffect(() => void search(q, null), []);
+  const submit = (e: Event) => {
+    e.preventDefault();
+    window.history.replaceState(null, "", q.trim() ? `/skills?q=${encodeURIComponent(q.trim())}` : "/skills");
+    void search(q, null);
+  };
+  return (
+    <section class="narrow">
+      <Title>Who can help</Title>
+      <p class="meta">Skills people list in your niches that trade skills, most endorsed first.</p>
+      <form role="search" onSubmit={submit}>
+        <label for="skill-q">Search skills</label>
+        <input id="skill-q" type="search" maxLength={40} value={q} onInput={(e) => setQ(e.currentTarget.value)} />
+        <button type="submit">Search</button>
+      </form>
+      <ErrorText error={error} />
+      {items?.length === 0 ? <p>{q.trim() ? `Nobody lists a skill starting with “${q.trim()}” yet.` : "Nobody in your niches lists a skill yet."}</p> : null}
+      <ul class="cards" aria-label="People with skills">
+        {items?.map((e) => (
+          <li key={`${e.user.id}|${e.niche.id}|${e.skill}`}>
+            <strong>{e.user.display_name}</strong>: {e.skill}
+            {e.level ? ` (${e.level})` : ""}
+            <p class="meta">
+              {e.endorsements} {e.endorsements === 1 ? "endorsement" : "endorsements"} · in <Link href={`/niches/${e.niche.id}`}>{e.niche.name}</Link>
+            </p>
+          </li>
+        ))}
+      </ul>
+      {cursor ? (
+        <button type="button" class="secondary" onClick={() => void search(q, cursor)}>
+          Show more
+        </button>
+      ) : null}
+    </section>
+  );
+}
+
+function UpcomingPage() {
+  const [items, setItems] = useState<Upcoming[] | null>(null);
+  const [days, setDays] = useState(30);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    ok(api.GET("/v1/upcoming", { params: { query: { days } } })).then((r) => setItems(r.items), (e) => setError(sentence(e)));
+  }, [days]);
+  return (
+    <section class="narrow">
+      <Title>Coming up</Title>
+      <label for="upcoming-days">Look ahead</label>
+      <select id="upcoming-days" value={days} onChange={(e) => setDays(Number(e.currentTarget.value))}>
+        <option value={7}>The next week</option>
+        <option value={30}>The next 30 days</option>
+        <option value={90}>The next 3 months</option>
+        <option value={366}>The next year</option>
+      </select>
+      <ErrorText error={error} />
+      {items === null && !error ? <p role="status">Loading…</p> : null}
+      {items?.length === 0 ? <p>Nothing coming up. Birthdays come from profiles in family and friends niches; anniversaries from moments.</p> : null}
+      <ul class="cards" aria-label="Coming up">
+        {items?.map((u) => (
+          <li key={`${u.kind}|${u.user.id}|${u.niche.id}|${u.date}|${u.post_id ?? ""}`}>
+            <time dateTime={u.date}>
+              <strong>{longDate(u.date)}</strong>
+            </time>
+            : {u.user.display_name}’s {momentLabel(u.kind).toLowerCase()}
+            <p class="meta">
+              in <Link href={`/niches/${u.niche.id}`}>{u.niche.name}</Link>
+            </p>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
 // -- messaging -----------------------------------------------------------------------------------
 
 function convName(c: { title?: string | null; members: { user_id: string; display_name: string }[] }, me: string): string {
@@ -993,7 +1662,8 @@ function ConversationPage({ id }: { id: string }) {
       new Outbox(
         async (m: Outgoing) => {
           try {
-            const sent = await ok(api.POST("/v1/conversations/{conversation_id}/messages", { params: { path: { conversation_id: id } }, body: { client_message_id: m.client_message_id, text: m.text } }));
+            const body = { client_message_id: m.client_message_id, ...(m.text ? { text: m.text } : {}), ...(m.media_ids ? { media_ids: m.media_ids } : {}) };
+            const sent = await ok(api.POST("/v1/conversations/{conversation_id}/messages", { params: { path: { conversation_id: id } }, body: body as never }));
             setMessages((ms) => (ms.some((x) => x.seq === sent.seq) ? ms : [...ms, sent].sort((a, b) => a.seq - b.seq)));
             return { ok: true, seq: sent.seq };
           } catch (e) {
@@ -1038,12 +1708,15 @@ function ConversationPage({ id }: { id: string }) {
     if (r.conversation_id === id && r.user_id !== me.id) setReadBy((s) => ({ ...s, [r.user_id]: Math.max(s[r.user_id] ?? 0, r.seq) }));
   });
   if (missing) return <NotFound what="conversation" />;
+  const picker = usePhotoPicker();
   const send = async (e: Event) => {
     e.preventDefault();
-    if (!text.trim()) return;
+    const photos = picker.picked.map((p) => p.id);
+    if (!text.trim()) return; // the gateway wants words with photos (text is required)
     const body = text;
     setText("");
-    const r = await outbox.submit(id, body);
+    picker.clear();
+    const r = await outbox.submit(id, body, photos);
     if (!r.ok) setError(null);
   };
   const nameOf = (uid: string) => (uid === me.id ? "You" : conv?.members.find((m) => m.user_id === uid)?.display_name ?? "Someone");
@@ -1058,7 +1731,8 @@ function ConversationPage({ id }: { id: string }) {
         {messages.map((m) => (
           <li key={m.id} class={m.sender_id === me.id ? "mine" : "theirs"}>
             <span class="sender">{nameOf(m.sender_id)}</span>
-            <p>{m.text}</p>
+            {m.text ? <p>{m.text}</p> : null}
+            <Photos items={photosOf(m)} alt={altText(m.text, nameOf(m.sender_id))} />
             <time class="meta" dateTime={m.sent_at}>
               {when(m.sent_at)}
             </time>
@@ -1067,7 +1741,8 @@ function ConversationPage({ id }: { id: string }) {
         {outbox.pending(id).map((m) => (
           <li key={m.client_message_id} class="mine pending">
             <span class="sender">You</span>
-            <p>{m.text}</p>
+            {m.text ? <p>{m.text}</p> : null}
+            {m.media_ids?.length ? <p class="meta">{m.media_ids.length === 1 ? "A photo" : `${m.media_ids.length} photos`}</p> : null}
             {m.state === "sending" ? (
               <span class="meta">Sending…</span>
             ) : (
@@ -1088,7 +1763,8 @@ function ConversationPage({ id }: { id: string }) {
       <form class="composer" onSubmit={send}>
         <label for="message-text">Write a message</label>
         <textarea id="message-text" rows={2} maxLength={5000} value={text} onInput={(e) => setText(e.currentTarget.value)} />
-        <button type="submit" disabled={!text.trim()}>
+        <PhotoPicker id="message-photos" picker={picker} label="Add photos to your message" />
+        <button type="submit" disabled={!text.trim() || picker.uploading > 0}>
           Send
         </button>
       </form>

@@ -1,10 +1,11 @@
 """Two people in two browsers, against the real stack: a family niche from invite to block.
 
 Ann signs up and creates a family niche, invites Bea by link; Bea joins. Ann
-posts and Bea sees it appear live, hugs it and comments; Ann sees the comment
-without reloading. They message each other and see read state. A reload keeps
-Bea signed in; Bea's broken connection recovers by itself. An outsider who
-opens the niche's address sees "not found". Bea blocks Ann and Ann's posts
+posts a moment with a photo and Bea sees it appear live, photo and all, hugs it
+and comments; Ann sees the comment without reloading. They message each other
+and see read state; Bea sends a photo. A reload keeps Bea signed in; Bea's broken connection
+recovers by itself. An outsider who opens the niche's address sees "not found";
+Ann revokes an invite and its link stops working. Bea blocks Ann and Ann's posts
 vanish from Bea's feed. Every main page passes an axe-core scan.
 """
 
@@ -17,6 +18,7 @@ from playwright.sync_api import Page, expect
 
 from tests.integration.gateway.harness import Gateway
 from tests.integration.web.axe import serious_violations
+from tests.integration.web.pictures import landscape
 
 PASSWORD = "correct horse battery"
 LIVE_S = 15_000  # ms: what "appears live" may take, end to end
@@ -40,6 +42,13 @@ def connection(page: Page) -> Any:
 
 def post_card(page: Page, text: str) -> Any:
     return page.get_by_role("article").filter(has_text=text)
+
+
+def shows_image(img: Any) -> None:
+    """The photo is on screen and its bytes arrived (the app fetches them with the session)."""
+    expect(img).to_be_visible()
+    img.evaluate("el => el.decode()")
+    assert img.evaluate("el => el.naturalWidth") > 0
 
 
 def test_a_family_niche_from_invite_to_block(gateway: Gateway, browser: Any) -> None:
@@ -88,15 +97,27 @@ def test_a_family_niche_from_invite_to_block(gateway: Gateway, browser: Any) -> 
     expect(bea.get_by_role("heading", name="The Ashfords")).to_be_visible()
     expect(connection(bea)).to_have_text("Live")
 
-    # -- Ann posts; Bea sees it live, hugs it and comments; Ann sees the comment live ------
-    ann.get_by_label("Write a post to The Ashfords").fill("Grandma turns 90 on Sunday!")
-    ann.get_by_role("button", name="Post", exact=True).click()
+    # -- Ann posts a moment with a photo; Bea sees it live, hugs it and comments; -----------
+    # -- Ann sees the comment live ------------------------------------------------------------
+    composer = ann.get_by_role("form", name="New post in The Ashfords")
+    composer.get_by_role("radio", name="Moment").check()
+    composer.get_by_label("What happened").select_option("birthday")
+    composer.get_by_label("Date").fill("2027-03-14")
+    composer.get_by_label("Tell everyone about it").fill("Grandma turns 90 on Sunday!")
+    composer.get_by_label("Add photos").set_input_files(
+        files=[{"name": "grandma.png", "mimeType": "image/png", "buffer": landscape()}])
+    expect(composer.get_by_role("img", name="Photo 1 to send: grandma.png")).to_be_visible()
+    composer.get_by_role("button", name="Post", exact=True).click()
     expect(post_card(ann, "Grandma turns 90")).to_be_visible()
-    expect(post_card(bea, "Grandma turns 90")).to_be_visible()  # no reload: the stream
+    expect(composer.get_by_label("Write a post to The Ashfords")).to_have_value("")  # back to text
+    bea_post = post_card(bea, "Grandma turns 90")
+    expect(bea_post).to_be_visible()  # no reload: the stream
+    expect(bea_post.get_by_text("Birthday")).to_be_visible()
+    shows_image(bea_post.get_by_role("img", name="Grandma turns 90 on Sunday!"))
     ann_post = post_card(ann, "Grandma turns 90")
+    shows_image(ann_post.get_by_role("img", name="Grandma turns 90 on Sunday!"))
     ann_post.get_by_role("button", name=re.compile(r"^Comments")).click()
 
-    bea_post = post_card(bea, "Grandma turns 90")
     bea_post.get_by_role("button", name="Hug").click()
     expect(bea_post.get_by_role("button", name="Hug 1")).to_have_attribute("aria-pressed", "true")
     bea_post.get_by_role("button", name=re.compile(r"^Comments")).click()
@@ -123,6 +144,12 @@ def test_a_family_niche_from_invite_to_block(gateway: Gateway, browser: Any) -> 
     bea.get_by_label("Write a message").fill("Yes! See you there")
     bea.get_by_role("button", name="Send").click()
     expect(ann.get_by_role("log").get_by_text("Yes! See you there")).to_be_visible()
+    bea.get_by_label("Add photos to your message").set_input_files(
+        files=[{"name": "cake.png", "mimeType": "image/png", "buffer": landscape(320, 240)}])
+    expect(bea.get_by_role("img", name="Photo 1 to send: cake.png")).to_be_visible()
+    bea.get_by_label("Write a message").fill("The cake I ordered")
+    bea.get_by_role("button", name="Send").click()
+    shows_image(ann.get_by_role("log").get_by_role("img", name="The cake I ordered"))  # live
     accessible(bea, "conversation")
 
     # -- nothing is lost when a send fails: the message is retried with the same id -----------
@@ -162,6 +189,18 @@ def test_a_family_niche_from_invite_to_block(gateway: Gateway, browser: Any) -> 
     sign_in(otto, outsider.username)
     expect(otto.get_by_role("heading", name="Not found")).to_be_visible()
     expect(otto.get_by_text("The Ashfords")).to_have_count(0)
+
+    # -- Ann sees her open invites and revokes one: its link stops working ---------------------
+    expect(ann.get_by_text("No open invites.")).to_be_visible()  # Bea used up the first
+    ann.get_by_role("button", name="Create invite link").click()
+    stray_link = ann.get_by_label("Invite link").input_value()
+    expect(ann.get_by_text("Invite 1: used 0 of 1")).to_be_visible()
+    ann.get_by_role("button", name="Revoke invite 1").click()
+    expect(ann.get_by_text("The invite is revoked")).to_be_visible()
+    expect(ann.get_by_text("No open invites.")).to_be_visible()
+    otto.goto(stray_link)
+    otto.get_by_role("button", name="Join the niche").click()
+    expect(otto.get_by_role("alert")).to_have_text(re.compile("expired, has been used up"))
 
     # -- Bea blocks Ann: Ann's posts vanish from Bea's feed ------------------------------------
     bea.goto(niche_url)

@@ -12,6 +12,10 @@ const BY_CODE: Record<string, string> = {
   reauthentication_required: "That password is not right. Your account was not deleted.",
   too_many_streams: "Live updates are open in too many tabs. Close one and they will resume.",
   not_allowed: "You can’t do that here.",
+  invalid_isbn: "That ISBN is not right: check its digits, or leave it out.",
+  invalid_media: "One of the photos could not be attached. Remove it and add it again.",
+  invalid_image: "That file is not a photo Kith can read. Try a JPEG, PNG or WebP image.",
+  not_allowed_in_niche_kind: "This kind of niche does not offer that.",
 };
 
 const BY_STATUS: Record<number, string> = {
@@ -30,6 +34,13 @@ const FIELD: Record<string, string> = {
   display_name: "Name",
   text: "Text",
   name: "Name",
+  quote: "Passage",
+  book: "Book",
+  moment: "Moment",
+  birthday: "Birthday",
+  headline: "Headline",
+  skills: "Skills",
+  skill: "Skill",
 };
 
 /** A human sentence for a failed call: by error code, then by status, naming bad fields. */

@@ -26,4 +26,17 @@ describe("a message that fails to send", () => {
     await box.submit("c", "hi");
     expect(box.items[0]).toMatchObject({ state: "failed", error: "You can’t do that here." });
   });
+
+  it("retries a message with photos with the same id and the same photos", async () => {
+    const attempts: Outgoing[] = [];
+    let up = false;
+    const box = new Outbox(async (m) => {
+      attempts.push({ ...m });
+      return up ? { ok: true, seq: 2 } : { ok: false, error: "Kith can’t be reached right now." };
+    }, () => "m-1");
+    await box.submit("c", "", ["photo-1"]);
+    up = true;
+    await box.retry("m-1");
+    expect(attempts.map((a) => [a.client_message_id, a.media_ids])).toEqual([["m-1", ["photo-1"]], ["m-1", ["photo-1"]]]);
+  });
 });

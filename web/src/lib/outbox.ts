@@ -7,6 +7,8 @@ export interface Outgoing {
   client_message_id: string;
   conversation_id: string;
   text: string;
+  /** Photos already uploaded; sent with the same client_message_id on every try. */
+  media_ids?: string[];
   state: OutState;
   error?: string;
 }
@@ -23,8 +25,8 @@ export class Outbox {
   }
 
   /** Queue a new message and try to send it. */
-  submit(conversationId: string, text: string): Promise<SendResult> {
-    const m: Outgoing = { client_message_id: this.newId(), conversation_id: conversationId, text, state: "sending" };
+  submit(conversationId: string, text: string, mediaIds: string[] = []): Promise<SendResult> {
+    const m: Outgoing = { client_message_id: this.newId(), conversation_id: conversationId, text, ...(mediaIds.length ? { media_ids: mediaIds } : {}), state: "sending" };
     this.items = [...this.items, m];
     return this.attempt(m);
   }
