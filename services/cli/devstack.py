@@ -111,9 +111,14 @@ class StackLock:
             self._fd = None
 
 
+class StartupInterrupted(Exception):
+    """A stop signal arrived while the stack was still starting."""
+
+
 class DevStack:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, stop: threading.Event | None = None) -> None:
         self.settings = settings
+        self.stop = stop or threading.Event()  # set: abandon start-up at the next check
         self.home = settings.home
         self.postgres: EmbeddedPostgres | None = None
         self.kafka: EmbeddedKafka | None = None
@@ -130,12 +135,14 @@ class DevStack:
             self.postgres = EmbeddedPostgres(self.home / "postgres", self.settings.pg_port,
                                              die_with_parent=True)
             admin_dsn = self.postgres.start()
+        self._check_stop()
         bootstrap = self.settings.kafka_bootstrap
         if bootstrap is None:
             self.kafka = EmbeddedKafka(self.home / "kafka", self.settings.kafka_port,
                                        self.settings.kafka_controller_port,
                                        die_with_parent=True)
             bootstrap = self.kafka.start()
+        self._check_stop()
         self.env = {**os.environ, "KITH_PG_DSN": admin_dsn, "KITH_KAFKA_BOOTSTRAP": bootstrap,
                     "KITH_HOME": str(self.home)}
         self.settings = settings = Settings.from_env(self.env)
@@ -236,11 +243,16 @@ class DevStack:
                                 preexec_fn=die_with_parent())
         return Child(service, command, proc)
 
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise StartupInterrupted("stopped while starting")
+
     def _wait_healthy(self, service: str, address: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(address) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
+                self._check_stop()
                 try:
                     status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status
                     if status == health_pb2.HealthCheckResponse.SERVING:
@@ -255,6 +267,7 @@ class DevStack:
     def _wait_http(self, service: str, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            self._check_stop()
             try:
                 with urllib.request.urlopen(url, timeout=1) as response:
                     if response.status == 200:
@@ -273,9 +286,14 @@ def main(argv: list[str]) -> int:
     settings = Settings.from_env()
     logs.configure("dev", settings.log_level, "text")
     stop = wait_for_signal()
-    stack = DevStack(settings)
+    stack = DevStack(settings, stop)
     try:
         addresses = stack.up()
+    except StartupInterrupted:
+        print("kith: stopping (a signal arrived while starting)", flush=True)
+        stack.down()
+        print("kith: stopped", flush=True)
+        return 0
     except InfraError as exc:
         print(f"kith: {exc}", file=sys.stderr)
         stack.down()

@@ -52,3 +52,18 @@ def test_one_childs_back_off_never_stalls_another(tmp_path: Path,
         for child in stack.children:
             if child.proc.poll() is None:
                 child.proc.kill()
+
+
+def test_a_stop_signal_during_start_up_is_not_held_until_every_service_is_up(
+        tmp_path: Path) -> None:
+    """Ctrl-C while a service is still starting used to wait out its 60 s health deadline
+    (and every later one's): the signal handler only sets the stop event."""
+    stop = threading.Event()
+    stack = DevStack(Settings(home=tmp_path), stop)
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(devstack.StartupInterrupted):
+        stack._wait_healthy("post", "127.0.0.1:9", timeout=60.0)  # nobody will ever answer
+    with pytest.raises(devstack.StartupInterrupted):
+        stack._wait_http("gateway", "http://127.0.0.1:9/healthz", timeout=60.0)
+    assert time.monotonic() - started < 5
