@@ -33,6 +33,7 @@ admits at most ``per_user`` connections per user and ``per_process`` in all.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import logging
 import queue
@@ -221,7 +222,7 @@ class StreamHub:
             if not start:
                 return
             consumer.assign(start)
-            position = {(t, p): sub.resume_from.get((t, p), 0) for t, p in live_from}
+            missed: dict[tuple[str, int], list[tuple[Any, EventEnvelope | None, bool]]] = {}
             pending = {(tp.topic, tp.partition) for tp in start}
             deadline = time.monotonic() + timeout_s
             while pending and time.monotonic() < deadline:
@@ -235,18 +236,27 @@ class StreamHub:
                         envelope = EventEnvelope.from_message(msg)
                     except (KeyError, ValueError, TypeError, AttributeError):
                         envelope = None
-                    before_cursor = msg.offset() < sub.resume_from.get(key, 0)
+                    duplicate = False
                     if envelope is not None:
                         duplicate = str(envelope.event_id) in sub.seen
                         sub.seen.add(str(envelope.event_id))
-                    if not before_cursor:
-                        position[key] = msg.offset() + 1
-                        if envelope is not None and not duplicate:
-                            found.extend(self._events_for(
-                                sub, codec, msg, envelope,
-                                encode_cursor(position, self._topics(), msg.timestamp()[1])))
+                    if msg.offset() >= sub.resume_from.get(key, 0):
+                        missed.setdefault(key, []).append((msg, envelope, duplicate))
                     if msg.offset() + 1 >= live_from[key]:
                         pending.discard(key)
+            # Partitions are merged in the order things happened (record time, then the
+            # owning store's position), each partition kept in log order; every event's id
+            # is the cursor after everything sent before it, so a resume from any of them
+            # misses nothing and repeats nothing.
+            position = {(t, p): sub.resume_from.get((t, p), 0) for t, p in live_from}
+            for msg, envelope, duplicate in heapq.merge(
+                    *missed.values(), key=lambda m: (m[0].timestamp()[1],
+                                                     m[1].position if m[1] else 0)):
+                position[(msg.topic(), msg.partition())] = msg.offset() + 1
+                if envelope is not None and not duplicate:
+                    found.extend(self._events_for(
+                        sub, codec, msg, envelope,
+                        encode_cursor(position, self._topics(), msg.timestamp()[1])))
         finally:
             consumer.close()
         yield from found
