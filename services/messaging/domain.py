@@ -47,7 +47,10 @@ def check_title(title: str) -> None:
     check(why is None, InvalidArgument(f"title {why}", details={"title": why}))
 
 
-def check_text(text: str) -> None:
+def check_text(text: str, with_photos: bool = False) -> None:
+    """1 to TEXT_MAX characters, not only whitespace; a message of photos alone may have none."""
+    if with_photos and not text:
+        return
     check(0 < len(text) <= TEXT_MAX and not text.isspace(), InvalidArgument(
         "text must be 1 to 5000 characters", details={"text": f"1 to {TEXT_MAX} characters"}))
 

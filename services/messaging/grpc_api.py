@@ -89,7 +89,7 @@ class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
         actor = fields.uuid("actor_id", request.actor_id)
         conversation_id = fields.uuid("conversation_id", request.conversation_id)
         fields.rule(check_client_message_id, request.client_message_id)
-        fields.rule(check_text, request.text)
+        fields.rule(check_text, request.text, request.with_photos)
         fields.done()
         return _message(self.app.send_message(actor, conversation_id, request.client_message_id,
                                               request.text))

@@ -940,7 +940,7 @@ function Comments({ post, onCount, onChange }: { post: Post; onCount: (n: number
         <input id={`comment-${post.id}`} value={text} maxLength={2000} onInput={(e) => setText(e.currentTarget.value)} />
         <PhotoPicker id={`comment-photos-${post.id}`} picker={picker} label="Add photos to your comment" />
         <ErrorText error={error} />
-        <button type="submit" disabled={!text.trim() || picker.uploading > 0}>
+        <button type="submit" disabled={(!text.trim() && picker.picked.length === 0) || picker.uploading > 0}>
           Comment
         </button>
       </form>
@@ -1636,7 +1636,7 @@ function Messages() {
           <li key={c.id}>
             <Link href={`/messages/${c.id}`}>{convName(c, me.id)}</Link>
             {c.unread_count ? <span class="badge"> {c.unread_count} unread</span> : null}
-            {c.last_message ? <p class="meta">{c.last_message.text}</p> : null}
+            {c.last_message ? <p class="meta">{c.last_message.text || "Photo"}</p> : null}
           </li>
         ))}
       </ul>
@@ -1712,8 +1712,8 @@ function ConversationPage({ id }: { id: string }) {
   const send = async (e: Event) => {
     e.preventDefault();
     const photos = picker.picked.map((p) => p.id);
-    if (!text.trim()) return; // the gateway wants words with photos (text is required)
-    const body = text;
+    if (!text.trim() && photos.length === 0) return; // text, photos or both
+    const body = text.trim() ? text : "";
     setText("");
     picker.clear();
     const r = await outbox.submit(id, body, photos);
@@ -1764,7 +1764,7 @@ function ConversationPage({ id }: { id: string }) {
         <label for="message-text">Write a message</label>
         <textarea id="message-text" rows={2} maxLength={5000} value={text} onInput={(e) => setText(e.currentTarget.value)} />
         <PhotoPicker id="message-photos" picker={picker} label="Add photos to your message" />
-        <button type="submit" disabled={!text.trim() || picker.uploading > 0}>
+        <button type="submit" disabled={(!text.trim() && picker.picked.length === 0) || picker.uploading > 0}>
           Send
         </button>
       </form>

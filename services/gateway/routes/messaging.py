@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kith.gateway import render
 from kith.gateway.api import api
+from kith.gateway.errors import invalid
 from kith.gateway.http import Call, Reply
 from kith.gateway.media import MEDIA_IDS, create_with_media, photos_of, with_photos
 from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
@@ -64,19 +65,25 @@ def get_conversation(call: Call) -> Reply:
 
 
 @api.operation("POST", "/v1/conversations/{conversation_id}/messages",
-               summary="Send a message (the same client_message_id returns the same message)",
+               summary="Send a message: text, photos or both (the same client_message_id "
+                       "returns the same message)",
                tag=TAG, status=201, response=render.MESSAGE, errors=(403,),
-               body=obj({"client_message_id": string(1, 64), "text": string(1, 5000)},
-                        {"media_ids": MEDIA_IDS}))
+               body=obj({"client_message_id": string(1, 64)},
+                        {"text": string(0, 5000), "media_ids": MEDIA_IDS}))
 def send_message(call: Call) -> Reply:
+    media_ids = call.body.get("media_ids", [])
+    text = call.body.get("text", "")
+    if not text and not media_ids:
+        raise invalid({"text": "text or media_ids is required"},
+                      "a message needs text, photos or both")
     m = create_with_media(
-        call, call.body.get("media_ids", []),
+        call, media_ids,
         lambda: call.rpc(call.gw.clients.messaging.SendMessage,
                          messaging_pb2.SendMessageRequest(
                              actor_id=call.user_id,
                              conversation_id=call.params["conversation_id"],
                              client_message_id=call.body["client_message_id"],
-                             text=call.body["text"])),
+                             text=text, with_photos=bool(media_ids))),
         lambda m: ("message", m.id, m.conversation_id),
         retry_key=f"{call.params['conversation_id']}\n{call.body['client_message_id']}")
     photos = photos_of(call, [("message", m.id, m.conversation_id)])

@@ -313,6 +313,32 @@ def test_comment_and_message_photos_follow_their_carriers(family: Family) -> Non
     assert fetch(family.member, in_message).status_code == 404  # a former member
 
 
+def test_a_message_may_be_photos_alone_but_not_nothing(family: Family) -> None:
+    conversation = family.owner.post("/v1/conversations",
+                                     {"member_ids": [family.member.user_id]}).json()
+    messages = f"/v1/conversations/{conversation['id']}/messages"
+    photo = uploaded(family.owner)
+    sent = family.owner.post(messages, {"client_message_id": "only-photo", "media_ids": [photo]})
+    assert sent.status_code == 201, sent.text
+    assert (sent.json()["text"], [m["id"] for m in sent.json()["media"]]) == ("", [photo])
+    # The retry of a photo-only message is the same message, as for any other.
+    again = family.owner.post(messages, {"client_message_id": "only-photo", "media_ids": [photo]})
+    assert again.status_code == 201 and again.json()["id"] == sent.json()["id"]
+    seen = family.member.get(messages).json()["items"]
+    assert [(m["text"], [p["id"] for p in m["media"]]) for m in seen] == [("", [photo])]
+    assert fetch(family.member, photo).status_code == 200
+
+    # Neither text nor photos is nothing to send; whitespace is not text, photos or not.
+    assert_error(family.owner.post(messages, {"client_message_id": "empty"}), 400,
+                 "invalid_argument")
+    assert_error(family.owner.post(messages, {"client_message_id": "blank", "text": "",
+                                              "media_ids": []}), 400, "invalid_argument")
+    assert_error(family.owner.post(messages, {"client_message_id": "spaces", "text": "  ",
+                                              "media_ids": [uploaded(family.owner)]}), 400,
+                 "invalid_argument")
+    assert len(family.member.get(messages).json()["items"]) == 1
+
+
 def test_a_deleted_account_leaves_nothing_readable(gateway: Gateway,  # noqa: F811
                                                    family: Family) -> None:
     leaver = gateway.signup("lee")

@@ -3,10 +3,11 @@
 Ann signs up and creates a family niche, invites Bea by link; Bea joins. Ann
 posts a moment with a photo and Bea sees it appear live, photo and all, hugs it
 and comments; Ann sees the comment without reloading. They message each other
-and see read state; Bea sends a photo. A reload keeps Bea signed in; Bea's broken connection
-recovers by itself. An outsider who opens the niche's address sees "not found";
-Ann revokes an invite and its link stops working. Bea blocks Ann and Ann's posts
-vanish from Bea's feed. Every main page passes an axe-core scan.
+and see read state; Bea sends a photo with words, then one alone. A reload keeps
+Bea signed in; Bea's broken connection recovers by itself. An outsider who opens
+the niche's address sees "not found"; Ann revokes an invite and its link stops
+working. Bea blocks Ann and Ann's posts vanish from Bea's feed. Every main page
+passes an axe-core scan.
 """
 
 from __future__ import annotations
@@ -150,6 +151,11 @@ def test_a_family_niche_from_invite_to_block(gateway: Gateway, browser: Any) -> 
     bea.get_by_label("Write a message").fill("The cake I ordered")
     bea.get_by_role("button", name="Send").click()
     shows_image(ann.get_by_role("log").get_by_role("img", name="The cake I ordered"))  # live
+    bea.get_by_label("Add photos to your message").set_input_files(  # a photo, no words
+        files=[{"name": "view.png", "mimeType": "image/png", "buffer": landscape(300, 200)}])
+    expect(bea.get_by_role("img", name="Photo 1 to send: view.png")).to_be_visible()
+    bea.get_by_role("button", name="Send").click()
+    shows_image(ann.get_by_role("log").get_by_role("img", name="Photo by Bea"))
     accessible(bea, "conversation")
 
     # -- nothing is lost when a send fails: the message is retried with the same id -----------

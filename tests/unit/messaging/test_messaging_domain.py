@@ -147,6 +147,14 @@ def test_value_rules_name_the_field(rule, value: str, field: str) -> None:
     assert field in bad.value.details
 
 
+def test_only_a_message_with_photos_may_have_no_text() -> None:
+    check_text("", with_photos=True)
+    with pytest.raises(InvalidArgument):
+        check_text("  ", with_photos=True)
+    with pytest.raises(InvalidArgument):
+        check_text("")
+
+
 def test_value_rules_accept_the_bounds() -> None:
     check_text("x" * 5000)
     check_title("x" * 100)
