@@ -6,6 +6,7 @@
     kith infra prepare          databases, migrations and topics on external servers
     kith demo                   seed a running stack from the socfb-Reed98 graph
     kith replay …               export or rebuild from the event topics
+    kith keys wrap [service…]   wrap stored data keys under the current KEK (rotation)
 
 This package is the composition root: it is the one place that knows every
 service, and it reaches them by name (``kith.<service>.entrypoint``), never by
@@ -27,6 +28,7 @@ TOOLS = {
     "infra": "kith.cli.infra",
     "demo": "kith.cli.demo",
     "replay": "kith.cli.replay",
+    "keys": "kith.cli.keys",
 }
 
 

@@ -10,7 +10,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from kith.common.crypto import Keyring
 
 SERVICES = ("identity", "graph", "post", "messaging", "feed", "media")  # each has a topic
 DATABASES = (*SERVICES, "gateway")  # each has a database of its own
@@ -58,6 +62,16 @@ def env_int(env: Mapping[str, str], name: str, default: int, minimum: int | None
     return value
 
 
+def env_flag(env: Mapping[str, str], name: str) -> bool:
+    """The yes/no variable ``name``: ``true``/``1`` or ``false``/``0`` (unset or empty: no)."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -86,6 +100,8 @@ class Settings:
     environment: str = "development"
     actor_signing_key: str = ""  # gateway only; empty: the development key
     actor_verify_key: str = ""  # every service; empty: the development key
+    key_encryption_keys: str = ""  # services with key tables; empty: the development KEK
+    accept_unwrapped_keys: bool = False  # while `kith keys wrap` migrates an old database
     extra: Mapping[str, str] = field(default_factory=dict)
     db_session: Mapping[str, int] = field(default_factory=lambda: dict(DB_SESSION_DEFAULTS))
 
@@ -136,6 +152,8 @@ class Settings:
             environment=env.get("KITH_ENV", "development"),
             actor_signing_key=env.get("KITH_ACTOR_SIGNING_KEY", ""),
             actor_verify_key=env.get("KITH_ACTOR_VERIFY_KEY", ""),
+            key_encryption_keys=env.get("KITH_KEY_ENCRYPTION_KEYS", ""),
+            accept_unwrapped_keys=env_flag(env, "KITH_KEYS_ACCEPT_UNWRAPPED"),
             extra={k: v for k, v in env.items() if k.startswith("KITH_")},
         )
 
@@ -160,6 +178,24 @@ class Settings:
             raise ConfigError("KITH_ACTOR_VERIFY_KEY must be set outside development")
         from kith.common.assertion import dev_verify_key
         return dev_verify_key()
+
+    def keyring(self) -> Keyring:
+        """The KEKs that wrap this service's data keys (DESIGN §5b): ``KITH_KEY_ENCRYPTION_KEYS``
+        = ``id:base64key[,older…]``; the development KEK only in development."""
+        from kith.common.crypto import Keyring
+        if not self.key_encryption_keys:
+            if not self.development:
+                raise ConfigError("KITH_KEY_ENCRYPTION_KEYS must be set outside development")
+            return Keyring.development()
+        try:
+            keyring = Keyring.parse(self.key_encryption_keys,
+                                    accept_unwrapped=self.development or self.accept_unwrapped_keys)
+        except ValueError as exc:
+            raise ConfigError(f"KITH_KEY_ENCRYPTION_KEYS: {exc}") from None
+        if keyring.is_development and not self.development:
+            raise ConfigError("KITH_KEY_ENCRYPTION_KEYS holds the development KEK outside "
+                              "development")
+        return keyring
 
     def check_secrets(self) -> None:
         """Refuse to run outside development on default, empty or short secrets."""

@@ -11,8 +11,14 @@ to another subject.
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 
+import psycopg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -48,3 +54,174 @@ def decrypt(key: bytes | None, subject_id: str, token: str) -> str:
 
 def is_encrypted(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
+
+
+# -- key wrapping ----------------------------------------------------------------------------
+# DESIGN §5b: a data key never sits in plain beside the data it protects. Each service's key
+# tables hold its data keys wrapped (AES-256-GCM) under a key-encryption key (KEK) that lives
+# outside the database (a Secret, KITH_KEY_ENCRYPTION_KEYS). A dump of the database alone opens
+# nothing. Shredding is unchanged: deleting the wrapped row destroys the data key.
+
+WRAPPED = b"kw1"
+_WRAP_AAD = b"kith-data-key\x00"
+DEVELOPMENT_KEK_ID = "dev"
+# Development only (like the development JWT secret and actor keys): a fixed KEK, so the
+# wrapping path runs everywhere; outside development it is refused.
+DEVELOPMENT_KEK = hashlib.sha256(b"kith development key-encryption key").digest()
+
+
+class KeyUnavailable(RuntimeError):
+    """A stored data key could not be unwrapped: an unknown or wrong KEK, or a tampered row.
+
+    A configuration fault, never erasure: it must fail loudly, because treating it as a
+    shredded key would show a person's data as deleted when it is not.
+    """
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The KEKs a process may unwrap with; new keys are wrapped under ``current``."""
+
+    keks: Mapping[str, bytes]
+    current: str
+    accept_unwrapped: bool = False  # read 32-byte keys stored before wrapping existed
+
+    def __post_init__(self) -> None:
+        if self.current not in self.keks:
+            raise ValueError(f"the current KEK {self.current!r} is not in the keyring")
+        for ident, kek in self.keks.items():
+            if not ident or len(ident.encode()) > 255 or ":" in ident or "," in ident:
+                raise ValueError(f"KEK id {ident!r} must be 1 to 255 bytes without ':' or ','")
+            if len(kek) != 32:
+                raise ValueError(f"KEK {ident!r} must be 32 bytes (256 bits)")
+
+    @classmethod
+    def parse(cls, spec: str, accept_unwrapped: bool = False) -> Keyring:
+        """``id:base64key[,id:base64key…]`` — the first wraps new keys, the others (older
+        KEKs during a rotation) only unwrap."""
+        keks: dict[str, bytes] = {}
+        for part in (p.strip() for p in spec.split(",")):
+            ident, sep, encoded = part.partition(":")
+            if not sep:
+                raise ValueError("each KEK is written id:base64key")
+            try:
+                keks[ident] = base64.b64decode(encoded, validate=True)
+            except binascii.Error:
+                raise ValueError(f"KEK {ident!r} is not valid base64") from None
+        return cls(keks, next(iter(keks)), accept_unwrapped)
+
+    @classmethod
+    def development(cls) -> Keyring:
+        return cls({DEVELOPMENT_KEK_ID: DEVELOPMENT_KEK}, DEVELOPMENT_KEK_ID,
+                   accept_unwrapped=True)
+
+    @property
+    def is_development(self) -> bool:
+        return any(kek == DEVELOPMENT_KEK for kek in self.keks.values())
+
+    def wrap(self, data_key: bytes, subject: str) -> bytes:
+        """``kw1 || len(id) || id || nonce || AES-GCM(KEK, data_key)``, bound to ``subject``
+        (the key's table and owner), so a wrapped key cannot be moved to another row."""
+        ident = self.current.encode()
+        nonce = os.urandom(12)
+        sealed = AESGCM(self.keks[self.current]).encrypt(nonce, data_key,
+                                                          _WRAP_AAD + subject.encode())
+        return WRAPPED + bytes([len(ident)]) + ident + nonce + sealed
+
+    def unwrap(self, stored: bytes, subject: str) -> bytes:
+        """The data key of a stored row; :class:`KeyUnavailable` if it cannot be opened."""
+        if not stored.startswith(WRAPPED):
+            if self.accept_unwrapped and len(stored) == 32:
+                return stored
+            raise KeyUnavailable(f"the data key of {subject} is not wrapped; run "
+                                 "`kith keys wrap` (or allow unwrapped keys while migrating)")
+        ident, nonce, sealed = _split(stored)
+        kek = self.keks.get(ident)
+        if kek is None:
+            raise KeyUnavailable(f"the data key of {subject} is wrapped under KEK {ident!r}, "
+                                 "which is not in KITH_KEY_ENCRYPTION_KEYS")
+        try:
+            return AESGCM(kek).decrypt(nonce, sealed, _WRAP_AAD + subject.encode())
+        except InvalidTag:
+            raise KeyUnavailable(f"the data key of {subject} does not open under KEK "
+                                 f"{ident!r}: a wrong KEK or a tampered row") from None
+
+    def is_current(self, stored: bytes) -> bool:
+        """Whether ``stored`` is wrapped under the current KEK (else ``kith keys wrap``
+        rewraps it)."""
+        return stored.startswith(WRAPPED) and _split(stored)[0] == self.current
+
+
+def _canonical(row_id: object) -> str:
+    """A uuid in its one spelling (a row is bound to its id however a caller wrote it)."""
+    try:
+        return str(uuid.UUID(str(row_id)))
+    except ValueError:
+        return str(row_id)
+
+
+def _split(stored: bytes) -> tuple[str, bytes, bytes]:
+    try:
+        size = stored[len(WRAPPED)]
+        start = len(WRAPPED) + 1
+        ident = stored[start:start + size].decode()
+    except (IndexError, UnicodeDecodeError):
+        raise KeyUnavailable("a wrapped data key is malformed") from None
+    rest = stored[start + size:]
+    return ident, rest[:12], rest[12:]
+
+
+_keyring = Keyring.development()
+
+
+def use_keyring(keyring: Keyring) -> None:
+    """Set the process's keyring, once, at the edge (a service's start, a CLI command)."""
+    global _keyring
+    _keyring = keyring
+
+
+def keyring() -> Keyring:
+    return _keyring
+
+
+@dataclass(frozen=True)
+class KeyTable:
+    """A table of data keys: ``key_column`` holds each key wrapped under the process's
+    keyring, bound to the service, the table and the row's ``id_columns``."""
+
+    service: str
+    table: str
+    id_columns: tuple[str, ...] = ("user_id",)
+    key_column: str = "key"
+
+    def subject(self, *ids: object) -> str:
+        return "/".join([self.service, self.table, *map(_canonical, ids)])
+
+    def wrap(self, data_key: bytes, *ids: object) -> bytes:
+        """``data_key`` as this table stores it (see :class:`Keyring`)."""
+        return _keyring.wrap(data_key, self.subject(*ids))
+
+    def new(self, *ids: object) -> bytes:
+        """A fresh data key, wrapped for the row ``ids``."""
+        return self.wrap(new_key(), *ids)
+
+    def unwrap(self, stored: bytes | memoryview, *ids: object) -> bytes:
+        """A stored key, opened; :class:`KeyUnavailable` if it cannot be — never "shredded"."""
+        return _keyring.unwrap(bytes(stored), self.subject(*ids))
+
+    def rewrap(self, conn: psycopg.Connection, batch: int = 500) -> int:
+        """Wrap every row's key under the current KEK (keys stored unwrapped, or under an
+        older KEK during a rotation); returns how many rows changed. Idempotent."""
+        ids = ", ".join(f"{c}::text" for c in self.id_columns)
+        where = " AND ".join(f"{c} = %s" for c in self.id_columns)
+        changed = 0
+        with conn.transaction(), conn.cursor(name=f"rewrap_{self.table}") as rows:
+            rows.itersize = batch  # a snapshot, read in batches while the rows are updated
+            for *row_ids, stored in rows.execute(
+                    f"SELECT {ids}, {self.key_column} FROM {self.table}"):
+                if _keyring.is_current(bytes(stored)):
+                    continue
+                conn.execute(f"UPDATE {self.table} SET {self.key_column} = %s WHERE {where}",
+                             (self.wrap(self.unwrap(stored, *row_ids), *row_ids), *row_ids))
+                changed += 1
+        return changed

@@ -166,7 +166,10 @@ class _Served:
         except Exception:
             code = grpc.StatusCode.INTERNAL
             if context.code() is None:
+                # INTERNAL (as the metric says), not grpc's UNKNOWN; the log has the cause,
+                # the caller gets nothing of it.
                 log.exception("unhandled error in %s", self.method)
+                context.abort(grpc.StatusCode.INTERNAL, "internal error")
             raise
         finally:
             if context.code() not in (None, grpc.StatusCode.OK) and code is grpc.StatusCode.OK:

@@ -19,10 +19,11 @@ from typing import Any
 import grpc
 from psycopg_pool import ConnectionPool
 
-from kith.common import logs, metrics, tracing
+from kith.common import crypto, logs, metrics, tracing
 from kith.common.assertion import ActorVerifier
 from kith.common.codec import AvroCodec, default_codec
 from kith.common.config import Settings
+from kith.common.crypto import KeyTable
 from kith.common.db import make_pool, migrate_service
 from kith.common.eventstore import EventStore
 from kith.common.projection import Projection, ProjectionRunner
@@ -58,6 +59,13 @@ class ServiceSpec:
     # Periodic chores (e.g. expiring uploads): each runs in a thread until the stop event.
     background: Callable[[ServiceContext], Sequence[Callable[[threading.Event], Any]]] = \
         lambda ctx: ()
+    # Tables of data keys, wrapped under the keyring of KITH_KEY_ENCRYPTION_KEYS.
+    key_tables: Sequence[KeyTable] = ()
+
+    def use_keys(self, settings: Settings) -> None:
+        """Open this service's key tables with ``settings``' keyring (a process, once)."""
+        if self.key_tables:
+            crypto.use_keyring(settings.keyring())
 
 
 @dataclass
@@ -83,6 +91,7 @@ class RunningService:
 
 def start_service(spec: ServiceSpec, settings: Settings, address: str | None = None,
                   codec: AvroCodec | None = None) -> RunningService:
+    spec.use_keys(settings)
     dsn = settings.database_url(spec.name)
     migrate_service(dsn, spec.package)
     codec = codec or default_codec()

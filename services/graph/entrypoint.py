@@ -9,6 +9,7 @@ from kith.common.service import ServiceContext, ServiceSpec, serve
 from kith.graph.application import GraphApplication
 from kith.graph.domain.rules import MIN_CAP
 from kith.graph.grpc_api import GraphServicer, register
+from kith.graph.profile_store import PROFILE_KEYS
 from kith.graph.projections import AccountDeletions
 from kith.protos import graph_pb2
 
@@ -27,6 +28,7 @@ SPEC = ServiceSpec(
     grpc_services=[SERVICE_NAME],
     register=lambda ctx: [register(GraphServicer(_application(ctx)))],
     projections=lambda ctx: [AccountDeletions(_application(ctx), ctx.settings.topic("identity"))],
+    key_tables=[PROFILE_KEYS],
 )
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": lambda argv: serve(SPEC)}

@@ -27,19 +27,22 @@ from kith.graph.events import (
 
 # -- keys and sealing -------------------------------------------------------------------------
 
+PROFILE_KEYS = crypto.KeyTable("graph", "profile_keys")
+
 
 def key_for(conn: psycopg.Connection, user_id: str) -> bytes:
     row = conn.execute(
         "INSERT INTO profile_keys (user_id, key) VALUES (%s, %s) ON CONFLICT (user_id)"
-        " DO UPDATE SET key = profile_keys.key RETURNING key", (user_id, crypto.new_key()),
+        " DO UPDATE SET key = profile_keys.key RETURNING key",
+        (user_id, PROFILE_KEYS.new(user_id)),
     ).fetchone()
     assert row is not None
-    return bytes(row[0])
+    return PROFILE_KEYS.unwrap(row[0], user_id)
 
 
 def key_of(conn: psycopg.Connection, user_id: str) -> bytes | None:
     row = conn.execute("SELECT key FROM profile_keys WHERE user_id = %s", (user_id,)).fetchone()
-    return bytes(row[0]) if row else None
+    return PROFILE_KEYS.unwrap(row[0], user_id) if row else None
 
 
 def _subject(event: ProfileEvent) -> str:

@@ -8,6 +8,7 @@ from kith.common.config import ConfigError, Settings
 from kith.common.service import ServiceContext, ServiceSpec, serve
 from kith.identity.application import Identity
 from kith.identity.grpc_api import IdentityServicer, register
+from kith.identity.keys import DATA_KEYS
 from kith.identity.passwords import Argon2Params, Passwords
 from kith.identity.tokens import AccessTokens
 from kith.protos import identity_pb2
@@ -40,6 +41,7 @@ SPEC = ServiceSpec(
     package="kith.identity",
     grpc_services=[SERVICE_NAME],
     register=lambda ctx: [register(IdentityServicer(_application(ctx)))],
+    key_tables=[DATA_KEYS],
 )
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": lambda argv: serve(SPEC)}

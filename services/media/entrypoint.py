@@ -18,6 +18,7 @@ from kith.media.carriers import GrpcCarriers
 from kith.media.grpc_api import SERVICE_NAME, MediaServicer
 from kith.media.imaging import MAX_PIXELS
 from kith.media.projections import AccountDeletions, CarrierDeletions
+from kith.media.storage import MEDIA_KEYS
 from kith.protos import media_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ SPEC = ServiceSpec(
     register=_register,
     projections=_projections,
     background=_background,
+    key_tables=[MEDIA_KEYS],
 )
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": lambda argv: serve(SPEC)}

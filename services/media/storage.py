@@ -51,19 +51,22 @@ def etag_of(data: bytes) -> str:
 
 # -- keys ------------------------------------------------------------------------------------
 
+MEDIA_KEYS = crypto.KeyTable("media", "media_keys")
+
+
 def key_for(conn: psycopg.Connection, user_id: str) -> bytes:
     """The uploader's key, created with their first photo."""
     row = conn.execute(
         "INSERT INTO media_keys (user_id, key) VALUES (%s, %s)"
         " ON CONFLICT (user_id) DO UPDATE SET key = media_keys.key RETURNING key",
-        (user_id, crypto.new_key())).fetchone()
+        (user_id, MEDIA_KEYS.new(user_id))).fetchone()
     assert row is not None
-    return bytes(row[0])
+    return MEDIA_KEYS.unwrap(row[0], user_id)
 
 
 def key_of(conn: psycopg.Connection, user_id: str) -> bytes | None:
     row = conn.execute("SELECT key FROM media_keys WHERE user_id = %s", (user_id,)).fetchone()
-    return bytes(row[0]) if row else None
+    return MEDIA_KEYS.unwrap(row[0], user_id) if row else None
 
 
 def destroy_key(conn: psycopg.Connection, user_id: str) -> None:

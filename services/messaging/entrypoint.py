@@ -13,6 +13,7 @@ from kith.messaging.account_deletions import AccountDeletions
 from kith.messaging.application import MessagingApp
 from kith.messaging.graph_client import GrpcGraph
 from kith.messaging.grpc_api import SERVICE_NAME, MessagingServicer
+from kith.messaging.keys import CONVERSATION_KEYS, SENDER_KEYS
 from kith.messaging.projections import InboxProjection
 from kith.protos import messaging_pb2_grpc
 
@@ -39,6 +40,7 @@ SPEC = ServiceSpec(
     grpc_services=[SERVICE_NAME],
     register=_register,
     projections=_projections,
+    key_tables=[CONVERSATION_KEYS, SENDER_KEYS],
 )
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": lambda argv: serve(SPEC)}

@@ -17,6 +17,8 @@ import psycopg
 from kith.common import crypto
 
 SenderPair = tuple[str, str]  # (conversation id, sender id)
+CONVERSATION_KEYS = crypto.KeyTable("messaging", "conversation_keys", ("conversation_id",))
+SENDER_KEYS = crypto.KeyTable("messaging", "sender_keys", ("conversation_id", "user_id"))
 
 
 def text_subject(conversation_id: str, sender_id: str) -> str:
@@ -44,19 +46,19 @@ def open_text(keys: Mapping[SenderPair, bytes], conversation_id: str, sender_id:
 
 def insert_conversation_key(conn: psycopg.Connection, conversation_id: str, key: bytes) -> None:
     conn.execute("INSERT INTO conversation_keys (conversation_id, key) VALUES (%s, %s)",
-                 (conversation_id, key))
+                 (conversation_id, CONVERSATION_KEYS.wrap(key, conversation_id)))
 
 
 def conversation_key(conn: psycopg.Connection, conversation_id: str) -> bytes | None:
     """The conversation's data key; ``None`` once shredded."""
     row = conn.execute("SELECT key FROM conversation_keys WHERE conversation_id = %s",
                        (conversation_id,)).fetchone()
-    return bytes(row[0]) if row else None
+    return CONVERSATION_KEYS.unwrap(row[0], conversation_id) if row else None
 
 
 def conversation_keys(conn: psycopg.Connection,
                       conversation_ids: Collection[str]) -> dict[str, bytes]:
-    return {cid: bytes(key) for cid, key in conn.execute(
+    return {cid: CONVERSATION_KEYS.unwrap(key, cid) for cid, key in conn.execute(
         "SELECT conversation_id::text, key FROM conversation_keys"
         " WHERE conversation_id = ANY(%s::uuid[])", (list(conversation_ids),))}
 
@@ -68,9 +70,10 @@ def sender_key_for(conn: psycopg.Connection, conversation_id: str, sender_id: st
     row = conn.execute(
         "INSERT INTO sender_keys (conversation_id, user_id, key) VALUES (%s, %s, %s)"
         " ON CONFLICT (conversation_id, user_id) DO UPDATE SET key = sender_keys.key"
-        " RETURNING key", (conversation_id, sender_id, crypto.new_key())).fetchone()
+        " RETURNING key", (conversation_id, sender_id,
+                           SENDER_KEYS.new(conversation_id, sender_id))).fetchone()
     assert row is not None
-    return bytes(row[0])
+    return SENDER_KEYS.unwrap(row[0], conversation_id, sender_id)
 
 
 def sender_keys(conn: psycopg.Connection,
@@ -79,7 +82,7 @@ def sender_keys(conn: psycopg.Connection,
     if not pairs:
         return {}
     conversations, senders = zip(*pairs, strict=True)
-    return {(cid, uid): bytes(key) for cid, uid, key in conn.execute(
+    return {(cid, uid): SENDER_KEYS.unwrap(key, cid, uid) for cid, uid, key in conn.execute(
         "SELECT k.conversation_id::text, k.user_id::text, k.key FROM sender_keys k"
         " JOIN unnest(%s::uuid[], %s::uuid[]) AS p(c, u)"
         " ON k.conversation_id = p.c AND k.user_id = p.u",
@@ -88,7 +91,8 @@ def sender_keys(conn: psycopg.Connection,
 
 def senders_keys(conn: psycopg.Connection, conversation_id: str) -> dict[SenderPair, bytes]:
     """Every remaining sender key of one conversation."""
-    return {(conversation_id, uid): bytes(key) for uid, key in conn.execute(
+    return {(conversation_id, uid): SENDER_KEYS.unwrap(key, conversation_id, uid)
+            for uid, key in conn.execute(
         "SELECT user_id::text, key FROM sender_keys WHERE conversation_id = %s",
         (conversation_id,))}
 

@@ -9,6 +9,7 @@ from kith.common.service import ServiceContext, ServiceSpec, serve
 from kith.post.application import PostApplication
 from kith.post.graph_client import GraphClient
 from kith.post.grpc_api import register
+from kith.post.keys import AUTHOR_KEYS
 from kith.post.projections import AccountDeletions
 from kith.protos import post_pb2
 
@@ -25,6 +26,7 @@ SPEC = ServiceSpec(
     grpc_services=[SERVICE_NAME],
     register=lambda ctx: [register(_application(ctx))],
     projections=lambda ctx: [AccountDeletions(_application(ctx), ctx.settings.topic("identity"))],
+    key_tables=[AUTHOR_KEYS],
 )
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": lambda argv: serve(SPEC)}

@@ -14,21 +14,23 @@ import psycopg
 
 from kith.common import crypto
 
+AUTHOR_KEYS = crypto.KeyTable("post", "author_keys")
+
 
 def key_for(conn: psycopg.Connection, user_id: str) -> bytes:
     """The user's key, created on first use."""
     row = conn.execute(
         "INSERT INTO author_keys (user_id, key) VALUES (%s, %s) ON CONFLICT (user_id)"
         " DO UPDATE SET key = author_keys.key RETURNING key",
-        (user_id, crypto.new_key()),
+        (user_id, AUTHOR_KEYS.new(user_id)),
     ).fetchone()
     assert row is not None
-    return bytes(row[0])
+    return AUTHOR_KEYS.unwrap(row[0], user_id)
 
 
 def keys_of(conn: psycopg.Connection, user_ids: Collection[str]) -> dict[str, bytes]:
     """The keys that still exist among ``user_ids`` (a shredded user has none)."""
-    return {str(u): bytes(k) for u, k in conn.execute(
+    return {str(u): AUTHOR_KEYS.unwrap(k, u) for u, k in conn.execute(
         "SELECT user_id, key FROM author_keys WHERE user_id = ANY(%s::uuid[])",
         (list(user_ids),))}
 

@@ -47,6 +47,7 @@ def find_projection(settings: Settings, service: str, name: str
         spec = importlib.import_module(f"kith.{service}.entrypoint").SPEC
     except (ModuleNotFoundError, AttributeError):
         raise ReplayError(f"no service {service!r} with a SPEC") from None
+    spec.use_keys(settings)
     dsn = settings.database_url(spec.name)
     pool = make_pool(dsn, max_size=2, name=f"replay-{service}")
     ctx = ServiceContext(spec.name, settings, dsn, pool, default_codec(),

@@ -14,6 +14,7 @@ from kith.common import crypto
 from kith.common.codec import default_codec
 from kith.common.config import Settings
 from kith.identity.events import Cipher, account_event
+from kith.identity.keys import DATA_KEYS
 from kith.protos import identity_pb2 as pb
 from tests.integration.identity.identity_helpers import PASSWORD, IdentityClient
 from tests.support.rpc import refused
@@ -97,7 +98,8 @@ def test_deleting_an_account_leaves_nothing_readable_of_it(identity: IdentityCli
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
         dump = [row[0].encode() for table in tables for row in conn.execute(
             sql.SQL("SELECT t::text FROM {} t").format(sql.Identifier(table)))]
-        keys = dict(conn.execute("SELECT user_id::text, data_key FROM data_keys").fetchall())
+        keys = {u: DATA_KEYS.unwrap(k, u)  # stored wrapped under the service's KEK
+                for u, k in conn.execute("SELECT user_id::text, data_key FROM data_keys")}
     assert {"events", "accounts", "data_keys", "sessions", "refresh_tokens"} <= set(tables)
     _assert_absent(leaver_secrets, dump, "identity database")
     assert set(keys) == {stayer.id}, "the leaver's data key is destroyed"

@@ -362,7 +362,8 @@ def test_a_deleted_account_leaves_nothing_readable(gateway: Gateway,  # noqa: F8
 
     assert eventually(key_row, lambda row: row is None, timeout=20) is None
     with psycopg.connect(dsn) as conn:
-        keys = [bytes(k) for (k,) in conn.execute("SELECT key FROM media_keys")]
+        keys = [storage.MEDIA_KEYS.unwrap(k, u)
+                for u, k in conn.execute("SELECT user_id, key FROM media_keys")]
         for key in [None, *keys]:  # no key left anywhere opens what was stored
             with pytest.raises(storage.Unreadable):
                 storage.unseal(key, media_id, "original", 0, sealed)

@@ -21,6 +21,7 @@ from kith.common.db import make_pool
 from kith.common.eventstore import EventStore, NewEvent
 from kith.common.kafka import consumer_config, event_headers, producer_config
 from kith.common.relay import OutboxRelay
+from kith.messaging.keys import CONVERSATION_KEYS, SENDER_KEYS
 from kith.messaging.projections import InboxProjection
 from kith.protos import messaging_pb2 as pb
 from tests.integration.messaging.messaging_helpers import World, eventually, users
@@ -96,7 +97,9 @@ def every_key(world: World) -> dict[tuple[str, str], bytes]:
         rows = conn.execute("SELECT conversation_id::text, user_id::text, key FROM sender_keys"
                             " UNION ALL SELECT conversation_id::text, '', key"
                             " FROM conversation_keys").fetchall()
-    return {(c, u): bytes(k) for c, u, k in rows}
+    # Each stored wrapped under the service's KEK: opened as the service opens them.
+    return {(c, u): SENDER_KEYS.unwrap(k, c, u) if u else CONVERSATION_KEYS.unwrap(k, c)
+            for c, u, k in rows}
 
 
 def test_a_deleted_account_leaves_every_conversation_and_its_texts_are_shredded(

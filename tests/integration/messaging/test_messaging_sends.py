@@ -13,6 +13,7 @@ import pytest
 
 from kith.common import crypto
 from kith.common.codec import default_codec
+from kith.messaging.keys import CONVERSATION_KEYS, SENDER_KEYS
 from kith.protos import messaging_pb2 as pb
 from tests.integration.messaging.messaging_helpers import World, topic_events, users
 
@@ -109,10 +110,12 @@ def test_text_is_encrypted_in_the_event_store_and_on_the_topic(world: World) -> 
                                 " AND user_id = %s", (conversation.id, alice)).fetchone()[0]
         assert secret not in str(conn.execute("SELECT text FROM messages").fetchall())
     # The title under the conversation's key, the text under the (conversation, sender) key.
-    assert crypto.decrypt(bytes(title_key), conversation.id, created["title"]) == "Secret plans"
-    assert crypto.decrypt(bytes(text_key), f"{conversation.id}/{alice}", sent["text"]) == secret
+    title_key = CONVERSATION_KEYS.unwrap(title_key, conversation.id)  # stored wrapped
+    text_key = SENDER_KEYS.unwrap(text_key, conversation.id, alice)
+    assert crypto.decrypt(title_key, conversation.id, created["title"]) == "Secret plans"
+    assert crypto.decrypt(text_key, f"{conversation.id}/{alice}", sent["text"]) == secret
     with pytest.raises(crypto.ShreddedError):
-        crypto.decrypt(bytes(title_key), conversation.id, sent["text"])
+        crypto.decrypt(title_key, conversation.id, sent["text"])
 
     on_topic = topic_events(world.settings, lambda seen: any(t == MESSAGE_SENT for t, _ in seen))
     published = next(d for t, d in on_topic if t == MESSAGE_SENT)

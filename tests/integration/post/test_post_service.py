@@ -14,6 +14,7 @@ from kith.common import crypto
 from kith.common.codec import default_codec
 from kith.graph.entrypoint import SPEC as GRAPH
 from kith.post.entrypoint import SPEC as POST
+from kith.post.keys import AUTHOR_KEYS
 from kith.protos import graph_pb2, post_pb2
 from tests.integration.post.post_world import World, eventually, user
 from tests.support.kafka import read_topic
@@ -308,7 +309,7 @@ def test_events_reach_the_post_topic_in_stream_order(world: World) -> None:
     with psycopg.connect(world.settings.database_url("post")) as conn:
         key = conn.execute("SELECT key FROM author_keys WHERE user_id = %s", (owner,)).fetchone()
     assert crypto.is_encrypted(sealed_text)  # the text is sealed under its author's key
-    assert crypto.decrypt(bytes(key[0]), post.id, sealed_text) == "hello niche"
+    assert crypto.decrypt(AUTHOR_KEYS.unwrap(key[0], owner), post.id, sealed_text) == "hello niche"
     assert decoded[3][1]["comment_id"] == comment.id
     assert decoded[6][1]["deleted_by"] == owner
     assert records[0].metadata["actor_id"] == owner

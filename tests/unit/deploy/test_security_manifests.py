@@ -10,6 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from kith.cli.keys import HOLDERS as KEY_HOLDERS
 from kith.common.config import DATABASES, DEFAULT_GRPC_PORTS, SERVICES
 from tests.unit.deploy.test_kubernetes import DEPLOY, of_kind, rendered
 
@@ -198,6 +199,12 @@ def test_production_runs_as_production_with_its_secrets_where_they_belong(
                                                              "key": var}
         # The signing key never reaches a pod through a Secret every pod reads.
         assert {"secretRef": {"name": "kith-gateway-secrets"}} not in c["envFrom"]
+        # A service with data keys opens them with a KEK of its own; nobody else has one.
+        if name in KEY_HOLDERS:
+            assert env["KITH_KEY_ENCRYPTION_KEYS"]["valueFrom"]["secretKeyRef"] == {
+                "name": f"kith-kek-{name}", "key": "KITH_KEY_ENCRYPTION_KEYS"}
+        else:
+            assert "KITH_KEY_ENCRYPTION_KEYS" not in env, name
 
 
 def test_the_security_component_is_wired_into_production_only() -> None:

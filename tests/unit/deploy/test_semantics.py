@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kith.cli.keys import HOLDERS as KEY_HOLDERS
 from kith.common.config import DATABASES, SERVICES
 from tests.unit.deploy.kustomize import Doc, render
 from tests.unit.deploy.semantics import problems
@@ -24,7 +25,8 @@ EXTERNAL = {
     "infra": set(),
     "overlays/dev": set(),
     "overlays/production": {"kith-secrets", "kith-gateway-secrets", "kith-backup-s3",
-                            "kith-export-s3", *(f"kith-pg-{db}" for db in DATABASES)},
+                            "kith-export-s3", *(f"kith-pg-{db}" for db in DATABASES),
+                            *(f"kith-kek-{s}" for s in KEY_HOLDERS)},
 }
 
 # The production topology-spread patch as it was: app.kubernetes.io/name both selected and a
