@@ -12,7 +12,7 @@ from typing import Protocol
 
 import grpc
 
-from kith.common.errors import DomainError
+from kith.common.errors import DependencyUnavailable
 from kith.common.rpc import channel
 from kith.protos import (
     graph_pb2,
@@ -24,11 +24,6 @@ from kith.protos import (
 )
 
 KINDS = ("post", "comment", "message")
-
-
-class CarrierOwnerUnavailable(DomainError):
-    status = grpc.StatusCode.UNAVAILABLE
-    default_code = "dependency_unavailable"
 
 
 class Carriers(Protocol):
@@ -68,5 +63,5 @@ class GrpcCarriers:
             if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED,
                               grpc.StatusCode.INVALID_ARGUMENT):
                 return False
-            raise CarrierOwnerUnavailable(f"the {kind}'s owner did not answer") from None
+            raise DependencyUnavailable(f"the {kind}'s owner did not answer") from None
         return True

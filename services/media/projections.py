@@ -15,13 +15,11 @@ from collections.abc import Sequence
 
 import psycopg
 
-from kith.common.contracts import account_deletions
+from kith.common.contracts import COMMENT_DELETED, POST_DELETED, account_deletions
 from kith.common.projection import Event
 from kith.media.application import MediaApp
 
 log = logging.getLogger(__name__)
-POST_DELETED = "kith.post.PostDeleted"
-COMMENT_DELETED = "kith.post.CommentDeleted"
 
 
 class AccountDeletions:

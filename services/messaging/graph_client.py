@@ -5,21 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
-import grpc
-
-from kith.common.errors import DomainError
-from kith.common.rpc import channel
+from kith.common.rpc import channel, dependency
 from kith.protos import graph_pb2, graph_pb2_grpc
 
 Request = TypeVar("Request")
 Reply = TypeVar("Reply")
-
-
-class GraphUnavailable(DomainError):
-    """The graph service did not answer: the command cannot be decided now."""
-
-    status = grpc.StatusCode.UNAVAILABLE
-    default_code = "dependency_unavailable"
 
 
 class Graph(Protocol):
@@ -48,7 +38,5 @@ class GrpcGraph:
 
     @staticmethod
     def _ask(method: Callable[[Request], Reply], request: Request) -> Reply:
-        try:
+        with dependency("graph"):  # no answer: the command cannot be decided now
             return method(request)
-        except grpc.RpcError as exc:
-            raise GraphUnavailable(f"the graph service did not answer: {exc}") from None
