@@ -67,7 +67,7 @@ class VerifiedToken:
     expires_at_ms: int
 
 
-class Identity:
+class IdentityApplication:
     """Accounts, credentials, sessions and profiles over one event store."""
 
     def __init__(self, store: EventStore, passwords: Passwords, access_tokens: AccessTokens,

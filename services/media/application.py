@@ -89,7 +89,7 @@ class CarrierRef:
 _COLUMNS = "id::text, uploader_id::text, content_type, width, height, bytes, uploaded_at_ms"
 
 
-class MediaApp:
+class MediaApplication:
     def __init__(self, store: EventStore, carriers: Carriers, decode_slots: int = 2,
                  max_pixels: int = MAX_PIXELS, unattached_ttl_s: int = UNATTACHED_TTL_S,
                  upload_slots: int = 4) -> None:

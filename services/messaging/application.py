@@ -18,8 +18,9 @@ import base64
 import binascii
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import psycopg
 
@@ -37,9 +38,16 @@ from kith.messaging.domain import (
     start_conversation,
 )
 from kith.messaging.events import ConversationEvent
-from kith.messaging.graph_client import Graph
 from kith.messaging.projections import read_inbox
 from kith.messaging.readmodel import StoredMessage
+
+
+class Graph(Protocol):
+    def sharing_a_niche(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Those of ``others`` who share at least one niche with ``user_id``."""
+
+    def blocked_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Those of ``others`` with a block, in either direction, with ``user_id``."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class MessagingApp:
+class MessagingApplication:
     def __init__(self, store: EventStore, graph: Graph, max_members: int,
                  clock: Callable[[], int] = _now_ms) -> None:
         self.store = store

@@ -1,30 +1,25 @@
-"""What messaging asks the graph service: shared niches and blocks (over gRPC)."""
+"""Adapters onto other services: :class:`GraphClient` is the
+:class:`~kith.messaging.application.Graph` port over graph's gRPC API."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
-from kith.common.rpc import channel, dependency
+import grpc
+
+from kith.common.rpc import dependency
 from kith.protos import graph_pb2, graph_pb2_grpc
 
 Request = TypeVar("Request")
 Reply = TypeVar("Reply")
 
 
-class Graph(Protocol):
-    def sharing_a_niche(self, user_id: str, others: Sequence[str]) -> set[str]:
-        """Those of ``others`` who share at least one niche with ``user_id``."""
+class GraphClient:
+    """:class:`~kith.messaging.application.Graph` over the graph service's internal queries."""
 
-    def blocked_among(self, user_id: str, others: Sequence[str]) -> set[str]:
-        """Those of ``others`` with a block, in either direction, with ``user_id``."""
-
-
-class GrpcGraph:
-    """:class:`Graph` over the graph service's internal queries."""
-
-    def __init__(self, address: str) -> None:
-        self._stub = graph_pb2_grpc.GraphServiceStub(channel(address))
+    def __init__(self, channel: grpc.Channel) -> None:
+        self._stub = graph_pb2_grpc.GraphServiceStub(channel)
 
     def sharing_a_niche(self, user_id: str, others: Sequence[str]) -> set[str]:
         reply = self._ask(self._stub.SharesNiche,
