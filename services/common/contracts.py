@@ -15,8 +15,42 @@ from kith.common.projection import Event
 
 log = logging.getLogger(__name__)
 
-ACCOUNT_DELETED = "kith.identity.AccountDeleted"
 IDENTITY_TOPIC = "identity.events.v1"  # after the optional topic prefix
+
+# identity → every service
+ACCOUNT_DELETED = "kith.identity.AccountDeleted"
+# graph → feed (audiences)
+NICHE_CREATED = "kith.graph.NicheCreated"
+MEMBER_JOINED = "kith.graph.MemberJoined"
+MEMBER_LEFT = "kith.graph.MemberLeft"
+NICHE_ARCHIVED = "kith.graph.NicheArchived"
+USER_BLOCKED = "kith.graph.UserBlocked"
+USER_UNBLOCKED = "kith.graph.UserUnblocked"
+# post → feed, media, the gateway's live stream
+POST_PUBLISHED = "kith.post.PostPublished"
+POST_DELETED = "kith.post.PostDeleted"
+COMMENT_DELETED = "kith.post.CommentDeleted"
+# messaging → the gateway's live stream
+MESSAGE_SENT = "kith.messaging.MessageSent"
+MESSAGES_READ = "kith.messaging.MessagesRead"
+
+# Every event one service consumes from another's topic, with the fields its consumers rely
+# on: a producer may add fields, never drop or rename these (tests/unit/common/test_contracts
+# checks each against the producer's newest schema).
+CONSUMED: dict[str, tuple[str, ...]] = {
+    ACCOUNT_DELETED: ("user_id", "deleted_at_ms"),
+    NICHE_CREATED: ("niche_id",),
+    MEMBER_JOINED: ("niche_id", "user_id"),
+    MEMBER_LEFT: ("niche_id", "user_id"),
+    NICHE_ARCHIVED: ("niche_id",),
+    USER_BLOCKED: ("blocker_id", "blocked_id"),
+    USER_UNBLOCKED: ("blocker_id", "blocked_id"),
+    POST_PUBLISHED: ("post_id", "niche_id", "author_id", "created_at_ms"),
+    POST_DELETED: ("post_id",),
+    COMMENT_DELETED: ("comment_id",),
+    MESSAGE_SENT: ("conversation_id", "seq", "member_ids"),
+    MESSAGES_READ: ("conversation_id", "user_id", "seq", "read_at_ms", "member_ids"),
+}
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,11 @@ class Unavailable(DomainError):
     default_code = "unavailable"
 
 
+class DependencyUnavailable(Unavailable):
+    """Another service this one needs did not answer: nothing is decided or shown (fail
+    closed). One code everywhere, ``unavailable`` (503 at the HTTP edge, as API.md says)."""
+
+
 class Conflict(DomainError):
     """Concurrent modification that survived retries (``version_conflict``)."""
 

@@ -10,6 +10,8 @@ from contextvars import ContextVar
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 current_user: ContextVar[str | None] = ContextVar("current_user", default=None)
+# The idempotent command being served (a UUID string from the gateway's Idempotency-Key).
+command_id: ContextVar[str | None] = ContextVar("command_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):

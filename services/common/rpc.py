@@ -31,14 +31,16 @@ from grpc_reflection.v1alpha import reflection
 
 from kith.common import metrics, tracing
 from kith.common.assertion import ActorSigner, ActorVerifier, InvalidAssertion
-from kith.common.errors import DomainError
-from kith.common.logs import current_user, request_id
+from kith.common.errors import DependencyUnavailable, DomainError
+from kith.common.logs import command_id, current_user, request_id
 
 log = logging.getLogger(__name__)
 ASSERTION_KEY = "x-kith-actor"
 ACTOR_FIELDS = ("actor_id", "viewer_id")  # the field an RPC names its acting user in
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")  # need no assertion
 REQUEST_KEY = "x-request-id"
+# The idempotent command a call performs (the gateway derives it from an Idempotency-Key).
+COMMAND_KEY = "x-kith-command-id"
 ERROR_CODE_KEY = "kith-error-code"
 ERROR_DETAILS_KEY = "kith-error-details"
 DEFAULT_DEADLINE_S = 5.0
@@ -151,6 +153,7 @@ class _Served:
         user_token = current_user.set(actor or None)
         assertion_token = current_assertion.set(token if self.verifier is not None else None)
         rid_token = request_id.set(metadata.get(REQUEST_KEY) or uuid.uuid4().hex[:16])
+        cid_token = command_id.set(_command_id(metadata.get(COMMAND_KEY)))
         start = time.perf_counter()
         code = grpc.StatusCode.OK
         try:
@@ -181,7 +184,16 @@ class _Served:
             current_user.reset(user_token)
             current_assertion.reset(assertion_token)
             request_id.reset(rid_token)
+            command_id.reset(cid_token)
 
+
+
+def _command_id(sent: str | None) -> str | None:
+    """The call's command id, if it sent a well-formed one (a UUID)."""
+    try:
+        return str(uuid.UUID(sent)) if sent else None
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -262,6 +274,8 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
             metadata.append((ASSERTION_KEY, assertion))
         if REQUEST_KEY not in keys and (rid := request_id.get()):
             metadata.append((REQUEST_KEY, rid))
+        if COMMAND_KEY not in keys and (cid := command_id.get()):
+            metadata.append((COMMAND_KEY, cid))
         return _CallDetails(
             client_call_details.method,
             client_call_details.timeout if client_call_details.timeout is not None
@@ -321,6 +335,17 @@ def channel(address: str, deadline_s: float = DEFAULT_DEADLINE_S,
         ("grpc.lb_policy_name", "round_robin"),
     ])
     return grpc.intercept_channel(raw, _ClientInterceptor(deadline_s, signer))
+
+
+@contextmanager
+def dependency(service: str) -> Iterator[None]:
+    """Calls to ``service`` inside: one that fails becomes :class:`DependencyUnavailable`
+    (the one error, and code, for a dependency that did not answer)."""
+    try:
+        yield
+    except grpc.RpcError as exc:
+        raise DependencyUnavailable(
+            f"{service} did not answer: {exc.code().name}") from None  # type: ignore[attr-defined]
 
 
 def error_info(exc: grpc.RpcError) -> tuple[grpc.StatusCode, str, str | None, dict[str, Any]]:

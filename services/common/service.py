@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool
 from kith.common import crypto, logs, metrics, tracing
 from kith.common.assertion import ActorVerifier
 from kith.common.codec import AvroCodec, default_codec
+from kith.common.commands import forget_commands
 from kith.common.config import Settings
 from kith.common.crypto import KeyTable
 from kith.common.db import make_pool, migrate_service
@@ -113,6 +114,8 @@ def start_service(spec: ServiceSpec, settings: Settings, address: str | None = N
         running.runners.append(runner)
         running.threads.append(_thread(f"{spec.name}-{projection.name}", runner.run,
                                        running.stop_event))
+    running.threads.append(_thread(f"{spec.name}-forget-commands",
+                                   lambda stop: forget_commands(pool, stop), running.stop_event))
     for i, chore in enumerate(spec.background(ctx)):
         running.threads.append(_thread(f"{spec.name}-background-{i}", chore,
                                        running.stop_event))

@@ -154,6 +154,16 @@ def server_span(method: str, metadata: Sequence[tuple[str, Any]]) -> Iterator[No
         yield
 
 
+@contextlib.contextmanager
+def command_span(name: str) -> Iterator[None]:
+    """An INTERNAL span ``command <name>`` around one command (all its attempts)."""
+    if not enabled():
+        yield
+        return
+    with _span(f"command {name}", SpanKind.INTERNAL, attributes={"kith.command": name}):
+        yield
+
+
 # -- events: store → relay → Kafka → projections ------------------------------------------
 
 

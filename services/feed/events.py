@@ -12,14 +12,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-NICHE_CREATED = "kith.graph.NicheCreated"
-MEMBER_JOINED = "kith.graph.MemberJoined"
-MEMBER_LEFT = "kith.graph.MemberLeft"
-NICHE_ARCHIVED = "kith.graph.NicheArchived"
-USER_BLOCKED = "kith.graph.UserBlocked"
-USER_UNBLOCKED = "kith.graph.UserUnblocked"
-POST_PUBLISHED = "kith.post.PostPublished"
-POST_DELETED = "kith.post.PostDeleted"
+from kith.common.contracts import (  # the graph and post events the feed follows
+    MEMBER_JOINED,
+    MEMBER_LEFT,
+    NICHE_ARCHIVED,
+    NICHE_CREATED,
+    POST_DELETED,
+    POST_PUBLISHED,
+    USER_BLOCKED,
+    USER_UNBLOCKED,
+)
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,8 @@ def make_view(op: Operation, gw: Gateway) -> Callable[..., Response]:
         call = Call(gw, op, principal, params, parse_query(op.query), parse_body(op.body))
         key = request.headers.get("Idempotency-Key")
         if op.method == "POST" and key is not None and not op.stream:
-            scope = principal.user_id if principal else "anonymous"
+            # Anonymous callers are told apart by address: they never share one key space.
+            scope = principal.user_id if principal else f"anonymous:{request.remote_addr}"
             reply = gw.idempotency.run(scope, key, request.method, request.path,
                                        request.get_data(cache=True),
                                        lambda: op.handler(call),

@@ -1,6 +1,7 @@
 """``Idempotency-Key`` on POST: a retry returns the original response and performs nothing twice.
 
-Protocol (per caller — the user id, or ``anonymous`` before sign-in):
+Protocol (per caller — the user id, or before sign-in ``anonymous:<client address>``, so
+anonymous callers never share one key space):
 
 1. **Claim first.** ``INSERT … ON CONFLICT DO NOTHING`` a row holding the
    request's fingerprint (method, path, body). Exactly one of several
@@ -12,6 +13,15 @@ Protocol (per caller — the user id, or ``anonymous`` before sign-in):
    the stored response is replayed (``Idempotent-Replayed: true``); same
    fingerprint, still running → 409 ``idempotency_in_progress`` with
    ``Retry-After``; different fingerprint → 422 ``idempotency_key_reused``.
+
+The gateway's claim alone cannot tell a request that failed from one whose answer
+was lost (a deadline that expired while the service went on and committed): a
+5xx releases the claim and the retry runs again. So the request also carries a
+**command id** derived from the key (:meth:`IdempotencyStore.command_id`, a UUID
+from a keyed MAC of caller and key) to every service it calls
+(``x-kith-command-id``, :mod:`kith.common.rpc`); a service's creating commands
+record it with their events and answer a repeat with the first result
+(:mod:`kith.common.commands`), so the retry returns the same resource.
 
 Keys live ``ttl_s`` (default 24 h). An unfinished claim is **never** taken
 over before then: its process may have died after the service committed, so
@@ -37,6 +47,7 @@ import json
 import math
 import os
 import re
+import uuid
 from collections.abc import Callable
 from typing import Protocol
 
@@ -46,8 +57,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Response
 from psycopg_pool import ConnectionPool
 
+from kith.common.logs import command_id
 from kith.gateway.errors import ApiError, error_response, invalid
 
+COMMAND_IDS = uuid.UUID("0d7c4b6e-2f1a-5c3e-9b8d-6a5f4e3d2c1b")  # namespace of command ids
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 REPLAYED_HEADERS = ("Content-Type", "Location")
 WITHHELD_HEADER = "x-kith-withheld"  # marks a record whose (secret) body was not kept
@@ -76,6 +89,12 @@ class IdempotencyStore:
         return hmac.new(self._mac_key, b"\n".join([method.encode(), path.encode(), body]),
                         hashlib.sha256).digest()
 
+    def command_id(self, scope: str, key: str) -> str:
+        """The command id the services see for ``(scope, key)``: stable across retries,
+        unguessable without the secret, different for every caller."""
+        mac = hmac.new(self._mac_key, f"command\n{scope}\n{key}".encode(), hashlib.sha256)
+        return str(uuid.uuid5(COMMAND_IDS, mac.hexdigest()))
+
     def run(self, scope: str, key: str, method: str, path: str, body: bytes,
             execute: Execute, secret: bool = False) -> Response:
         """Run ``execute`` once per ``(scope, key)``; ``secret``: its response carries
@@ -85,6 +104,7 @@ class IdempotencyStore:
         fingerprint = self.fingerprint(method, path, body)
         if not self._claim(scope, key, fingerprint):
             return self._existing(scope, key, fingerprint)
+        token = command_id.set(self.command_id(scope, key))
         try:
             outcome = execute()
             response = outcome if isinstance(outcome, Response) else outcome.to_response()
@@ -93,6 +113,8 @@ class IdempotencyStore:
         except BaseException:
             self._release(scope, key)
             raise
+        finally:
+            command_id.reset(token)
         if response.status_code >= 500 or response.status_code == 429:
             self._release(scope, key)
         else:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from kith.common.logs import command_id
 from kith.gateway.http import Call
 from kith.gateway.schema import array, integer, obj, string, uuid_string
 from kith.protos import media_pb2
@@ -61,6 +62,9 @@ def create_with_media(call: Call, media_ids: Sequence[str], create: Callable[[],
     if not media_ids:
         return create()
     media = call.gw.clients.media
+    # A retry of the same command (its client id, or its Idempotency-Key's command id)
+    # claims under the same id, and finds its photos attached by the first attempt.
+    retry_key = retry_key or command_id.get()
     claim_id = str(uuid.uuid5(_CLAIMS, f"{call.user_id}\n{retry_key}") if retry_key
                    else uuid.uuid4())
     call.rpc(media.Claim, media_pb2.ClaimRequest(actor_id=call.user_id, claim_id=claim_id,

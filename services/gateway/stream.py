@@ -50,6 +50,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from kith.common.codec import AvroCodec, default_codec
 from kith.common.config import Settings
+from kith.common.contracts import MESSAGE_SENT, MESSAGES_READ, POST_PUBLISHED
 from kith.common.kafka import EventEnvelope, consumer_config
 from kith.gateway import render
 from kith.gateway.clients import Clients
@@ -158,9 +159,9 @@ class StreamHub:
         self._recent: OrderedDict[str, None] = OrderedDict()  # live event ids (duplicates)
         self._handlers: dict[str, Callable[[dict[str, Any], StreamEvent,
                                             list[Subscription]], None]] = {
-            "PostPublished": self._post_published,
-            "MessageSent": self._message_sent,
-            "MessagesRead": self._messages_read,
+            POST_PUBLISHED: self._post_published,
+            MESSAGE_SENT: self._message_sent,
+            MESSAGES_READ: self._messages_read,
         }
 
     # -- connections -------------------------------------------------------------------------
@@ -267,7 +268,7 @@ class StreamHub:
             event_type, data = codec.decode(msg.value())
         except Exception:
             return []
-        handler = self._handlers.get(event_type.rsplit(".", 1)[-1])
+        handler = self._handlers.get(event_type)
         if handler is None:
             return []
         probe = Subscription(sub.user_id, niches=sub.niches, niches_at=sub.niches_at)
@@ -370,7 +371,7 @@ class StreamHub:
             log.warning("stream: undecodable record at %s/%s/%s", msg.topic(),
                         msg.partition(), msg.offset())
             return
-        handler = self._handlers.get(event_type.rsplit(".", 1)[-1])
+        handler = self._handlers.get(event_type)
         if handler is not None:
             handler(data, StreamEvent("", {}, cursor, event_id), subs)
 

@@ -11,7 +11,6 @@ which is what keeps a niche within its cap and an invite within its uses.
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -20,10 +19,10 @@ from typing import Protocol, Self, TypeVar
 
 import psycopg
 
-from kith.common.errors import Conflict, NotFound, Unauthenticated, check
+from kith.common.commands import Command, CommandRunner, ResultCodec, RetryPolicy
+from kith.common.errors import NotFound, Unauthenticated, check
 from kith.common.events import to_new_event
-from kith.common.eventstore import ConcurrencyError, EventStore
-from kith.common.logs import request_id
+from kith.common.eventstore import EventStore
 from kith.graph import readmodel
 from kith.graph.domain.blocks import BlockList
 from kith.graph.domain.niche import Invite, Niche
@@ -81,8 +80,10 @@ class GraphApplication:
         self.store = store
         self.max_cap = max_cap
         self.clock = clock
-        self.max_attempts = max_attempts
-        self.profiles = ProfileApplication(store, lambda: self.clock())
+        # A read-model key collision also means a concurrent writer recorded first.
+        self.commands = CommandRunner(store, RetryPolicy(attempts=max_attempts),
+                                      retry_on=readmodel.UNIQUE_KEYS)
+        self.profiles = ProfileApplication(self.commands, lambda: self.clock())
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -90,22 +91,37 @@ class GraphApplication:
                      member_cap: int) -> NicheRow:
         settings = validate_niche(name, kind, description, member_cap, self.max_cap)
         niche_id = str(uuid.uuid4())
+        # A repeat of the command (same command id) answers with the niche it created.
+        created = ResultCodec[Niche](
+            dump=lambda niche: {"niche_id": niche.niche_id},
+            load=lambda conn, kept: self._niche(kept["niche_id"])(
+                self._load(conn, uuid.UUID(kept["niche_id"]))))
         niche = self._execute(
-            niche_id, self._niche(niche_id),
-            lambda _: Niche.create(niche_id, actor_id, settings, self.clock()), actor_id)
+            "create_niche", niche_id, self._niche(niche_id),
+            lambda _: Niche.create(niche_id, actor_id, settings, self.clock()), actor_id,
+            result=created)
         return _view(niche, Role.OWNER)
 
     def create_invite(self, actor_id: str, niche_id: str, max_uses: int,
                       expires_in_s: int) -> IssuedInvite:
         terms = validate_invite_terms(max_uses, expires_in_s)
-        code = new_invite_code()
-        code_sha256, invite_id = hash_code(code), str(uuid.uuid4())
+        issued = {"code": new_invite_code(), "invite_id": str(uuid.uuid4())}
+        code_sha256 = hash_code(issued["code"])
+
+        def first_issued(conn: psycopg.Connection, kept: dict[str, str]) -> Niche:
+            issued.update(kept)  # the code the first run handed out (kept until purged)
+            return self._niche(niche_id)(self._load(conn, uuid.UUID(niche_id)))
+
         niche = self._execute(
-            niche_id, self._niche(niche_id),
-            lambda n: n.create_invite(actor_id, invite_id, code_sha256, terms, self.clock()),
-            actor_id)
-        invite = niche.invites[code_sha256]
-        return IssuedInvite(code, niche_id, invite.max_uses, invite.expires_at_ms, invite_id)
+            "create_invite", niche_id, self._niche(niche_id),
+            lambda n: n.create_invite(actor_id, issued["invite_id"], code_sha256, terms,
+                                      self.clock()),
+            actor_id, result=ResultCodec[Niche](lambda _: dict(issued), first_issued))
+        invite = niche.invites.get(hash_code(issued["code"]))
+        check(invite is not None, NotFound("invite not found"))  # revoked since the first run
+        assert invite is not None
+        return IssuedInvite(issued["code"], niche_id, invite.max_uses, invite.expires_at_ms,
+                            issued["invite_id"])
 
     def list_invites(self, actor_id: str, niche_id: str) -> list[Invite]:
         """The niche's working invites, for its owner or admins (NOT_FOUND to outsiders)."""
@@ -115,7 +131,7 @@ class GraphApplication:
         return niche.open_invites(actor_id, self.clock())
 
     def revoke_invite(self, actor_id: str, niche_id: str, invite_id: str) -> None:
-        self._execute(niche_id, self._niche(niche_id),
+        self._execute("revoke_invite", niche_id, self._niche(niche_id),
                       lambda n: n.revoke_invite(actor_id, invite_id, self.clock()), actor_id)
 
     def accept_invite(self, actor_id: str, code: str) -> NicheRow:
@@ -128,24 +144,24 @@ class GraphApplication:
         if niche_id is None:
             raise NotFound("invite not found")
         niche = self._execute(
-            niche_id, self._niche(niche_id),
+            "accept_invite",             niche_id, self._niche(niche_id),
             lambda n: n.accept_invite(actor_id, code_sha256, self.clock()), actor_id)
         return _view(niche, Role.MEMBER)
 
     def remove_member(self, actor_id: str, niche_id: str, user_id: str) -> None:
-        self._execute(niche_id, self._niche(niche_id),
+        self._execute("remove_member", niche_id, self._niche(niche_id),
                       lambda n: n.remove_member(actor_id, user_id, self.clock()), actor_id)
 
     def change_role(self, actor_id: str, niche_id: str, user_id: str, role: Role) -> None:
-        self._execute(niche_id, self._niche(niche_id),
+        self._execute("change_role", niche_id, self._niche(niche_id),
                       lambda n: n.change_role(actor_id, user_id, role, self.clock()), actor_id)
 
     def block(self, actor_id: str, user_id: str) -> None:
-        self._execute(actor_id, self._blocks(actor_id),
+        self._execute("block", actor_id, self._blocks(actor_id),
                       lambda b: b.block(user_id, self.clock()), actor_id)
 
     def unblock(self, actor_id: str, user_id: str) -> None:
-        self._execute(actor_id, self._blocks(actor_id),
+        self._execute("unblock", actor_id, self._blocks(actor_id),
                       lambda b: b.unblock(user_id, self.clock()), actor_id)
 
     def purge_account(self, user_id: str) -> None:
@@ -161,10 +177,10 @@ class GraphApplication:
         with self.store.pool.connection() as conn:
             niche_ids = readmodel.niche_ids_of(conn, user_id)
         for niche_id in niche_ids:
-            self._execute(niche_id, self._niche(niche_id),
+            self._execute("purge_account", niche_id, self._niche(niche_id),
                           lambda n: n.remove_deleted_account(user_id, self.clock()), None)
-        self._execute(user_id, self._blocks(user_id), lambda b: b.unblock_all(self.clock()),
-                      None)
+        self._execute("purge_account", user_id, self._blocks(user_id),
+                      lambda b: b.unblock_all(self.clock()), None)
         self.profiles.erase_account(user_id)  # personas, skills, endorsements: gone, unreadable
 
     # -- queries ----------------------------------------------------------------------------
@@ -220,39 +236,28 @@ class GraphApplication:
     def _blocks(self, user_id: str) -> Callable[[list[GraphEvent]], BlockList]:
         return lambda events: BlockList.replay(user_id, events)  # type: ignore[arg-type]
 
-    def _execute(self, stream: str, rebuild: Callable[[list[GraphEvent]], A],
-                 decide: Callable[[A], Sequence[GraphEvent]], actor_id: str | None) -> A:
-        """Load, decide, record; on a concurrent write, reload and decide again."""
+    def _execute(self, name: str, stream: str, rebuild: Callable[[list[GraphEvent]], A],
+                 decide: Callable[[A], Sequence[GraphEvent]], actor_id: str | None,
+                 result: ResultCodec[A] | None = None) -> A:
+        """Load, decide, record (through the runner: a concurrent write decides again;
+        with ``result``, a repeat of the command id returns the first outcome)."""
         stream_id = uuid.UUID(stream)
-        for attempt in range(self.max_attempts):
-            try:
-                with self.store.transaction() as conn:
-                    if actor_id is not None:  # a user's own command, not the system's
-                        readmodel.lock_account(conn, actor_id, exclusive=False)
-                        check(not readmodel.account_deleted(conn, actor_id),
-                              Unauthenticated("this account was deleted", code="account_deleted"))
-                    state = rebuild(self._load(conn, stream_id))
-                    events = list(decide(state))
-                    if events:
-                        readmodel.record(conn, events)
-                        self.store.append(stream_id, state.version,
-                                          [to_new_event(e) for e in events],
-                                          self._metadata(actor_id), conn=conn)
-                return state.apply_all(events)
-            except (ConcurrencyError, psycopg.errors.UniqueViolation):
-                # A read-model key collision also means a concurrent writer recorded first.
-                log.debug("concurrent write to %s; deciding again (attempt %d)", stream,
-                          attempt + 1)
-                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
-        raise Conflict("too many concurrent changes; try again")
+
+        def attempt(command: Command) -> A:
+            conn = command.conn
+            if actor_id is not None:  # a user's own command, not the system's
+                readmodel.lock_account(conn, actor_id, exclusive=False)
+                check(not readmodel.account_deleted(conn, actor_id),
+                      Unauthenticated("this account was deleted", code="account_deleted"))
+            state = rebuild(self._load(conn, stream_id))
+            events = list(decide(state))
+            if events:
+                readmodel.record(conn, events)
+                command.append(stream_id, state.version, [to_new_event(e) for e in events])
+            return state.apply_all(events)
+
+        return self.commands.run(name, attempt, actor_id=actor_id, result=result)
 
     def _load(self, conn: psycopg.Connection, stream_id: uuid.UUID) -> list[GraphEvent]:
         return [from_data(*self.store.codec.decode(r.payload))
                 for r in self.store.load(stream_id, conn)]
-
-    @staticmethod
-    def _metadata(actor_id: str | None) -> dict[str, str]:
-        meta = {"actor_id": actor_id or "system"}
-        if rid := request_id.get():
-            meta["correlation_id"] = rid
-        return meta

@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 from kith.common.config import ConfigError
 from kith.common.service import ServiceContext, ServiceSpec, serve
+from kith.graph.account_deletions import AccountDeletions
 from kith.graph.application import GraphApplication
 from kith.graph.domain.rules import MIN_CAP
 from kith.graph.grpc_api import GraphServicer, register
 from kith.graph.profile_store import PROFILE_KEYS
-from kith.graph.projections import AccountDeletions
 from kith.protos import graph_pb2
 
 SERVICE_NAME = graph_pb2.DESCRIPTOR.services_by_name["GraphService"].full_name

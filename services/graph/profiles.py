@@ -13,42 +13,40 @@ from collections.abc import Callable, Sequence
 
 import psycopg
 
-from kith.common.errors import Conflict, InvalidArgument, NotFound, Unauthenticated, check
+from kith.common.commands import Command, CommandRunner
+from kith.common.errors import InvalidArgument, NotFound, Unauthenticated, check
 from kith.common.events import to_new_event
-from kith.common.eventstore import ConcurrencyError, EventStore
-from kith.common.logs import request_id
 from kith.graph import profile_store, readmodel
 from kith.graph.domain.profile import MemberProfile, Profile, profile_stream
 from kith.graph.domain.rules import kinds_unlocking_view
 from kith.graph.events import ProfileEvent, from_data
 from kith.graph.profile_store import BirthdayRow, DirectoryRow, ProfileRow
 
-MAX_ATTEMPTS = 10
-
 
 class ProfileApplication:
-    def __init__(self, store: EventStore, clock: Callable[[], int]) -> None:
-        self.store = store
+    def __init__(self, commands: CommandRunner, clock: Callable[[], int]) -> None:
+        self.commands = commands
+        self.store = commands.store
         self.clock = clock
 
     # -- commands ---------------------------------------------------------------------------
 
     def put_profile(self, actor_id: str, niche_id: str, profile: Profile) -> ProfileRow:
         now = self.clock()
-        self._execute(actor_id, niche_id, actor_id,
+        self._execute("put_profile", actor_id, niche_id, actor_id,
                       lambda state, kind: state.put(actor_id, kind, profile, now))
         return self.get_profile(actor_id, niche_id)
 
     def endorse(self, actor_id: str, niche_id: str, user_id: str, skill: str) -> None:
         """A co-member vouches for a skill; across a block the member is not found."""
         now = self.clock()
-        self._execute(actor_id, niche_id, user_id,
+        self._execute("endorse", actor_id, niche_id, user_id,
                       lambda state, kind: state.endorse(actor_id, kind, skill, now),
                       unblocked=True)
 
     def unendorse(self, actor_id: str, niche_id: str, user_id: str, skill: str) -> None:
         now = self.clock()
-        self._execute(actor_id, niche_id, user_id,
+        self._execute("unendorse", actor_id, niche_id, user_id,
                       lambda state, kind: state.withdraw(actor_id, skill, now))
 
     def erase_account(self, user_id: str) -> None:
@@ -58,7 +56,7 @@ class ProfileApplication:
             endorsed = profile_store.endorsed_by(conn, user_id)
         now = self.clock()
         for niche_id, member_id in endorsed:
-            self._execute(None, niche_id, member_id,
+            self._execute("erase_account", None, niche_id, member_id,
                           lambda state, kind: state.withdraw_all_by(user_id, now))
         with self.store.transaction() as conn:
             profile_store.erase_user(conn, user_id)
@@ -95,30 +93,27 @@ class ProfileApplication:
 
     # -- the command loop -------------------------------------------------------------------
 
-    def _execute(self, actor_id: str | None, niche_id: str, user_id: str,
+    def _execute(self, name: str, actor_id: str | None, niche_id: str, user_id: str,
                  decide: Callable[[MemberProfile, str], list[ProfileEvent]],
                  unblocked: bool = False) -> None:
         stream = profile_stream(niche_id, user_id)
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                with self.store.transaction() as conn:
-                    kind = self._check_members(conn, actor_id, niche_id, user_id)
-                    if unblocked and actor_id is not None:
-                        check(not readmodel.blocked_among(conn, actor_id, [user_id]),
-                              NotFound("no such member"))
-                    key = profile_store.key_for(conn, user_id)
-                    state = MemberProfile.replay(niche_id, user_id, [
-                        profile_store.unseal(e, key) for e in self._load(conn, stream)])
-                    events = decide(state, kind)
-                    if events:
-                        profile_store.record(conn, events)
-                        self.store.append(stream, state.version,
-                                          [to_new_event(profile_store.seal(e, key))
-                                           for e in events], _metadata(actor_id), conn=conn)
-                return
-            except ConcurrencyError:
-                continue
-        raise Conflict("too many concurrent changes; try again")
+
+        def attempt(command: Command) -> None:
+            conn = command.conn
+            kind = self._check_members(conn, actor_id, niche_id, user_id)
+            if unblocked and actor_id is not None:
+                check(not readmodel.blocked_among(conn, actor_id, [user_id]),
+                      NotFound("no such member"))
+            key = profile_store.key_for(conn, user_id)
+            state = MemberProfile.replay(niche_id, user_id, [
+                profile_store.unseal(e, key) for e in self._load(conn, stream)])
+            events = decide(state, kind)
+            if events:
+                profile_store.record(conn, events)
+                command.append(stream, state.version,
+                               [to_new_event(profile_store.seal(e, key)) for e in events])
+
+        self.commands.run(name, attempt, actor_id=actor_id)
 
     @staticmethod
     def _check_members(conn: psycopg.Connection, actor_id: str | None, niche_id: str,
@@ -140,13 +135,6 @@ class ProfileApplication:
         events = [from_data(*self.store.codec.decode(r.payload))
                   for r in self.store.load(stream, conn)]
         return events  # type: ignore[return-value]
-
-
-def _metadata(actor_id: str | None) -> dict[str, str]:
-    meta = {"actor_id": actor_id or "system"}
-    if rid := request_id.get():
-        meta["correlation_id"] = rid
-    return meta
 
 
 def invalid_cursor() -> InvalidArgument:

@@ -58,6 +58,11 @@ class MemberRow:
 
 # -- writing ----------------------------------------------------------------------------------
 
+# Keys a concurrent command's rows can collide on (it recorded first: decide again).
+UNIQUE_KEYS = ("niches_pkey", "memberships_pkey", "invites_pkey", "blocks_pkey",
+               "member_profiles_pkey", "member_skills_pkey", "skill_endorsements_pkey")
+
+
 def record(conn: psycopg.Connection, events: Sequence[GraphEvent]) -> None:
     """Reflect ``events`` in the tables (call inside the appending transaction)."""
     for event in events:

@@ -11,13 +11,12 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import psycopg
 
-from kith.common.errors import Conflict, check
-from kith.common.eventstore import ConcurrencyError, EventStore
-from kith.common.logs import request_id
+from kith.common.commands import Command, CommandRunner
+from kith.common.errors import check
+from kith.common.eventstore import EventStore
 from kith.identity import keys, readmodel
 from kith.identity.domain import (
     Account,
@@ -50,9 +49,6 @@ from kith.identity.tokens import (
     refresh_token_sha256,
 )
 
-T = TypeVar("T")
-ATTEMPTS = 5
-
 
 @dataclass(frozen=True)
 class IssuedTokens:
@@ -71,7 +67,7 @@ class VerifiedToken:
     expires_at_ms: int
 
 
-class Identity:
+class IdentityApplication:
     """Accounts, credentials, sessions and profiles over one event store."""
 
     def __init__(self, store: EventStore, passwords: Passwords, access_tokens: AccessTokens,
@@ -83,6 +79,7 @@ class Identity:
         self.refresh_ttl_ms = refresh_ttl_s * 1000
         self.session_max_age_ms = session_max_age_s * 1000
         self.clock = clock
+        self.commands = CommandRunner(store)
 
     # -- accounts ------------------------------------------------------------------------------
 
@@ -92,29 +89,30 @@ class Identity:
             check(not readmodel.username_in_use(conn, username), username_taken())
         event = register(uuid.uuid4(), username, password, self.passwords.hash(password),
                          display_name, bio, self._now_ms())
-        with self.store.transaction() as conn:
-            cipher = Cipher(keys.create(conn, event.user_id), event.user_id)
-            readmodel.add_account(conn, event)  # the unique index decides concurrent races
-            self.store.append(event.user_id, 0, [to_new_event(event, cipher)],
-                              _metadata(event.user_id), conn=conn)
+
+        def record(command: Command) -> None:
+            cipher = Cipher(keys.create(command.conn, event.user_id), event.user_id)
+            readmodel.add_account(command.conn, event)  # the unique index decides races
+            command.append(event.user_id, 0, [to_new_event(event, cipher)])
+
+        self.commands.run("register", record, actor_id=event.user_id)
         return Profile(event.user_id, username, display_name, bio, event.registered_at_ms)
 
     def update_profile(self, actor_id: uuid.UUID, display_name: str | None,
                        bio: str | None) -> Profile:
-        def attempt() -> Profile:
-            with self.store.transaction() as conn:
-                account, cipher = self._active_account(conn, actor_id)
-                event = account.change_profile(display_name, bio, self._now_ms())
-                if event is not None:
-                    readmodel.change_profile(conn, event)
-                    self.store.append(actor_id, account.version, [to_new_event(event, cipher)],
-                                      _metadata(actor_id), conn=conn)
-                found = readmodel.profile(conn, actor_id)
-                if found is None:
-                    raise account_not_found()
-                return found
+        def attempt(command: Command) -> Profile:
+            conn = command.conn
+            account, cipher = self._active_account(conn, actor_id)
+            event = account.change_profile(display_name, bio, self._now_ms())
+            if event is not None:
+                readmodel.change_profile(conn, event)
+                command.append(actor_id, account.version, [to_new_event(event, cipher)])
+            found = readmodel.profile(conn, actor_id)
+            if found is None:
+                raise account_not_found()
+            return found
 
-        return _retrying(attempt)
+        return self.commands.run("update_profile", attempt, actor_id=actor_id)
 
     def change_password(self, actor_id: uuid.UUID, current_password: str, new_password: str,
                         keep_session_id: uuid.UUID | None) -> None:
@@ -125,22 +123,21 @@ class Identity:
         check_password_matches(self.passwords.verify(verified_hash, current_password))
         new_hash = self.passwords.hash(new_password)
 
-        def attempt() -> None:
-            with self.store.transaction() as conn:
-                account, cipher = self._active_account(conn, actor_id)
-                if account.password_hash != verified_hash:  # changed meanwhile: check again
-                    check_password_matches(
-                        self.passwords.verify(account.password_hash, current_password))
-                now = self._now_ms()
-                event = account.change_password(new_hash, now)
-                readmodel.change_password(conn, actor_id, new_hash)
-                revoked = self._revoke_sessions(conn, actor_id, "password_changed", now,
-                                                keep=keep_session_id)
-                self.store.append(actor_id, account.version, [to_new_event(event, cipher)],
-                                  _metadata(actor_id), conn=conn)
-                self._append_revocations(conn, revoked, actor_id)
+        def attempt(command: Command) -> None:
+            conn = command.conn
+            account, cipher = self._active_account(conn, actor_id)
+            if account.password_hash != verified_hash:  # changed meanwhile: check again
+                check_password_matches(
+                    self.passwords.verify(account.password_hash, current_password))
+            now = self._now_ms()
+            event = account.change_password(new_hash, now)
+            readmodel.change_password(conn, actor_id, new_hash)
+            revoked = self._revoke_sessions(conn, actor_id, "password_changed", now,
+                                            keep=keep_session_id)
+            command.append(actor_id, account.version, [to_new_event(event, cipher)])
+            _append_revocations(command, revoked)
 
-        _retrying(attempt)
+        self.commands.run("change_password", attempt, actor_id=actor_id)
 
     def delete_account(self, actor_id: uuid.UUID, password: str) -> None:
         """End every session, forget the read rows and destroy the data key (crypto-shredding).
@@ -153,19 +150,18 @@ class Identity:
         check(bool(password) and self.passwords.verify(verified_hash, password),
               reauthentication_required())
 
-        def attempt() -> None:
-            with self.store.transaction() as conn:
-                account, _ = self._active_account(conn, actor_id)
-                now = self._now_ms()
-                event = account.delete(now)
-                revoked = self._revoke_sessions(conn, actor_id, "account_deleted", now)
-                readmodel.remove_account(conn, actor_id)
-                keys.destroy(conn, actor_id)
-                self.store.append(actor_id, account.version, [to_new_event(event)],
-                                  _metadata(actor_id), conn=conn)
-                self._append_revocations(conn, revoked, actor_id)
+        def attempt(command: Command) -> None:
+            conn = command.conn
+            account, _ = self._active_account(conn, actor_id)
+            now = self._now_ms()
+            event = account.delete(now)
+            revoked = self._revoke_sessions(conn, actor_id, "account_deleted", now)
+            readmodel.remove_account(conn, actor_id)
+            keys.destroy(conn, actor_id)
+            command.append(actor_id, account.version, [to_new_event(event)])
+            _append_revocations(command, revoked)
 
-        _retrying(attempt)
+        self.commands.run("delete_account", attempt, actor_id=actor_id)
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -181,10 +177,12 @@ class Identity:
         token, now = new_refresh_token(), self._now_ms()
         event = start_session(uuid.uuid4(), user_id, refresh_token_sha256(token), now,
                               self.refresh_ttl_ms)
-        with self.store.transaction() as conn:
-            readmodel.add_session(conn, event)
-            self.store.append(event.session_id, 0, [to_new_event(event)], _metadata(user_id),
-                              conn=conn)
+
+        def record(command: Command) -> None:
+            readmodel.add_session(command.conn, event)
+            command.append(event.session_id, 0, [to_new_event(event)])
+
+        self.commands.run("authenticate", record, actor_id=user_id)
         return self._issue(user_id, event.session_id, token, now, event.expires_at_ms)
 
     def refresh(self, refresh_token: str) -> IssuedTokens:
@@ -192,27 +190,27 @@ class Identity:
         presented = refresh_token_sha256(refresh_token)
         token = new_refresh_token(family_of(refresh_token))
 
-        def attempt() -> tuple[Session, int, int] | None:
-            with self.store.transaction() as conn:
-                session_id = readmodel.session_of_token(conn, presented)
-                session = self._session(conn, session_id) if session_id else None
-                if session is None:
-                    raise invalid_refresh_token()
-                check(readmodel.account_exists(conn, session.user_id), session_ended())
-                now = self._now_ms()
-                event = session.refresh(presented, refresh_token_sha256(token), now,
-                                        self.refresh_ttl_ms, self.session_max_age_ms)
-                if isinstance(event, SessionRevoked):
-                    readmodel.revoke_session(conn, session.session_id, now)
-                else:
-                    readmodel.rotate_token(conn, event)
-                self.store.append(session.session_id, session.version, [to_new_event(event)],
-                                  _metadata(session.user_id), conn=conn)
-                if isinstance(event, SessionRevoked):
-                    return None  # commit the revocation, then refuse
-                return session, now, event.expires_at_ms
+        def attempt(command: Command) -> tuple[Session, int, int] | None:
+            conn = command.conn
+            session_id = readmodel.session_of_token(conn, presented)
+            session = self._session(conn, session_id) if session_id else None
+            if session is None:
+                raise invalid_refresh_token()
+            check(readmodel.account_exists(conn, session.user_id), session_ended())
+            now = self._now_ms()
+            event = session.refresh(presented, refresh_token_sha256(token), now,
+                                    self.refresh_ttl_ms, self.session_max_age_ms)
+            if isinstance(event, SessionRevoked):
+                readmodel.revoke_session(conn, session.session_id, now)
+            else:
+                readmodel.rotate_token(conn, event)
+            command.append(session.session_id, session.version, [to_new_event(event)],
+                           actor_id=str(session.user_id))
+            if isinstance(event, SessionRevoked):
+                return None  # commit the revocation, then refuse
+            return session, now, event.expires_at_ms
 
-        refreshed = _retrying(attempt)
+        refreshed = self.commands.run("refresh", attempt, actor_id=None)
         if refreshed is None:
             raise refresh_token_reused()
         session, now, expires_at_ms = refreshed
@@ -281,19 +279,19 @@ class Identity:
 
     def _end_session(self, find: Callable[[psycopg.Connection], uuid.UUID],
                      actor_id: uuid.UUID | None) -> None:
-        def attempt() -> None:
-            with self.store.transaction() as conn:
-                session = self._session(conn, find(conn))
-                if actor_id is not None:
-                    session = check_session_owner(session, actor_id)
-                if session is None:
-                    raise session_not_found()
-                event = session.revoke("logout", self._now_ms())
-                if event is not None:
-                    readmodel.revoke_session(conn, session.session_id, event.revoked_at_ms)
-                    self._append_revocations(conn, [(session, event)], session.user_id)
+        def attempt(command: Command) -> None:
+            conn = command.conn
+            session = self._session(conn, find(conn))
+            if actor_id is not None:
+                session = check_session_owner(session, actor_id)
+            if session is None:
+                raise session_not_found()
+            event = session.revoke("logout", self._now_ms())
+            if event is not None:
+                readmodel.revoke_session(conn, session.session_id, event.revoked_at_ms)
+                _append_revocations(command, [(session, event)], actor_id=str(session.user_id))
 
-        _retrying(attempt)
+        self.commands.run("end_session", attempt, actor_id=actor_id)
 
     def _session(self, conn: psycopg.Connection, session_id: uuid.UUID) -> Session | None:
         events = self.store.load(session_id, conn)
@@ -314,26 +312,8 @@ class Identity:
                 decided.append((session, event))
         return decided
 
-    def _append_revocations(self, conn: psycopg.Connection,
-                            revoked: Sequence[tuple[Session, SessionRevoked]],
-                            actor_id: uuid.UUID) -> None:
-        for session, event in revoked:
-            self.store.append(session.session_id, session.version, [to_new_event(event)],
-                              _metadata(actor_id), conn=conn)
 
-
-def _metadata(actor_id: uuid.UUID) -> dict[str, Any]:
-    meta: dict[str, Any] = {"actor_id": str(actor_id)}
-    if rid := request_id.get():
-        meta["correlation_id"] = rid
-    return meta
-
-
-def _retrying(attempt: Callable[[], T]) -> T:
-    """Run ``attempt`` again (it reloads its streams) while another command got there first."""
-    for _ in range(ATTEMPTS):
-        try:
-            return attempt()
-        except ConcurrencyError:
-            continue
-    raise Conflict("too many concurrent changes; try again", code="version_conflict")
+def _append_revocations(command: Command, revoked: Sequence[tuple[Session, SessionRevoked]],
+                        **metadata: str) -> None:
+    for session, event in revoked:
+        command.append(session.session_id, session.version, [to_new_event(event)], **metadata)

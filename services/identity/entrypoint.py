@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from kith.common.config import ConfigError, Settings
 from kith.common.service import ServiceContext, ServiceSpec, serve
-from kith.identity.application import Identity
+from kith.identity.application import IdentityApplication
 from kith.identity.grpc_api import IdentityServicer, register
 from kith.identity.keys import DATA_KEYS
 from kith.identity.passwords import Argon2Params, Passwords
@@ -16,9 +16,9 @@ from kith.protos import identity_pb2
 SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
 
 
-def _application(ctx: ServiceContext) -> Identity:
+def _application(ctx: ServiceContext) -> IdentityApplication:
     settings = ctx.settings
-    return Identity(ctx.store, Passwords(Argon2Params.from_env(settings.extra)),
+    return IdentityApplication(ctx.store, Passwords(Argon2Params.from_env(settings.extra)),
                     AccessTokens(settings.jwt_secret, settings.access_token_ttl_s),
                     settings.refresh_token_ttl_s,
                     session_max_age_s=_session_max_age_s(settings))

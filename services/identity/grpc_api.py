@@ -9,7 +9,7 @@ import grpc
 
 from kith.common import text
 from kith.common.validation import Fields
-from kith.identity.application import Identity, IssuedTokens
+from kith.identity.application import IdentityApplication, IssuedTokens
 from kith.identity.readmodel import Profile
 from kith.identity.tokens import SessionHandles
 from kith.protos import identity_pb2, identity_pb2_grpc
@@ -32,7 +32,7 @@ def _tokens(tokens: IssuedTokens, handles: SessionHandles) -> identity_pb2.Token
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
-    def __init__(self, app: Identity) -> None:
+    def __init__(self, app: IdentityApplication) -> None:
         self.app = app
         self._handles = app.access_tokens.handles  # session ids leave only as handles
 

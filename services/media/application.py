@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import grpc
 import psycopg
 
+from kith.common.commands import Command, CommandRunner, ResultCodec
 from kith.common.errors import DomainError, InvalidArgument, NotFound, check
 from kith.common.events import to_new_event
 from kith.common.eventstore import EventStore
@@ -88,11 +89,12 @@ class CarrierRef:
 _COLUMNS = "id::text, uploader_id::text, content_type, width, height, bytes, uploaded_at_ms"
 
 
-class MediaApp:
+class MediaApplication:
     def __init__(self, store: EventStore, carriers: Carriers, decode_slots: int = 2,
                  max_pixels: int = MAX_PIXELS, unattached_ttl_s: int = UNATTACHED_TTL_S,
                  upload_slots: int = 4) -> None:
         self.store = store
+        self.commands = CommandRunner(store)
         self.carriers = carriers
         self.max_pixels = max_pixels
         self.unattached_ttl_s = unattached_ttl_s
@@ -113,7 +115,9 @@ class MediaApp:
         media_id = str(uuid.uuid4())
         event = MediaUploaded(media_id, actor, original.content_type, original.width,
                               original.height, len(original.data), now_ms())
-        with self.store.transaction() as conn:
+
+        def record(command: Command) -> MediaView:
+            conn = command.conn
             _lock_uploader(conn, actor)  # against a concurrent erase_account
             check(not self._deleted(conn, actor), NotFound("no such account", "not_found"))
             key = storage.key_for(conn, actor)
@@ -125,9 +129,19 @@ class MediaApp:
                 " 'pending')",
                 (media_id, actor, event.content_type, event.width, event.height, event.bytes,
                  event.uploaded_at_ms))
-            self.store.append(uuid.UUID(media_id), 0, [to_new_event(event)], conn=conn)
-        return MediaView(media_id, actor, event.content_type, event.width, event.height,
-                         event.bytes, event.uploaded_at_ms)
+            command.append(media_id, 0, [to_new_event(event)])
+            return MediaView(media_id, actor, event.content_type, event.width, event.height,
+                             event.bytes, event.uploaded_at_ms)
+
+        def first_upload(conn: psycopg.Connection, kept: dict[str, str]) -> MediaView:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM media WHERE id = %s"
+                               " AND state <> 'purged'", (kept["media_id"],)).fetchone()
+            check(row is not None, NotFound("no such photo", "not_found"))  # purged since
+            return MediaView(*row)
+
+        # A repeat of the command (same command id) answers with the photo it stored.
+        return self.commands.run("upload", record, actor_id=actor, result=ResultCodec[MediaView](
+            lambda view: {"media_id": view.id}, first_upload))
 
     def get(self, actor: str, media_id: str) -> MediaView:
         with self.store.transaction() as conn:
@@ -205,7 +219,9 @@ class MediaApp:
         check(carrier.kind in KINDS, InvalidArgument("unknown carrier kind", details={
             "carrier.kind": "post, comment or message"}))
         at = now_ms()
-        with self.store.transaction() as conn:
+
+        def record(command: Command) -> int:
+            conn = command.conn
             rows = conn.execute(
                 "SELECT id::text, version FROM media WHERE claim_id = %s AND uploader_id = %s"
                 " AND state = 'pending' ORDER BY position, id FOR UPDATE",
@@ -221,9 +237,10 @@ class MediaApp:
                     " attached_by_claim = claim_id, version = %s WHERE id = %s",
                     (carrier.kind, carrier.id, carrier.parent_id or None, event.position,
                      version + 1, media_id))
-                self.store.append(uuid.UUID(media_id), version, [to_new_event(event)],
-                                  conn=conn)
+                command.append(media_id, version, [to_new_event(event)])
             return len(rows)
+
+        return self.commands.run("attach", record, actor_id=actor)
 
     def release(self, actor: str, claim_id: str) -> None:
         with self.store.transaction() as conn:
@@ -255,12 +272,16 @@ class MediaApp:
             " OR parent_id = ANY(%s::uuid[])) ORDER BY id FOR UPDATE",
             (list(carrier_ids), list(parent_ids))).fetchall()
         at = now_ms()
-        for media_id, uploader, version, kind, carrier_id in rows:
-            conn.execute("UPDATE media SET state = 'detached', version = %s WHERE id = %s",
-                         (version + 1, media_id))
-            self.store.append(uuid.UUID(media_id), version, [to_new_event(MediaDetached(
-                media_id, uploader, kind, carrier_id, CARRIER_DELETED, at))], conn=conn)
-        return len(rows)
+
+        def record(command: Command) -> int:
+            for media_id, uploader, version, kind, carrier_id in rows:
+                conn.execute("UPDATE media SET state = 'detached', version = %s WHERE id = %s",
+                             (version + 1, media_id))
+                command.append(media_id, version, [to_new_event(MediaDetached(
+                    media_id, uploader, kind, carrier_id, CARRIER_DELETED, at))])
+            return len(rows)
+
+        return self.commands.run("detach_carriers", record, actor_id=None, conn=conn)
 
     def erase_account(self, conn: psycopg.Connection, user_id: str, deleted_at_ms: int) -> int:
         """Shred the uploader's key (every stored byte becomes unreadable), then purge."""
@@ -290,12 +311,16 @@ class MediaApp:
     def _purge(self, conn: psycopg.Connection, uploader: str, rows: Sequence[tuple[str, int]],
                reason: str) -> None:
         at = now_ms()
-        for media_id, version in rows:
-            storage.erase_bytes(conn, media_id)
-            conn.execute("UPDATE media SET state = 'purged', version = %s, claim_id = NULL"
-                         " WHERE id = %s", (version + 1, media_id))
-            self.store.append(uuid.UUID(media_id), version, [to_new_event(
-                MediaPurged(media_id, uploader, reason, at))], conn=conn)
+
+        def record(command: Command) -> None:
+            for media_id, version in rows:
+                storage.erase_bytes(conn, media_id)
+                conn.execute("UPDATE media SET state = 'purged', version = %s, claim_id = NULL"
+                             " WHERE id = %s", (version + 1, media_id))
+                command.append(media_id, version, [to_new_event(
+                    MediaPurged(media_id, uploader, reason, at))])
+
+        self.commands.run("purge", record, actor_id=None, conn=conn, reason=reason)
 
     @staticmethod
     def _deleted(conn: psycopg.Connection, user_id: str) -> bool:

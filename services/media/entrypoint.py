@@ -12,12 +12,14 @@ import grpc
 
 from kith.common.config import env_int
 from kith.common.projection import Projection
+from kith.common.rpc import channel
 from kith.common.service import ServiceContext, ServiceSpec, serve
-from kith.media.application import UNATTACHED_TTL_S, MediaApp
-from kith.media.carriers import GrpcCarriers
+from kith.media.account_deletions import AccountDeletions
+from kith.media.application import UNATTACHED_TTL_S, MediaApplication
+from kith.media.clients import CarriersClient
 from kith.media.grpc_api import SERVICE_NAME, MediaServicer
 from kith.media.imaging import MAX_PIXELS
-from kith.media.projections import AccountDeletions, CarrierDeletions
+from kith.media.projections import CarrierDeletions
 from kith.media.storage import MEDIA_KEYS
 from kith.protos import media_pb2_grpc
 
@@ -25,12 +27,13 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 60.0
 
 
-def _application(ctx: ServiceContext) -> MediaApp:
+def _application(ctx: ServiceContext) -> MediaApplication:
     env = ctx.settings.extra
-    return MediaApp(
+    return MediaApplication(
         ctx.store,
-        GrpcCarriers(ctx.settings.grpc_addr("post"), ctx.settings.grpc_addr("messaging"),
-                     ctx.settings.grpc_addr("graph")),
+        CarriersClient(channel(ctx.settings.grpc_addr("post")),
+                       channel(ctx.settings.grpc_addr("messaging")),
+                       channel(ctx.settings.grpc_addr("graph"))),
         decode_slots=env_int(env, "KITH_MEDIA_DECODE_SLOTS", 2, 1),
         upload_slots=env_int(env, "KITH_MEDIA_UPLOAD_SLOTS", 4, 1),
         max_pixels=env_int(env, "KITH_MEDIA_MAX_PIXELS", MAX_PIXELS, 1),

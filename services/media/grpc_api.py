@@ -19,7 +19,7 @@ from kith.media.application import (
     MAX_MEDIA_PER_CARRIER,
     MAX_UPLOAD_BYTES,
     CarrierRef,
-    MediaApp,
+    MediaApplication,
     MediaView,
     TooLarge,
     invalid_media,
@@ -64,7 +64,7 @@ def _carrier(fields: Fields, name: str, carrier: pb.Carrier) -> CarrierRef:
 
 
 class MediaServicer(media_pb2_grpc.MediaServiceServicer):
-    def __init__(self, app: MediaApp) -> None:
+    def __init__(self, app: MediaApplication) -> None:
         self.app = app
 
     def Upload(self, request_iterator: Iterator[pb.UploadChunk],

@@ -1,7 +1,7 @@
 """Media's reactions to other services' events, each in the projection runner's transaction
 (exactly-once effect; a redelivered event finds nothing left to do).
 
-* identity's ``AccountDeleted``: shred the uploader's key, then purge their photos.
+* identity's ``AccountDeleted``: :mod:`kith.media.account_deletions`.
 * post's ``PostDeleted`` / ``CommentDeleted``: the carrier is gone, so its photos
   (and those of a deleted post's comments) are served to their uploaders only.
   A fetch asks the carrier's owner anyway, so this closes no gap in time; it
@@ -15,36 +15,17 @@ from collections.abc import Sequence
 
 import psycopg
 
-from kith.common.contracts import account_deletions
+from kith.common.contracts import COMMENT_DELETED, POST_DELETED
 from kith.common.projection import Event
-from kith.media.application import MediaApp
+from kith.media.application import MediaApplication
 
 log = logging.getLogger(__name__)
-POST_DELETED = "kith.post.PostDeleted"
-COMMENT_DELETED = "kith.post.CommentDeleted"
-
-
-class AccountDeletions:
-    name = "media.account_deletions"
-
-    def __init__(self, app: MediaApp, identity_topic: str) -> None:
-        self.app = app
-        self.topics = (identity_topic,)
-
-    def apply(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
-        for deletion in account_deletions(events):
-            purged = self.app.erase_account(conn, deletion.user_id, deletion.deleted_at_ms)
-            log.info("account %s deleted: key shredded, %d photos purged",
-                     deletion.user_id, purged)
-
-    def reset(self, conn: psycopg.Connection) -> None:
-        """Nothing to empty: the effects are media events and shredded keys."""
 
 
 class CarrierDeletions:
     name = "media.carrier_deletions"
 
-    def __init__(self, app: MediaApp, post_topic: str) -> None:
+    def __init__(self, app: MediaApplication, post_topic: str) -> None:
         self.app = app
         self.topics = (post_topic,)
 

@@ -1,6 +1,6 @@
 """Messaging's reaction to identity's ``AccountDeleted`` (``identity.events.v1``).
 
-:class:`AccountDeletions` runs :meth:`MessagingApp.erase_account` in the
+:class:`AccountDeletions` runs :meth:`MessagingApplication.erase_account` in the
 projection runner's transaction, together with its offsets: the effect is
 exactly once, and a redelivered or replayed deletion finds nothing left to do.
 """
@@ -14,7 +14,7 @@ import psycopg
 
 from kith.common.contracts import account_deletions
 from kith.common.projection import Event
-from kith.messaging.application import MessagingApp
+from kith.messaging.application import MessagingApplication
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ class AccountDeletions:
 
     name = "messaging.account_deletions"
 
-    def __init__(self, app: MessagingApp, identity_topic: str) -> None:
+    def __init__(self, app: MessagingApplication, identity_topic: str) -> None:
         self.app = app
         self.topics = (identity_topic,)
 

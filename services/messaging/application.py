@@ -18,17 +18,17 @@ import base64
 import binascii
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol
 
 import psycopg
 
 from kith.common import crypto
-from kith.common.errors import Conflict, InvalidArgument, NotFound, check
+from kith.common.commands import Command, CommandRunner, ResultCodec
+from kith.common.errors import InvalidArgument, NotFound, check
 from kith.common.events import to_new_event
-from kith.common.eventstore import ConcurrencyError, EventStore
-from kith.common.logs import request_id
+from kith.common.eventstore import EventStore
 from kith.messaging import keys, readmodel
 from kith.messaging.domain import (
     Conversation,
@@ -38,12 +38,16 @@ from kith.messaging.domain import (
     start_conversation,
 )
 from kith.messaging.events import ConversationEvent
-from kith.messaging.graph_client import Graph
 from kith.messaging.projections import read_inbox
 from kith.messaging.readmodel import StoredMessage
 
-T = TypeVar("T")
-MAX_ATTEMPTS = 5
+
+class Graph(Protocol):
+    def sharing_a_niche(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Those of ``others`` who share at least one niche with ``user_id``."""
+
+    def blocked_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Those of ``others`` with a block, in either direction, with ``user_id``."""
 
 
 @dataclass(frozen=True)
@@ -90,13 +94,15 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class MessagingApp:
+class MessagingApplication:
     def __init__(self, store: EventStore, graph: Graph, max_members: int,
                  clock: Callable[[], int] = _now_ms) -> None:
         self.store = store
         self.graph = graph
         self.max_members = max_members
         self.clock = clock
+        self.commands = CommandRunner(
+            store, conflict_message="the conversation changed concurrently; try again")
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -112,15 +118,24 @@ class MessagingApp:
             check_accounts_exist(actor_id, readmodel.deleted_among(conn, event.member_ids))
         check_shares_niche(others, self.graph.sharing_a_niche(actor_id, others))
         self._check_no_blocks_among(event.member_ids)
-        with self.store.transaction() as conn:
+
+        def record(command: Command) -> ConversationView:
+            conn = command.conn
             # Under the account locks, so an erasure cannot miss this conversation.
             readmodel.lock_accounts(conn, event.member_ids, exclusive=False)
             check_accounts_exist(actor_id, readmodel.deleted_among(conn, event.member_ids))
             keys.insert_conversation_key(conn, conversation_id, key)
             readmodel.insert_conversation(conn, event)
-            self._append(conn, conversation_id, 0, event, actor_id)
-        return ConversationView(conversation_id, title, event.member_ids, actor_id,
-                                event.created_at_ms, 0, 0, 0)
+            command.append(conversation_id, 0, [to_new_event(event)])
+            return ConversationView(conversation_id, title, event.member_ids, actor_id,
+                                    event.created_at_ms, 0, 0, 0)
+
+        # A repeat of the command (same command id) answers with the conversation it started.
+        return self.commands.run(
+            "create_conversation", record, actor_id=actor_id,
+            result=ResultCodec[ConversationView](
+                lambda view: {"conversation_id": view.id},
+                lambda conn, kept: self._view(conn, actor_id, kept["conversation_id"])))
 
     def send_message(self, actor_id: str, conversation_id: str, client_message_id: str,
                      text: str) -> MessageView:
@@ -133,25 +148,25 @@ class MessagingApp:
         # The graph is asked before taking the lock; under it, only if someone joined since.
         checked = self._check_sender_blocks(snapshot, actor_id, frozenset())
 
-        def attempt() -> MessageView:
-            with self.store.transaction() as conn:
-                conversation = self._locked(conn, conversation_id, actor_id)
-                if earlier := readmodel.find_message(conn, conversation_id, actor_id,
-                                                     client_message_id):
-                    return self._message(conn, earlier)
-                self._check_sender_blocks(conversation, actor_id, checked)
-                if keys.conversation_key(conn, conversation_id) is None:
-                    raise NotFound("conversation not found")  # shredded: gone for good
-                key = keys.sender_key_for(conn, conversation_id, actor_id)
-                sealed = crypto.encrypt(key, keys.text_subject(conversation_id, actor_id), text)
-                event = conversation.send(actor_id, str(uuid.uuid4()), client_message_id,
-                                          sealed, self.clock())
-                readmodel.record_message(conn, event, conversation.version + 1)
-                self._append(conn, conversation_id, conversation.version, event, actor_id)
-                return MessageView(event.message_id, conversation_id, event.seq, actor_id,
-                                   client_message_id, text, event.sent_at_ms)
+        def attempt(command: Command) -> MessageView:
+            conn = command.conn
+            conversation = self._locked(conn, conversation_id, actor_id)
+            if earlier := readmodel.find_message(conn, conversation_id, actor_id,
+                                                 client_message_id):
+                return self._message(conn, earlier)
+            self._check_sender_blocks(conversation, actor_id, checked)
+            if keys.conversation_key(conn, conversation_id) is None:
+                raise NotFound("conversation not found")  # shredded: gone for good
+            key = keys.sender_key_for(conn, conversation_id, actor_id)
+            sealed = crypto.encrypt(key, keys.text_subject(conversation_id, actor_id), text)
+            event = conversation.send(actor_id, str(uuid.uuid4()), client_message_id,
+                                      sealed, self.clock())
+            readmodel.record_message(conn, event, conversation.version + 1)
+            command.append(conversation_id, conversation.version, [to_new_event(event)])
+            return MessageView(event.message_id, conversation_id, event.seq, actor_id,
+                               client_message_id, text, event.sent_at_ms)
 
-        return self._retrying(attempt)
+        return self.commands.run("send_message", attempt, actor_id=actor_id)
 
     def mark_read(self, actor_id: str, conversation_id: str, seq: int) -> None:
         self._mark(actor_id, conversation_id, lambda c: c.mark_read(actor_id, seq, self.clock()))
@@ -161,14 +176,14 @@ class MessagingApp:
                    lambda c: c.mark_delivered(actor_id, seq, self.clock()))
 
     def leave_conversation(self, actor_id: str, conversation_id: str) -> None:
-        def attempt() -> None:
-            with self.store.transaction() as conn:
-                conversation = self._locked(conn, conversation_id, actor_id)
-                event = conversation.leave(actor_id, self.clock())
-                readmodel.remove_member(conn, conversation_id, actor_id, conversation.version + 1)
-                self._append(conn, conversation_id, conversation.version, event, actor_id)
+        def attempt(command: Command) -> None:
+            conn = command.conn
+            conversation = self._locked(conn, conversation_id, actor_id)
+            event = conversation.leave(actor_id, self.clock())
+            readmodel.remove_member(conn, conversation_id, actor_id, conversation.version + 1)
+            command.append(conversation_id, conversation.version, [to_new_event(event)])
 
-        self._retrying(attempt)
+        self.commands.run("leave_conversation", attempt, actor_id=actor_id)
 
     def erase_account(self, conn: psycopg.Connection, user_id: str, deleted_at_ms: int) -> int:
         """Forget a deleted account; return how many conversations it was made to leave.
@@ -180,26 +195,34 @@ class MessagingApp:
         texts emptied; the mark keeps them out of new conversations. Idempotent:
         a second run finds nothing left to do.
         """
-        readmodel.lock_accounts(conn, [user_id], exclusive=True)
-        readmodel.mark_deleted(conn, user_id, deleted_at_ms)
-        now = self.clock()
-        conversation_ids = readmodel.lock_conversations_of(conn, user_id)
-        for conversation_id in conversation_ids:
-            conversation = self._member_view(conn, conversation_id, user_id)  # row locked
-            event = conversation.remove_deleted_account(user_id, now)
-            readmodel.remove_member(conn, conversation_id, user_id, conversation.version + 1)
-            self._append(conn, conversation_id, conversation.version, event, user_id)
-        # After the row locks: a send that was under way has committed its key and text.
-        keys.destroy_sender_keys(conn, user_id)
-        readmodel.erase_texts(conn, user_id)
-        return len(conversation_ids)
+        def erase(command: Command) -> int:
+            tx = command.conn
+            readmodel.lock_accounts(tx, [user_id], exclusive=True)
+            readmodel.mark_deleted(tx, user_id, deleted_at_ms)
+            now = self.clock()
+            conversation_ids = readmodel.lock_conversations_of(tx, user_id)
+            for conversation_id in conversation_ids:
+                conversation = self._member_view(tx, conversation_id, user_id)  # row locked
+                event = conversation.remove_deleted_account(user_id, now)
+                readmodel.remove_member(tx, conversation_id, user_id, conversation.version + 1)
+                command.append(conversation_id, conversation.version, [to_new_event(event)])
+            # After the row locks: a send that was under way has committed its key and text.
+            keys.destroy_sender_keys(tx, user_id)
+            readmodel.erase_texts(tx, user_id)
+            return len(conversation_ids)
+
+        return self.commands.run("erase_account", erase, actor_id=user_id, conn=conn)
 
     # -- queries ----------------------------------------------------------------------------
 
     def get_conversation(self, actor_id: str, conversation_id: str) -> ConversationView:
         with self.store.pool.connection() as conn:
-            conversation = self._member_view(conn, conversation_id, actor_id)
-            key = keys.conversation_key(conn, conversation_id)
+            return self._view(conn, actor_id, conversation_id)
+
+    def _view(self, conn: psycopg.Connection, actor_id: str,
+              conversation_id: str) -> ConversationView:
+        conversation = self._member_view(conn, conversation_id, actor_id)
+        key = keys.conversation_key(conn, conversation_id)
         return ConversationView(
             conversation.id, keys.open_field(key, conversation.id, conversation.title),
             conversation.members, conversation.created_by, conversation.created_at_ms,
@@ -250,17 +273,17 @@ class MessagingApp:
 
     def _mark(self, actor_id: str, conversation_id: str,
               decide: Callable[[Conversation], ConversationEvent | None]) -> None:
-        def attempt() -> None:
-            with self.store.transaction() as conn:
-                conversation = self._locked(conn, conversation_id, actor_id)
-                event = decide(conversation)
-                if event is None:
-                    return  # marks only move forward: nothing to record
-                conversation.apply(event)
-                readmodel.record_marks(conn, conversation, actor_id, conversation.version + 1)
-                self._append(conn, conversation_id, conversation.version, event, actor_id)
+        def attempt(command: Command) -> None:
+            conn = command.conn
+            conversation = self._locked(conn, conversation_id, actor_id)
+            event = decide(conversation)
+            if event is None:
+                return  # marks only move forward: nothing to record
+            conversation.apply(event)
+            readmodel.record_marks(conn, conversation, actor_id, conversation.version + 1)
+            command.append(conversation_id, conversation.version, [to_new_event(event)])
 
-        self._retrying(attempt)
+        self.commands.run("mark", attempt, actor_id=actor_id)
 
     def _check_sender_blocks(self, conversation: Conversation, actor_id: str,
                              checked: frozenset[str]) -> frozenset[str]:
@@ -289,21 +312,6 @@ class MessagingApp:
     def _locked(self, conn: psycopg.Connection, conversation_id: str,
                 actor_id: str) -> Conversation:
         return self._member_view(conn, conversation_id, actor_id, lock=True)
-
-    def _append(self, conn: psycopg.Connection, conversation_id: str, expected_version: int,
-                event: ConversationEvent, actor_id: str) -> None:
-        self.store.append(uuid.UUID(conversation_id), expected_version, [to_new_event(event)],
-                          metadata={"actor_id": actor_id, "request_id": request_id.get()},
-                          conn=conn)
-
-    @staticmethod
-    def _retrying(attempt: Callable[[], T]) -> T:
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                return attempt()
-            except ConcurrencyError:
-                continue
-        raise Conflict("the conversation changed concurrently; try again")
 
     def _message(self, conn: psycopg.Connection, stored: StoredMessage) -> MessageView:
         pair = (stored.conversation_id, stored.sender_id)

@@ -8,19 +8,20 @@ from collections.abc import Callable, Sequence
 import grpc
 
 from kith.common.projection import Projection
+from kith.common.rpc import channel
 from kith.common.service import ServiceContext, ServiceSpec, serve
 from kith.messaging.account_deletions import AccountDeletions
-from kith.messaging.application import MessagingApp
-from kith.messaging.graph_client import GrpcGraph
+from kith.messaging.application import MessagingApplication
+from kith.messaging.clients import GraphClient
 from kith.messaging.grpc_api import SERVICE_NAME, MessagingServicer
 from kith.messaging.keys import CONVERSATION_KEYS, SENDER_KEYS
 from kith.messaging.projections import InboxProjection
 from kith.protos import messaging_pb2_grpc
 
 
-def _application(ctx: ServiceContext) -> MessagingApp:
-    return MessagingApp(ctx.store, GrpcGraph(ctx.settings.grpc_addr("graph")),
-                        ctx.settings.conversation_max_members)
+def _application(ctx: ServiceContext) -> MessagingApplication:
+    graph = GraphClient(channel(ctx.settings.grpc_addr("graph")))
+    return MessagingApplication(ctx.store, graph, ctx.settings.conversation_max_members)
 
 
 def _register(ctx: ServiceContext) -> Sequence[Callable[[grpc.Server], None]]:

@@ -15,7 +15,7 @@ from kith.messaging.application import (
     ConversationView,
     InboxItemView,
     MessageView,
-    MessagingApp,
+    MessagingApplication,
 )
 from kith.messaging.domain import check_client_message_id, check_text, check_title
 from kith.protos import messaging_pb2 as pb
@@ -49,7 +49,7 @@ def _inbox_item(view: InboxItemView) -> pb.InboxItem:
 
 
 class MessagingServicer(messaging_pb2_grpc.MessagingServiceServicer):
-    def __init__(self, app: MessagingApp) -> None:
+    def __init__(self, app: MessagingApplication) -> None:
         self.app = app
 
     def CreateConversation(self, request: pb.CreateConversationRequest,

@@ -5,7 +5,7 @@ Fed from ``messaging.events.v1`` by :class:`kith.common.projection.ProjectionRun
 share one stream and so one partition: they arrive here in stream order.
 Unread count = ``last_seq - read_seq``: a MessageSent moves its sender's read mark,
 so every message after a member's mark is someone else's. The last text of a
-deleted account is kept empty (``MessagingApp.erase_account`` empties the rows it
+deleted account is kept empty (``MessagingApplication.erase_account`` empties the rows it
 finds; this projection never writes one back), so a rebuild equals the live rows.
 """
 

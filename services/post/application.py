@@ -12,17 +12,16 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
 
-from kith.common.errors import Conflict, NotFound, check
+from kith.common.commands import Command, CommandRunner, ResultCodec
+from kith.common.errors import NotFound, check
 from kith.common.events import to_new_event
-from kith.common.eventstore import ConcurrencyError, EventStore
-from kith.common.logs import request_id
+from kith.common.eventstore import EventStore
 from kith.post import keys, readmodel
 from kith.post.domain import Post, Role, can_see, check_member, check_visible
 from kith.post.events import (
@@ -36,8 +35,6 @@ from kith.post.events import (
 )
 from kith.post.readmodel import CommentView, PostView
 from kith.post.typed import TEXT, Draft, check_body, check_type_allowed
-
-COMMAND_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -82,6 +79,8 @@ class PostApplication:
         self.store = store
         self.graph = graph
         self.clock = clock
+        self.commands = CommandRunner(store,
+                                      conflict_message="the post changed concurrently; try again")
 
     # -- commands -----------------------------------------------------------------------------
 
@@ -93,23 +92,35 @@ class PostApplication:
         check_type_allowed(body.type, audience.post_types.get(niche_id, frozenset({TEXT})),
                            audience.kinds.get(niche_id, ""))
         event = Post.publish(str(uuid.uuid4()), niche_id, actor_id, body, self.clock())
-        with self.store.transaction() as conn:
+
+        def record(command: Command) -> PostView:
+            conn = command.conn
             readmodel.lock_authors(conn, [actor_id], exclusive=False)
             check(not readmodel.author_deleted(conn, actor_id), NotFound("niche not found"))
             readmodel.record(conn, 1, [event])
             sealed = seal(event, keys.key_for(conn, actor_id))
-            self.store.append(uuid.UUID(event.post_id), 0, [to_new_event(sealed)],
-                              _metadata(actor_id), conn=conn)
-        return PostView(post_id=event.post_id, niche_id=niche_id, author_id=actor_id,
-                        text=event.text, created_at_ms=event.created_at_ms, edited_at_ms=0,
-                        reactions={}, my_reactions=[], comment_count=0, body=body)
+            command.append(event.post_id, 0, [to_new_event(sealed)])
+            return PostView(post_id=event.post_id, niche_id=niche_id, author_id=actor_id,
+                            text=event.text, created_at_ms=event.created_at_ms, edited_at_ms=0,
+                            reactions={}, my_reactions=[], comment_count=0, body=body)
+
+        def first_post(conn: psycopg.Connection, kept: dict[str, Any]) -> PostView:
+            found = readmodel.posts(conn, [kept["post_id"]], actor_id)
+            check(bool(found), NotFound("post not found"))  # deleted since the first run
+            return found[0]
+
+        # A repeat of the command (same command id) answers with the post it published.
+        return self.commands.run(
+            "publish", record, actor_id=actor_id,
+            result=ResultCodec[PostView](lambda view: {"post_id": view.post_id}, first_post))
 
     def edit(self, actor_id: str, post_id: str, draft: Draft | str) -> PostView:
         self._authorize(actor_id, post_id)
         now = self.clock()
         wanted = Draft(text=draft) if isinstance(draft, str) else draft
-        done = self._command(post_id, lambda post: post.edit(actor_id, wanted, now),
-                             _metadata(actor_id), view_for=actor_id, writer=actor_id)
+        done = self._command("edit", actor_id, post_id,
+                             lambda post: post.edit(actor_id, wanted, now),
+                             view_for=actor_id, writer=actor_id)
         assert done.view is not None
         return done.view
 
@@ -117,8 +128,9 @@ class PostApplication:
         """The ask's author marks the comment that answered it; returns the post."""
         self._authorize(actor_id, post_id)
         now = self.clock()
-        done = self._command(post_id, lambda post: post.mark_answered(actor_id, comment_id, now),
-                             _metadata(actor_id), view_for=actor_id)
+        done = self._command("mark_answered", actor_id, post_id,
+                             lambda post: post.mark_answered(actor_id, comment_id, now),
+                             view_for=actor_id)
         assert done.view is not None
         return done.view
 
@@ -126,14 +138,27 @@ class PostApplication:
         # Moderators act on every post of their niche, even one whose author blocks them.
         role = self._authorize(actor_id, post_id, moderators_see_all=True)
         now = self.clock()
-        self._command(post_id, lambda post: post.delete(actor_id, role, now),
-                      _metadata(actor_id))
+        self._command("delete", actor_id, post_id,
+                      lambda post: post.delete(actor_id, role, now))
 
     def add_comment(self, actor_id: str, post_id: str, text: str) -> CommentView:
         self._authorize(actor_id, post_id)
         comment_id, now = str(uuid.uuid4()), self.clock()
-        done = self._command(post_id, lambda post: post.comment(comment_id, actor_id, text, now),
-                             _metadata(actor_id), writer=actor_id)
+
+        def first_comment(conn: psycopg.Connection, kept: dict[str, Any]) -> _Done:
+            found = readmodel.comments(conn, post_id, kept["seq"] - 1, 1)
+            check(bool(found) and found[0].comment_id == kept["comment_id"],
+                  NotFound("comment not found"))  # deleted since the first run
+            return _Done(self._load(conn, post_id), [], None, found[0])
+
+        # A repeat of the command (same command id) answers with the comment it added.
+        done = self._command(
+            "add_comment", actor_id, post_id,
+            lambda post: post.comment(comment_id, actor_id, text, now), writer=actor_id,
+            result=ResultCodec[_Done](
+                lambda d: {"comment_id": comment_id, "seq": d.post.version}, first_comment))
+        if done.comment is not None:
+            return done.comment
         event = done.events[0]
         assert isinstance(event, CommentAdded)
         return CommentView(comment_id, post_id, actor_id, event.text, now, done.post.version)
@@ -141,14 +166,14 @@ class PostApplication:
     def add_reaction(self, actor_id: str, post_id: str, kind: str) -> None:
         self._authorize(actor_id, post_id)
         now = self.clock()
-        self._command(post_id, lambda post: post.react(actor_id, kind, now),
-                      _metadata(actor_id), writer=actor_id)
+        self._command("add_reaction", actor_id, post_id,
+                      lambda post: post.react(actor_id, kind, now), writer=actor_id)
 
     def remove_reaction(self, actor_id: str, post_id: str, kind: str) -> None:
         self._authorize(actor_id, post_id)
         now = self.clock()
-        self._command(post_id, lambda post: post.unreact(actor_id, kind, now),
-                      _metadata(actor_id))
+        self._command("remove_reaction", actor_id, post_id,
+                      lambda post: post.unreact(actor_id, kind, now))
 
     def erase_accounts(self, conn: psycopg.Connection, user_ids: Sequence[str]) -> int:
         """Take down every post, comment and reaction of deleted accounts; return the event count.
@@ -161,12 +186,12 @@ class PostApplication:
         readmodel.lock_authors(conn, user_ids, exclusive=True)
         readmodel.mark_authors_deleted(conn, user_ids)
         gone, now = frozenset(user_ids), self.clock()
-        metadata = {"reason": "account_deleted", "user_ids": sorted(gone),
-                    "correlation_id": request_id.get() or ""}
         recorded = 0
         for post_id in readmodel.lock_posts_touched_by(conn, user_ids):
-            done = self._command(post_id, lambda post: post.erase_accounts(gone, now), metadata,
-                                 conn=conn)
+            done = self._command("erase_accounts", None, post_id,
+                                 lambda post: post.erase_accounts(gone, now), conn=conn,
+                                 metadata={"reason": "account_deleted",
+                                           "user_ids": sorted(gone)})
             recorded += len(done.events)
         keys.destroy(conn, user_ids)  # their texts in the log become unreadable for good
         return recorded
@@ -254,49 +279,37 @@ class PostApplication:
         assert role is not None
         return role
 
-    def _command(self, post_id: str, decide: Callable[[Post], list[PostEvent]],
-                 metadata: dict[str, Any], conn: psycopg.Connection | None = None,
-                 view_for: str | None = None, writer: str | None = None) -> _Done:
-        """Lock, load, decide, record and append; retry on a concurrent append.
+    def _command(self, name: str, actor_id: str | None, post_id: str,
+                 decide: Callable[[Post], list[PostEvent]],
+                 conn: psycopg.Connection | None = None, view_for: str | None = None,
+                 writer: str | None = None, metadata: dict[str, Any] | None = None,
+                 result: ResultCodec[_Done] | None = None) -> _Done:
+        """Lock, load, decide, record and append (through the runner: retried on a
+        concurrent append; with ``conn``, inside the caller's transaction).
 
         ``writer`` is the user whose words or reaction the command records: the shared
         author lock orders the command against their account's erasure (which takes it
         exclusively, then the same post rows), and an erased account records nothing.
         """
-        for _ in range(COMMAND_RETRIES):
-            try:
-                with self._transaction(conn) as tx:
-                    if writer is not None:
-                        readmodel.lock_authors(tx, [writer], exclusive=False)
-                        check(not readmodel.author_deleted(tx, writer),
-                              NotFound("post not found"))
-                    check(readmodel.lock_live(tx, post_id), NotFound("post not found"))
-                    post = self._load(tx, post_id)
-                    events = decide(post)
-                    if events:
-                        readmodel.record(tx, post.version + 1, events)
-                        sealed = [self._seal(tx, e, post.author_id) for e in events]
-                        self.store.append(uuid.UUID(post_id), post.version,
-                                          [to_new_event(e) for e in sealed], metadata,
-                                          conn=tx)
-                        for event in events:
-                            post.apply(event)
-                    view = (readmodel.posts(tx, [post_id], view_for)[0]
-                            if view_for is not None else None)
-                    return _Done(post, events, view)
-            except ConcurrencyError:
-                continue
-        raise Conflict("the post changed concurrently; try again", code="version_conflict")
+        def attempt(command: Command) -> _Done:
+            tx = command.conn
+            if writer is not None:
+                readmodel.lock_authors(tx, [writer], exclusive=False)
+                check(not readmodel.author_deleted(tx, writer), NotFound("post not found"))
+            check(readmodel.lock_live(tx, post_id), NotFound("post not found"))
+            post = self._load(tx, post_id)
+            events = decide(post)
+            if events:
+                readmodel.record(tx, post.version + 1, events)
+                sealed = [self._seal(tx, e, post.author_id) for e in events]
+                command.append(post_id, post.version, [to_new_event(e) for e in sealed])
+                for event in events:
+                    post.apply(event)
+            view = readmodel.posts(tx, [post_id], view_for)[0] if view_for is not None else None
+            return _Done(post, events, view)
 
-    @contextmanager
-    def _transaction(self, conn: psycopg.Connection | None) -> Iterator[psycopg.Connection]:
-        """A transaction of its own, or a savepoint in the caller's."""
-        if conn is None:
-            with self.store.transaction() as own:
-                yield own
-        else:
-            with conn.transaction():
-                yield conn
+        return self.commands.run(name, attempt, actor_id=actor_id, conn=conn, result=result,
+                                 **(metadata or {}))
 
     @staticmethod
     def _seal(conn: psycopg.Connection, event: PostEvent, post_author_id: str) -> PostEvent:
@@ -321,7 +334,5 @@ class _Done:
     post: Post
     events: list[PostEvent]
     view: PostView | None
+    comment: CommentView | None = None  # a repeated add_comment: the comment it added
 
-
-def _metadata(actor_id: str) -> dict[str, Any]:
-    return {"actor_id": actor_id, "correlation_id": request_id.get() or ""}

@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 from kith.common.rpc import channel
 from kith.common.service import ServiceContext, ServiceSpec, serve
+from kith.post.account_deletions import AccountDeletions
 from kith.post.application import PostApplication
-from kith.post.graph_client import GraphClient
+from kith.post.clients import GraphClient
 from kith.post.grpc_api import register
 from kith.post.keys import AUTHOR_KEYS
-from kith.post.projections import AccountDeletions
 from kith.protos import post_pb2
 
 SERVICE_NAME = post_pb2.DESCRIPTOR.services_by_name["PostService"].full_name

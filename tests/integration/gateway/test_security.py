@@ -212,7 +212,7 @@ def test_a_replayed_refresh_never_hands_out_a_working_token_pair(gateway: Gatewa
     error = assert_error(replay, 409, "idempotency_key_spent")
     assert "access_token" not in replay.text and first.json()["refresh_token"] not in replay.text
     # Nothing secret was kept, and the fingerprint is keyed, not a bare hash of the body.
-    rows = _idempotency_rows(gateway, "anonymous")
+    rows = _idempotency_rows(gateway, "anonymous:127.0.0.1")  # anonymous: keyed by address
     body = json.dumps(request).encode()
     bare = hashlib.sha256(b"\n".join([b"POST", b"/v1/sessions/refresh", body])).digest()
     assert rows and all(sealed is None for _, sealed in rows) and error

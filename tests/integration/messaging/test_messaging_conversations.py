@@ -137,4 +137,4 @@ def test_without_the_graph_creation_is_unavailable_not_an_internal_error(stack) 
         stub = messaging_pb2_grpc.MessagingServiceStub(chan)
         status, code, _ = refused(lambda: stub.CreateConversation(pb.CreateConversationRequest(
             actor_id=alice, member_ids=[bob])))
-    assert (status, code) == (grpc.StatusCode.UNAVAILABLE, "dependency_unavailable")
+    assert (status, code) == (grpc.StatusCode.UNAVAILABLE, "unavailable")

@@ -1,4 +1,4 @@
-"""Read models fed from other services' topics: account deletions from identity."""
+"""Account deletions from identity: the user's posts, comments and reactions taken down."""
 
 from __future__ import annotations
 

@@ -10,20 +10,13 @@ from collections.abc import Collection
 
 import grpc
 
-from kith.common.errors import DomainError
+from kith.common.rpc import dependency
 from kith.post.application import Audience
 from kith.post.domain import Role
 from kith.protos import graph_pb2, graph_pb2_grpc
 
 _ROLES = {graph_pb2.OWNER: Role.OWNER, graph_pb2.ADMIN: Role.ADMIN,
           graph_pb2.MEMBER: Role.MEMBER}
-
-
-class GraphUnavailable(DomainError):
-    """Graph could not answer, so nothing may be shown or done (fail closed)."""
-
-    status = grpc.StatusCode.UNAVAILABLE
-    default_code = "unavailable"
 
 
 class GraphClient:
@@ -34,13 +27,11 @@ class GraphClient:
                  other_ids: Collection[str]) -> Audience:
         niches = sorted(set(niche_ids))
         others = sorted(set(other_ids) - {user_id})
-        try:
+        with dependency("graph"):  # no answer: nothing may be shown or done (fail closed)
             blocks = (self.stub.BlockedAmong.future(graph_pb2.BlockedAmongRequest(
                 user_id=user_id, other_ids=others)) if others else None)
             audience = self._roles(user_id, niches)
             blocked = frozenset(blocks.result().blocked_ids) if blocks else frozenset()
-        except grpc.RpcError as exc:
-            raise GraphUnavailable(f"graph did not answer: {exc.code().name}") from None
         return Audience(audience.roles, blocked, audience.kinds, audience.post_types)
 
     def _roles(self, user_id: str, niches: list[str]) -> Audience:
