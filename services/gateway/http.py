@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
+import orjson
 from flask import Response, request
 
 from kith.common.logs import current_user
@@ -41,8 +42,8 @@ class Reply:
     def to_response(self) -> Response:
         if self.body is None:
             return Response(status=self.status, headers=self.headers)
-        return Response(json.dumps(self.body), status=self.status, headers=self.headers,
-                        mimetype="application/json")
+        return Response(orjson.dumps(self.body, option=orjson.OPT_NON_STR_KEYS),
+                        status=self.status, headers=self.headers, mimetype="application/json")
 
 
 @dataclass
