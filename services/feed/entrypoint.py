@@ -26,8 +26,8 @@ from kith.common.service import (
     serve,
     wait_for_signal,
 )
-from kith.feed.application import FeedQueries
-from kith.feed.clients import GrpcPosts, GrpcProfiles
+from kith.feed.application import FeedApplication
+from kith.feed.clients import IdentityClient, PostClient
 from kith.feed.fanout import FanoutProjection
 from kith.feed.grpc_api import FeedServicer, register
 from kith.feed.readmodel import FeedReader, read_pool
@@ -58,10 +58,10 @@ def _close_reads(ctx: ServiceContext) -> Callable[[threading.Event], None]:
     return close_on_stop
 
 
-def _queries(ctx: ServiceContext) -> FeedQueries:
+def _queries(ctx: ServiceContext) -> FeedApplication:
     settings = ctx.settings
-    return FeedQueries(FeedReader(_reads(ctx)), GrpcPosts(channel(settings.grpc_addr("post"))),
-                       GrpcProfiles(channel(settings.grpc_addr("identity"))))
+    return FeedApplication(FeedReader(_reads(ctx)), PostClient(channel(settings.grpc_addr("post"))),
+                       IdentityClient(channel(settings.grpc_addr("identity"))))
 
 
 SPEC = ServiceSpec(

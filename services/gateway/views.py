@@ -1,4 +1,4 @@
-"""Turning a registered :class:`~kith.gateway.api.Operation` into a Flask view.
+"""Turning a registered :class:`~kith.gateway.operations.Operation` into a Flask view.
 
 The view authenticates, parses and validates path, query and body against the
 operation's schemas (400 naming fields, 404 for malformed ids), applies the
@@ -18,9 +18,9 @@ import orjson
 from flask import Response, request
 
 from kith.common.logs import current_user
-from kith.gateway.api import Operation
 from kith.gateway.auth import Principal
 from kith.gateway.errors import from_rpc_error, invalid, not_found, unauthenticated
+from kith.gateway.operations import Operation
 from kith.gateway.schema import Schema, validate
 
 if TYPE_CHECKING:
