@@ -42,6 +42,7 @@ import psycopg
 from confluent_kafka import Producer
 from hdrh.histogram import HdrHistogram
 
+from kith.cli.bench_gateway import StackCpu
 from kith.cli.benchkit import bench_infra, child_env
 from kith.cli.socialgraph import dataset_path, largest_circles, load_graph, random_circles
 from kith.common.assertion import ActorSigner
@@ -69,7 +70,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--niches", type=int, default=400, help="niches seeded from the graph")
     parser.add_argument("--cap", type=int, default=150, help="largest niche")
     parser.add_argument("--batch-size", type=int, default=2000, help="worker batch (events)")
-    parser.add_argument("--rate", type=float, default=100.0, help="posts/s in the latency run")
+    parser.add_argument("--rate", default="100,300",
+                        help="posts/s in the latency run; a comma-separated list runs each")
     parser.add_argument("--seconds", type=float, default=20.0, help="latency run duration")
     parser.add_argument("--in-process", action="store_true",
                         help="run graph and post inside the bench process (default: processes)")
@@ -147,8 +149,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         with psycopg.connect(feed_dsn, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")  # steady state: no autovacuum of the bulk load
         reads = measure_reads(feed_dsn, niches, rng)
-        latency = measure_latency(settings, args.edges, args.latency_niches, args.rate,
-                                  args.seconds, rng, args.in_process)
+        latency = measure_latency(settings, args.edges, args.latency_niches,
+                                  [float(r) for r in str(args.rate).split(",") if r.strip()],
+                                  args.seconds, rng, args.in_process, worker)
         rss_end = proc.memory_info().rss
     finally:
         worker.terminate()
@@ -278,14 +281,19 @@ def measure_reads(dsn: str, niches: dict[uuid.UUID, list[uuid.UUID]], rng: rando
         "samples": samples, "path": "FeedReader SQL only (no gRPC, no hydration)"}
 
 
-def measure_latency(settings: Settings, edges: Path, niche_count: int, rate: float,
-                    seconds: float, rng: random.Random, in_process: bool) -> dict[str, Any]:
-    """Posts through the real post service at ``rate``/s; acknowledgement → readable, in ms.
+def measure_latency(settings: Settings, edges: Path, niche_count: int, rates: list[float],
+                    seconds: float, rng: random.Random, in_process: bool,
+                    worker: subprocess.Popen[bytes]) -> list[dict[str, Any]]:
+    """Posts through the real post service at each of ``rates``/s; acknowledgement →
+    readable, in ms, and the CPU each process spends per published post.
 
     Graph and post run as ``kith <service> serve`` processes, as deployed (or in this
     process with ``in_process``); the niches are the graph's largest circles, created and
-    joined through graph's API.
+    joined through graph's API. CPU per post: ``/proc`` utime + stime deltas of graph,
+    post, the fan-out worker, the embedded PostgreSQL and Kafka over the publishing
+    window (warm-up and drain included) ÷ posts published.
     """
+    processes: list[tuple[str, Any]] = [("feed-fanout", worker)]
     addrs = {name: f"127.0.0.1:{free_port()}" for name in ("graph", "post")}
     settings = dataclasses.replace(settings, grpc_addrs={**settings.grpc_addrs, **addrs})
     stops: list[Callable[[], Any]] = []
@@ -296,6 +304,7 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rate: flo
                 stops.append(start_service(spec, settings, address=addrs[spec.name]).stop)
             else:
                 proc = _serve(settings, spec.name)
+                processes.append((f"{spec.name}-serve", proc))
                 stops.append(lambda proc=proc: (proc.terminate(), proc.wait(30)))
         signer = ActorSigner(settings.signing_key())  # the bench stands in for the gateway
         with channel(addrs["graph"], deadline_s=30, signer=signer) as g, \
@@ -310,10 +319,18 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rate: flo
                     "SELECT count(*) FROM feed_members m JOIN feed_refs r ON r.id = m.niche_id"
                     " WHERE r.uuid = ANY(%s)", (list(circles),)).fetchone()[0] >= want,
                     300, "the worker did not apply the memberships")
-            lags = Backlogs(settings.database_url("post"), feed_dsn, settings.topic("post"))
-            result = _publish_and_watch(post_pb2_grpc.PostServiceStub(p), feed_dsn, circles,
-                                        rate, seconds, rng, pool, lags)
-            return result | {"services": "in-process" if in_process else "processes"}
+            runs = []
+            cpu = StackCpu(processes)
+            for rate in rates:
+                lags = Backlogs(settings.database_url("post"), feed_dsn, settings.topic("post"))
+                before = cpu.snapshot()
+                result = _publish_and_watch(post_pb2_grpc.PostServiceStub(p), feed_dsn,
+                                            circles, rate, seconds, rng, pool, lags)
+                runs.append(result | {
+                    "services": "in-process" if in_process else "processes",
+                    "cpu_ms_per_post": StackCpu.per_unit(before, cpu.snapshot(),
+                                                         result["posts"])})
+            return runs
     finally:
         pool.shutdown(wait=True)
         for stop in reversed(stops):

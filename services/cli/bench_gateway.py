@@ -11,9 +11,17 @@ PostgreSQL (with limits high enough not to refuse), metrics.
 A small world is seeded over HTTP (``--users`` members of ``--niches`` niches,
 ``--posts`` posts, fanned out), then an open-loop generator on this machine
 issues ``GET /v1/feed?limit=20`` at ``--rate`` per second for ``--seconds``
-from keep-alive connections, each request as a random member. Latency is
-measured from each request's *scheduled* time, so a stalled server cannot hide
-its queueing (no coordinated omission). Prints one JSON line.
+from keep-alive connections, each request as a random member (several rates:
+``--rate 200,500``). Latency is measured from each request's *scheduled* time,
+so a stalled server cannot hide its queueing (no coordinated omission).
+
+For every rate it reports the CPU time per page of every process of the stack
+(``/proc/<pid>/stat`` utime + stime deltas ÷ requests; each gunicorn worker,
+the embedded PostgreSQL and Kafka included) and their sum. Then the read's
+floor: the feed's home-page query run directly against the same feed database
+(closed loop, one connection per core), in queries/s, and the end-to-end ÷ raw
+ratio. The load generator runs on the same cores (its CPU is reported, not
+summed). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -27,18 +35,23 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jwt
 import psutil
 from hdrh.histogram import HdrHistogram
 
 from kith.cli.benchkit import BenchInfra, Children, bench_infra, emit, progress, spawn_services
+from kith.common.config import Settings
+from kith.common.db import make_pool
 from kith.common.infra.processes import InfraError
+from kith.feed.readmodel import FeedReader
 
-SERVICES = ("identity", "graph", "post", "feed")
+SERVICES = ("identity", "graph", "post", "feed", "media")  # media: each page asks for photos
 PASSWORD = "bench-password-123"
 
 
@@ -54,20 +67,118 @@ def run_stack(infra: BenchInfra, workers: int, threads: int,
     return spawn_services(infra.settings, commands, logdir, env)
 
 
-def cpu_seconds(stack: Children) -> dict[str, float]:
-    """CPU time (user + system) used so far by each process of the stack, children included."""
-    used: dict[str, float] = {}
-    for name, proc in stack.procs:
-        try:
-            root = psutil.Process(proc.pid)
-            total = 0.0
-            for p in [root, *root.children(recursive=True)]:
-                times = p.cpu_times()
-                total += times.user + times.system
-        except psutil.Error:
-            continue
-        used[name] = total
-    return used
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pid: int) -> float | None:
+    """utime + stime of one process from ``/proc/<pid>/stat`` (``None`` once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(b")") + 2:].split()  # after "pid (comm) "; field 3 is fields[0]
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class StackCpu:
+    """CPU time of every process of a benchmark's stack, by role, from ``/proc``.
+
+    Roles: each ``kith <service> <command>`` child (a gunicorn master and each of its
+    workers counted separately), and the embedded PostgreSQL (postmaster and every
+    backend) and Kafka started by this benchmark — the descendants of this process. The
+    load generator (this process) is reported apart and never summed. Processes that
+    start during the window count from zero; one that exits during it loses its share
+    (pooled connections and workers live for the whole run, so nothing notable exits).
+    """
+
+    def __init__(self, procs: list[tuple[str, Any]]) -> None:
+        self.procs = procs
+
+    def _roles(self) -> dict[int, str]:
+        roles: dict[int, str] = {}
+        for name, proc in self.procs:
+            roles[proc.pid] = name
+            try:
+                children = psutil.Process(proc.pid).children(recursive=True)
+            except psutil.Error:
+                continue
+            for i, child in enumerate(sorted(children, key=lambda c: c.pid)):
+                roles[child.pid] = f"{name}.{i + 1}"  # gunicorn workers, gRPC helpers
+        mine = {proc.pid for _, proc in self.procs}
+        for child in psutil.Process().children(recursive=True):
+            if child.pid in roles or child.pid in mine:
+                continue
+            try:
+                name = child.name()
+            except psutil.Error:
+                continue
+            if name.startswith(("postgres", "java")):
+                roles[child.pid] = "postgres" if name.startswith("postgres") else "kafka"
+        return roles
+
+    def snapshot(self) -> dict[int, tuple[str, float]]:
+        found = {}
+        for pid, role in self._roles().items():
+            used = proc_cpu_s(pid)
+            if used is not None:
+                found[pid] = (role, used)
+        found[os.getpid()] = ("load-generator", proc_cpu_s(os.getpid()) or 0.0)
+        return found
+
+    @staticmethod
+    def per_unit(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
+                 units: int) -> dict[str, Any]:
+        """``{"per_process_ms": {role: ms per unit}, "processes": {role: count},
+        "total_ms": sum without the load generator}``."""
+        ms: dict[str, float] = {}
+        count: dict[str, int] = {}
+        for pid, (role, used) in after.items():
+            prior = before.get(pid, (role, 0.0))[1]
+            ms[role] = ms.get(role, 0.0) + (used - prior) * 1000 / max(1, units)
+            count[role] = count.get(role, 0) + 1
+        total = sum(v for role, v in ms.items() if role != "load-generator")
+        return {"per_process_ms": {k: round(v, 3) for k, v in sorted(ms.items())},
+                "total_ms": round(total, 3)}
+
+
+def raw_home_pages(settings: Settings, viewers: list[uuid.UUID], seconds: float,
+                   threads: int, limit: int = 21) -> dict[str, Any]:
+    """The read's floor: the feed service's own home-page query (``FeedReader.home_page``,
+    the statement a ``GET /v1/feed`` runs) straight against the feed database, closed loop
+    from ``threads`` connections, random viewers; queries/s and PostgreSQL CPU per query."""
+    pool = make_pool(settings.database_url("feed"), min_size=threads, max_size=threads)
+    reader = FeedReader(pool)
+    stop = time.perf_counter() + seconds
+    counts = [0] * threads
+
+    def run(n: int) -> None:
+        rng = random.Random(n)
+        while time.perf_counter() < stop:
+            reader.home_page(rng.choice(viewers), None, limit)
+            counts[n] += 1
+
+    try:
+        for n in range(threads):  # warm: connections open, plans cached
+            reader.home_page(viewers[n % len(viewers)], None, limit)
+        pg = StackCpu([])
+        before = pg.snapshot()
+        began = time.perf_counter()
+        workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        elapsed = time.perf_counter() - began
+        queries = sum(counts)
+        cpu = StackCpu.per_unit(before, pg.snapshot(), queries)["per_process_ms"]
+    finally:
+        pool.close()
+    return {"queries_per_s": round(queries / elapsed, 1), "threads": threads,
+            "queries": queries,
+            "cpu_ms_per_query": {k: v for k, v in cpu.items()
+                                 if k in ("postgres", "load-generator")},
+            "statement": "kith.feed.readmodel.FeedReader.home_page (limit 21)"}
 
 
 def call(url: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
@@ -174,8 +285,9 @@ def load(url: str, tokens: list[str], rate: float, seconds: float, connections: 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kith bench gateway", description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=500.0, help="requests per second")
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rate", default="200,500",
+                        help="requests per second; a comma-separated list runs each in turn")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per rate")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds at the rate, unrecorded")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
@@ -183,8 +295,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--niches", type=int, default=3)
     parser.add_argument("--posts", type=int, default=200)
+    parser.add_argument("--raw-seconds", type=float, default=5.0,
+                        help="duration of the raw-SQL floor (0: skip it)")
     args = parser.parse_args(argv)
+    rates = [float(r) for r in str(args.rate).split(",") if r.strip()]
 
+    runs = []
+    raw: dict[str, Any] = {}
     with ExitStack() as stack:
         infra = stack.enter_context(bench_infra(partitions=4))
         logdir = Path(os.environ.get("KITH_HOME", ".kith")).resolve() / "bench-gateway"
@@ -193,21 +310,55 @@ def main(argv: list[str]) -> int:
         running = stack.enter_context(run_stack(infra, args.workers, args.threads, logdir))
         progress(f"seeding {args.users} users, {args.niches} niches, {args.posts} posts")
         tokens = seed(running.gateway_url, args.users, args.niches, args.posts)
-        if args.warmup > 0:
-            load(running.gateway_url, tokens, args.rate, args.warmup, args.connections)
-        progress(f"measuring GET /v1/feed at {args.rate:g}/s for {args.seconds:g} s")
-        cpu_before = cpu_seconds(running)
-        began = time.perf_counter()
-        result = load(running.gateway_url, tokens, args.rate, args.seconds, args.connections)
-        elapsed = time.perf_counter() - began
-        cpu_after = cpu_seconds(running)
-    h = result.histogram
-    requests = h.get_total_count()
-    cpu_ms = {name: round((cpu_after[name] - cpu_before.get(name, 0.0)) * 1000 / requests, 2)
-              for name in cpu_after if requests}
+        cpu = StackCpu(running.procs)
+        for rate in rates:
+            if args.warmup > 0:
+                load(running.gateway_url, tokens, rate, args.warmup, args.connections)
+            progress(f"measuring GET /v1/feed at {rate:g}/s for {args.seconds:g} s")
+            before = cpu.snapshot()
+            began = time.perf_counter()
+            result = load(running.gateway_url, tokens, rate, args.seconds, args.connections)
+            elapsed = time.perf_counter() - began
+            runs.append(_summary(rate, result, elapsed,
+                                 StackCpu.per_unit(before, cpu.snapshot(),
+                                                   result.histogram.get_total_count())))
+        if args.raw_seconds > 0:
+            progress(f"raw SQL floor: the home-page query for {args.raw_seconds:g} s")
+            viewers = [uuid.UUID(jwt.decode(t, options={"verify_signature": False})["sub"])
+                       for t in tokens]
+            raw = raw_home_pages(infra.settings, viewers, args.raw_seconds,
+                                 os.cpu_count() or 2)
+    best = max((r["achieved_rps"] for r in runs if r["errors"] == 0), default=0.0)
     emit("gateway", {
         "endpoint": "GET /v1/feed?limit=20",
-        "target_rps": args.rate,
+        "runs": runs,
+        "raw_sql_floor": raw,
+        # The floor: what the database alone answers; the ratio, how much of it a page through
+        # the whole stack keeps (capacity: cores ÷ summed CPU per page, at the highest rate).
+        "end_to_end_over_raw": {
+            "achieved": round(best / raw["queries_per_s"], 3) if raw else None,
+            "cpu_capacity_pages_per_s": (cap := round(
+                (os.cpu_count() or 2) * 1000 / runs[-1]["cpu"]["total_ms"], 1))
+            if runs and runs[-1]["cpu"]["total_ms"] else None,
+            "cpu_capacity_over_raw": round(cap / raw["queries_per_s"], 3)
+            if raw and cap else None,
+        },
+        "targets": {"p99_ms_at_500_rps": 20, "cpu_ms_per_page": 2.5, "over_raw": 0.5},
+        "gateway": {"workers": args.workers, "threads": args.threads},
+        "load": {"connections": args.connections, "users": args.users, "posts": args.posts,
+                 "seconds_per_rate": args.seconds},
+        "cpus": os.cpu_count(),
+        "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+    })
+    return 0
+
+
+def _summary(rate: float, result: Result, elapsed: float, cpu: dict[str, Any]
+             ) -> dict[str, Any]:
+    h = result.histogram
+    requests = h.get_total_count()
+    return {
+        "target_rps": rate,
         "achieved_rps": round(requests / elapsed, 1),
         "requests": requests,
         "errors": result.errors,
@@ -216,11 +367,5 @@ def main(argv: list[str]) -> int:
         "p90_ms": round(h.get_value_at_percentile(90) / 1000, 2),
         "p99_ms": round(h.get_value_at_percentile(99) / 1000, 2),
         "max_ms": round(h.get_max_value() / 1000, 2),
-        "target_p99_ms": 20,
-        "seconds": args.seconds,
-        "gateway": {"workers": args.workers, "threads": args.threads},
-        "load": {"connections": args.connections, "users": args.users, "posts": args.posts},
-        "cpu_ms_per_request": cpu_ms,
-        "cpus": os.cpu_count(),
-    })
-    return 0
+        "cpu": cpu,  # ms of CPU per home-feed page, per process and summed
+    }

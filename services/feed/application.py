@@ -57,7 +57,7 @@ class Profiles(Protocol):
         """Display names of the users among ``user_ids`` that exist."""
 
 
-class FeedQueries:
+class FeedApplication:
     def __init__(self, reader: FeedReader, posts: Posts, profiles: Profiles,
                  hydration_threads: int = 8) -> None:
         self.reader = reader

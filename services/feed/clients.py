@@ -13,7 +13,7 @@ from kith.protos import identity_pb2, identity_pb2_grpc, post_pb2, post_pb2_grpc
 MAX_BATCH = 200  # BatchGetPosts' limit
 
 
-class GrpcPosts:
+class PostClient:
     def __init__(self, channel: grpc.Channel) -> None:
         self.stub = post_pb2_grpc.PostServiceStub(channel)
 
@@ -30,7 +30,7 @@ class GrpcPosts:
         return found
 
 
-class GrpcProfiles:
+class IdentityClient:
     def __init__(self, channel: grpc.Channel) -> None:
         self.stub = identity_pb2_grpc.IdentityServiceStub(channel)
 

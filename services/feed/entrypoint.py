@@ -11,6 +11,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from psycopg_pool import ConnectionPool
+
 from kith.common import liveness, logs, metrics, tracing
 from kith.common.codec import default_codec
 from kith.common.config import ConfigError, Settings
@@ -24,11 +26,11 @@ from kith.common.service import (
     serve,
     wait_for_signal,
 )
-from kith.feed.application import FeedQueries
-from kith.feed.clients import GrpcPosts, GrpcProfiles
+from kith.feed.application import FeedApplication
+from kith.feed.clients import IdentityClient, PostClient
 from kith.feed.fanout import FanoutProjection
 from kith.feed.grpc_api import FeedServicer, register
-from kith.feed.readmodel import FeedReader
+from kith.feed.readmodel import FeedReader, read_pool
 from kith.protos import feed_pb2
 
 log = logging.getLogger(__name__)
@@ -38,10 +40,28 @@ DEFAULT_POLL_MS = 10  # a partial batch waits at most this long: the latency flo
 REPORT_EVERY_S = 10.0
 
 
-def _queries(ctx: ServiceContext) -> FeedQueries:
+_READ_POOLS: dict[int, ConnectionPool] = {}  # per service context: pages read on their own pool
+
+
+def _reads(ctx: ServiceContext) -> ConnectionPool:
+    pool = _READ_POOLS.get(id(ctx))
+    if pool is None:
+        pool = _READ_POOLS[id(ctx)] = read_pool(ctx.dsn)
+    return pool
+
+
+def _close_reads(ctx: ServiceContext) -> Callable[[threading.Event], None]:
+    def close_on_stop(stop: threading.Event) -> None:
+        stop.wait()
+        if (pool := _READ_POOLS.pop(id(ctx), None)) is not None:
+            pool.close()
+    return close_on_stop
+
+
+def _queries(ctx: ServiceContext) -> FeedApplication:
     settings = ctx.settings
-    return FeedQueries(FeedReader(ctx.pool), GrpcPosts(channel(settings.grpc_addr("post"))),
-                       GrpcProfiles(channel(settings.grpc_addr("identity"))))
+    return FeedApplication(FeedReader(_reads(ctx)), PostClient(channel(settings.grpc_addr("post"))),
+                       IdentityClient(channel(settings.grpc_addr("identity"))))
 
 
 SPEC = ServiceSpec(
@@ -50,6 +70,7 @@ SPEC = ServiceSpec(
     grpc_services=[SERVICE_NAME],
     register=lambda ctx: [register(FeedServicer(_queries(ctx)))],
     publishes=False,  # the feed records no events of its own
+    background=lambda ctx: [_close_reads(ctx)],
 )
 
 

@@ -1,4 +1,4 @@
-"""The FeedService servicer: validation and mapping around :class:`FeedQueries`."""
+"""The FeedService servicer: validation and mapping around :class:`FeedApplication`."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 import grpc
 
-from kith.feed.application import FeedPage, FeedQueries
+from kith.feed.application import FeedApplication, FeedPage
 from kith.protos import feed_pb2, feed_pb2_grpc
 
 
 class FeedServicer(feed_pb2_grpc.FeedServiceServicer):
-    def __init__(self, queries: FeedQueries) -> None:
+    def __init__(self, queries: FeedApplication) -> None:
         self.queries = queries
 
     def GetHomeFeed(self, request: feed_pb2.GetHomeFeedRequest,

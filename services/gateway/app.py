@@ -2,7 +2,7 @@
 
 One app per process (gunicorn worker): it migrates and pools the gateway's own
 database (idempotency keys, rate-limit counters), builds the gRPC clients,
-registers every operation of :data:`kith.gateway.api.api`, and renders every
+registers every operation of :data:`kith.gateway.operations.api`, and renders every
 failure — including Flask's own 404/405/413 — in the public error shape.
 """
 
@@ -27,13 +27,13 @@ from kith.common.config import Settings
 from kith.common.db import migrate_service
 from kith.common.logs import request_id
 from kith.gateway import metrics, routes
-from kith.gateway.api import api
 from kith.gateway.auth import Principal, SessionCheck, TokenVerifier
 from kith.gateway.clients import Clients
 from kith.gateway.config import GatewayConfig
 from kith.gateway.errors import ApiError, error_response, from_rpc_error
-from kith.gateway.http import make_view
 from kith.gateway.idempotency import IdempotencyStore
+from kith.gateway.live import StreamHub
+from kith.gateway.operations import api
 from kith.gateway.pagination import Cursors
 from kith.gateway.proxies import TrustedProxies, parse_cidrs
 from kith.gateway.ratelimit import (
@@ -45,8 +45,8 @@ from kith.gateway.ratelimit import (
     sign_in_key,
     user_rate_key_with,
 )
-from kith.gateway.stream import StreamHub
 from kith.gateway.tickets import StreamTickets
+from kith.gateway.views import make_view
 from kith.gateway.web import install_cors, install_web
 from kith.protos import identity_pb2
 

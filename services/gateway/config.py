@@ -62,6 +62,7 @@ class GatewayConfig:
                 password_change=env.get("KITH_GATEWAY_RATE_LIMIT_PASSWORD",
                                         RateLimits.password_change),
                 enabled=env.get("KITH_GATEWAY_RATE_LIMITS", "on") != "off",
+                lease_fraction=_num(env, "KITH_GATEWAY_RATE_LIMIT_LEASE", 0.02, float),
             ),
             web_dir=Path(env.get("KITH_GATEWAY_WEB_DIR") or default_web_dir()),
             cors_origins=tuple(o.strip().rstrip("/") for o in

@@ -56,8 +56,8 @@ def openapi(argv: list[str]) -> int:
     import json
 
     from kith.gateway import routes
-    from kith.gateway.api import api
     from kith.gateway.openapi import document
+    from kith.gateway.operations import api
 
     routes.load()
     text = json.dumps(document(api.operations), indent=2, ensure_ascii=False) + "\n"

@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 import grpc
 
 from kith.common.logs import command_id
-from kith.gateway.http import Call
 from kith.gateway.schema import array, integer, obj, string, uuid_string
+from kith.gateway.views import Call
 from kith.protos import media_pb2
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Nothing here is written by hand per endpoint: paths, parameters, bodies,
 responses and the error statuses each operation can return all come from the
-:class:`~kith.gateway.api.Operation` records.
+:class:`~kith.gateway.operations.Operation` records.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from kith.gateway.api import Operation
+from kith.gateway.operations import Operation
 from kith.gateway.schema import Schema, map_of, obj, string
 
 ERROR = obj({"error": obj({

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from kith.gateway.http import Call
+from kith.gateway.views import Call
 from kith.protos import graph_pb2, identity_pb2
 
 BATCH = 1000

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from kith.gateway import render
-from kith.gateway.api import api
-from kith.gateway.http import Call, Reply
+from kith.gateway.operations import api
 from kith.gateway.schema import obj, string
+from kith.gateway.views import Call, Reply
 from kith.protos import identity_pb2
 
 TAG = "accounts"

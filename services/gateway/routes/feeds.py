@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from kith.gateway import render
-from kith.gateway.api import api
-from kith.gateway.http import Call, Reply
 from kith.gateway.media import photos_of, with_photos
+from kith.gateway.operations import api
 from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
 from kith.gateway.profiles import display_names, personas
+from kith.gateway.views import Call, Reply
 from kith.protos import feed_pb2
 
 TAG = "feeds"

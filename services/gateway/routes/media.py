@@ -15,10 +15,10 @@ import grpc
 from flask import Response, request
 from werkzeug.exceptions import HTTPException
 
-from kith.gateway.api import api
 from kith.gateway.errors import ApiError, from_rpc_error
-from kith.gateway.http import Call, Reply
+from kith.gateway.operations import api
 from kith.gateway.schema import integer, obj, string, uuid_string
+from kith.gateway.views import Call, Reply
 from kith.protos import media_pb2
 
 TAG = "media"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from kith.gateway import render
-from kith.gateway.api import api
 from kith.gateway.errors import invalid
-from kith.gateway.http import Call, Reply
 from kith.gateway.media import MEDIA_IDS, create_with_media, photos_of, with_photos
+from kith.gateway.operations import api
 from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
 from kith.gateway.profiles import display_names
 from kith.gateway.schema import array, integer, obj, string, uuid_string
+from kith.gateway.views import Call, Reply
 from kith.protos import messaging_pb2
 
 TAG = "messaging"

@@ -7,12 +7,12 @@ import datetime
 from typing import Any
 
 from kith.gateway import render
-from kith.gateway.api import api
 from kith.gateway.errors import ApiError
-from kith.gateway.http import Call, Reply
+from kith.gateway.operations import api
 from kith.gateway.pagination import PAGE_QUERY, keyset_page
 from kith.gateway.profiles import display_names, personas
 from kith.gateway.schema import array, integer, named, nullable, obj, string, uuid_string
+from kith.gateway.views import Call, Reply
 from kith.protos import graph_pb2, post_pb2
 
 TAG = "niche views"

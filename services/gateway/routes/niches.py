@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from kith.gateway import render
-from kith.gateway.api import INVITE_CODE, api
-from kith.gateway.http import Call, Reply
+from kith.gateway.operations import INVITE_CODE, api
 from kith.gateway.pagination import PAGE_QUERY, keyset_page
 from kith.gateway.profiles import display_names
 from kith.gateway.schema import array, integer, obj, string, uuid_string
+from kith.gateway.views import Call, Reply
 from kith.protos import graph_pb2
 
 TAG = "niches"

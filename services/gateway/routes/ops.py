@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from flask import Response
 
-from kith.gateway.api import api
 from kith.gateway.clients import DEPENDENCIES
-from kith.gateway.http import Call, Reply
 from kith.gateway.openapi import docs_page, document
+from kith.gateway.operations import api
 from kith.gateway.schema import map_of, obj, string
+from kith.gateway.views import Call, Reply
 from kith.gateway.web import docs_html
 
 TAG = "operations"

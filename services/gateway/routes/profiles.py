@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from kith.gateway import render
-from kith.gateway.api import api
-from kith.gateway.http import Call, Reply
+from kith.gateway.operations import api
 from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
 from kith.gateway.profiles import display_names
 from kith.gateway.schema import array, named, nullable, obj, string
+from kith.gateway.views import Call, Reply
 from kith.protos import graph_pb2
 
 TAG = "profiles"

@@ -8,13 +8,13 @@ from collections.abc import Iterator
 
 from flask import Response, request, stream_with_context
 
-from kith.gateway.api import api
 from kith.gateway.auth import Principal
 from kith.gateway.errors import ApiError
-from kith.gateway.http import Call, Reply
+from kith.gateway.live import StreamEvent, StreamLimitReached
 from kith.gateway.metrics import STREAMS
+from kith.gateway.operations import api
 from kith.gateway.schema import integer, obj, string
-from kith.gateway.stream import StreamEvent, StreamLimitReached
+from kith.gateway.views import Call, Reply
 
 READY_TIMEOUT_S = 10.0
 LIMIT_RETRY_AFTER_S = 5

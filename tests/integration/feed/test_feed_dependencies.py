@@ -9,7 +9,7 @@ import pytest
 
 from kith.common.errors import DependencyUnavailable
 from kith.common.rpc import channel
-from kith.feed.clients import GrpcPosts, GrpcProfiles
+from kith.feed.clients import IdentityClient, PostClient
 
 
 def free_port() -> int:
@@ -22,7 +22,7 @@ def test_posts_that_cannot_be_fetched_are_a_dependency_unavailable() -> None:
     nowhere = channel(f"127.0.0.1:{free_port()}", deadline_s=1.0)
 
     with pytest.raises(DependencyUnavailable) as refused:
-        GrpcPosts(nowhere).batch_get("5b8f4a6e-4a3c-4b1b-9d7e-0a1b2c3d4e5f",
+        PostClient(nowhere).batch_get("5b8f4a6e-4a3c-4b1b-9d7e-0a1b2c3d4e5f",
                                      ["0b8f4a6e-4a3c-4b1b-9d7e-0a1b2c3d4e5f"])
 
     assert refused.value.code == "unavailable" and "post" in refused.value.message
@@ -32,6 +32,6 @@ def test_names_that_cannot_be_fetched_are_a_dependency_unavailable() -> None:
     nowhere = channel(f"127.0.0.1:{free_port()}", deadline_s=1.0)
 
     with pytest.raises(DependencyUnavailable) as refused:
-        GrpcProfiles(nowhere).display_names(["5b8f4a6e-4a3c-4b1b-9d7e-0a1b2c3d4e5f"])
+        IdentityClient(nowhere).display_names(["5b8f4a6e-4a3c-4b1b-9d7e-0a1b2c3d4e5f"])
 
     assert refused.value.code == "unavailable" and "identity" in refused.value.message

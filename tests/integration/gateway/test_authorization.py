@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kith.gateway.api import api
+from kith.gateway.operations import api
 from tests.integration.gateway.harness import Client, Gateway, eventually
 
 SECRET_NICHE = "Secret Garden Society"

@@ -16,7 +16,7 @@ import psycopg
 import requests
 
 from kith.gateway.app import create_app
-from kith.gateway.stream import decode_cursor, encode_cursor
+from kith.gateway.live import decode_cursor, encode_cursor
 from tests.integration.gateway.harness import Client, Gateway, gateway_config, serve_app
 
 Event = tuple[str | None, str, dict[str, Any]]  # (id, event, data)

@@ -4,7 +4,7 @@ import grpc
 import pytest
 
 from kith.gateway.errors import from_rpc_error
-from kith.gateway.stream import StreamEvent
+from kith.gateway.live import StreamEvent
 
 
 class FailedCall(grpc.RpcError):

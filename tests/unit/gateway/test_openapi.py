@@ -1,8 +1,8 @@
 import json
 
-from kith.gateway.api import PARAM, api
 from kith.gateway.errors import STATUS_MAP
 from kith.gateway.openapi import docs_page, document
+from kith.gateway.operations import PARAM, api
 from kith.gateway.routes import load
 
 API_MD = [  # every endpoint of ../shared/API.md

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kith.gateway.api import api
 from kith.gateway.openapi import document
+from kith.gateway.operations import api
 from kith.gateway.routes import load
 from kith.gateway.schema import validate
 

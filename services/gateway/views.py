@@ -1,4 +1,4 @@
-"""Turning a registered :class:`~kith.gateway.api.Operation` into a Flask view.
+"""Turning a registered :class:`~kith.gateway.operations.Operation` into a Flask view.
 
 The view authenticates, parses and validates path, query and body against the
 operation's schemas (400 naming fields, 404 for malformed ids), applies the
@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
+import orjson
 from flask import Response, request
 
 from kith.common.logs import current_user
-from kith.gateway.api import Operation
 from kith.gateway.auth import Principal
 from kith.gateway.errors import from_rpc_error, invalid, not_found, unauthenticated
+from kith.gateway.operations import Operation
 from kith.gateway.schema import Schema, validate
 
 if TYPE_CHECKING:
@@ -41,8 +42,8 @@ class Reply:
     def to_response(self) -> Response:
         if self.body is None:
             return Response(status=self.status, headers=self.headers)
-        return Response(json.dumps(self.body), status=self.status, headers=self.headers,
-                        mimetype="application/json")
+        return Response(orjson.dumps(self.body, option=orjson.OPT_NON_STR_KEYS),
+                        status=self.status, headers=self.headers, mimetype="application/json")
 
 
 @dataclass

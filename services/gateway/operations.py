@@ -1,7 +1,7 @@
 """The route registry: each endpoint declares its contract next to its handler.
 
 ``@api.operation(...)`` records method, path, input schemas and responses; the
-same record drives request parsing and validation (:mod:`kith.gateway.http`)
+same record drives request parsing and validation (:mod:`kith.gateway.views`)
 and the OpenAPI document (:mod:`kith.gateway.openapi`), so the two never drift.
 """
 
@@ -17,7 +17,7 @@ from kith.gateway.schema import Schema, string, uuid_string
 if TYPE_CHECKING:
     from flask import Response
 
-    from kith.gateway.http import Call, Reply
+    from kith.gateway.views import Call, Reply
 
 Handler = Callable[["Call"], "Reply | Response"]
 PARAM = re.compile(r"{(\w+)}")
