@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
+from kith.common import metrics
 from kith.common.relay import OutboxRelay
 from kith.common.service import wait_for_signal
 
@@ -11,6 +13,8 @@ from kith.common.service import wait_for_signal
 def main(dsn: str, bootstrap: str, topic: str) -> None:
     """Publish ``topic`` from ``dsn`` until SIGTERM; say on stdout when leading."""
     stop = wait_for_signal()
+    # KITH_METRICS_PORT: /metrics, for a test that watches the backlog gauge.
+    metrics.start_metrics_server(metrics.metrics_port(os.environ), addr="127.0.0.1")
     relay = OutboxRelay(dsn, bootstrap, topic, idle_wait_s=0.1)
 
     import logging
