@@ -8,17 +8,47 @@ from importlib import resources
 from pathlib import Path
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from kith.common.deadlines import CallAbandoned, current_scope
 
 log = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x6B697468  # "kith": serialises concurrent migrators of one database
 
 
+class CallBoundPool(ConnectionPool):
+    """A pool whose connections, checked out while serving an RPC, follow the caller's
+    deadline (:mod:`kith.common.deadlines`): the checkout waits no longer than the caller
+    does, and statements still running when the caller gives up are cancelled."""
+
+    def getconn(self, timeout: float | None = None) -> psycopg.Connection:
+        scope = current_scope.get()
+        if scope is None:
+            return super().getconn(timeout)
+        if scope.abandoned:
+            raise CallAbandoned("the caller gave up")
+        left = scope.remaining()
+        if left is not None:
+            if left <= 0:
+                raise PoolTimeout("the caller's deadline passed before a connection was free")
+            timeout = min(self.timeout if timeout is None else timeout, left)
+        conn = super().getconn(timeout)
+        scope.hold(conn)
+        return conn
+
+    def putconn(self, conn: psycopg.Connection) -> None:
+        scope = current_scope.get()
+        if scope is not None:
+            scope.release(conn)
+        super().putconn(conn)
+
+
 def make_pool(
     dsn: str, min_size: int = 1, max_size: int = 10, name: str = "kith"
-) -> ConnectionPool:
-    """An open pool; connections are checked on checkout and reconnect after a server restart."""
-    pool = ConnectionPool(
+) -> CallBoundPool:
+    """An open pool; connections are checked on checkout and reconnect after a server restart.
+    Work done for an RPC is bounded by its caller's deadline (:class:`CallBoundPool`)."""
+    pool = CallBoundPool(
         dsn,
         min_size=min_size,
         max_size=max_size,

@@ -29,7 +29,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from kith.common import metrics, tracing
+from kith.common import deadlines, metrics, tracing
 from kith.common.assertion import ActorSigner, ActorVerifier, InvalidAssertion
 from kith.common.errors import DependencyUnavailable, DomainError
 from kith.common.logs import command_id, current_user, request_id
@@ -156,6 +156,8 @@ class _Served:
         cid_token = command_id.set(_command_id(metadata.get(COMMAND_KEY)))
         start = time.perf_counter()
         code = grpc.StatusCode.OK
+        scope, scope_token = deadlines.open_scope(_time_left(context))
+        context.add_callback(scope.terminated)  # the caller's deadline passed, or it cancelled
         try:
             with tracing.server_span(self.method, context.invocation_metadata()):
                 yield actor
@@ -168,6 +170,10 @@ class _Served:
             context.abort(exc.status, exc.message)
         except Exception:
             code = grpc.StatusCode.INTERNAL
+            if scope.abandoned:  # its statements were cancelled: nobody waits for an answer
+                code = grpc.StatusCode.DEADLINE_EXCEEDED
+                log.info("%s: stopped, its caller gave up", self.method)
+                context.abort(code, "the caller gave up")
             if context.code() is None:
                 # INTERNAL (as the metric says), not grpc's UNKNOWN; the log has the cause,
                 # the caller gets nothing of it.
@@ -175,6 +181,7 @@ class _Served:
                 context.abort(grpc.StatusCode.INTERNAL, "internal error")
             raise
         finally:
+            deadlines.close_scope(scope, scope_token)
             if context.code() not in (None, grpc.StatusCode.OK) and code is grpc.StatusCode.OK:
                 code = context.code()
             elapsed = time.perf_counter() - start
@@ -186,6 +193,14 @@ class _Served:
             request_id.reset(rid_token)
             command_id.reset(cid_token)
 
+
+NO_DEADLINE_S = 10 ** 6  # grpc reports "no deadline" as a remaining time of centuries
+
+
+def _time_left(context: grpc.ServicerContext) -> float | None:
+    """Seconds the caller still waits for this call (``None``: it set no deadline)."""
+    left = context.time_remaining()
+    return None if left is None or left > NO_DEADLINE_S else left
 
 
 def _command_id(sent: str | None) -> str | None:
@@ -276,10 +291,12 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
             metadata.append((REQUEST_KEY, rid))
         if COMMAND_KEY not in keys and (cid := command_id.get()):
             metadata.append((COMMAND_KEY, cid))
+        timeout = (client_call_details.timeout if client_call_details.timeout is not None
+                   else self.deadline_s)
+        if (left := deadlines.remaining()) is not None:  # serving a call: never outlive it
+            timeout = max(0.0, min(timeout, left))
         return _CallDetails(
-            client_call_details.method,
-            client_call_details.timeout if client_call_details.timeout is not None
-            else self.deadline_s,
+            client_call_details.method, timeout,
             metadata, client_call_details.credentials,
             client_call_details.wait_for_ready, client_call_details.compression)
 
