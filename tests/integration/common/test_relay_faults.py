@@ -13,6 +13,9 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+
 from kith.common.config import Settings
 from kith.common.db import make_pool
 from kith.common.eventstore import EventStore, NewEvent
@@ -23,6 +26,7 @@ from tests.support.kafka import read_topic
 from tests.support.ledger import DEPOSITED, ledger_codec
 
 REPO = Path(__file__).resolve().parents[3]
+TOPIC_MAX_BYTES = 20_000
 
 
 def append(settings: Settings, count: int) -> None:
@@ -92,6 +96,43 @@ def test_the_backlog_gauge_moves_while_the_broker_is_away(settings: Settings) ->
             while gauge._value.get() != expected:
                 assert time.monotonic() < deadline, f"gauge {gauge._value.get()} != {expected}"
                 time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(60)
+
+
+def test_an_event_kafka_refuses_holds_back_only_its_own_stream(settings: Settings) -> None:
+    topic = settings.topic("post")
+    admin = AdminClient({"bootstrap.servers": settings.require_kafka()})
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", str(TOPIC_MAX_BYTES),
+                    incremental_operation=AlterConfigOpType.SET)])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(30)
+    pool = make_pool(settings.database_url("post"), max_size=2)
+    store = EventStore(pool, ledger_codec())
+    huge = uuid.uuid4()  # one stream's event is too large for the topic
+    store.append(huge, 0, [NewEvent(DEPOSITED, {"account_id": os.urandom(TOPIC_MAX_BYTES).hex(),
+                                                "amount": 1})])
+    pool.close()
+    append(settings, 200)  # the others, in every partition
+    relay = OutboxRelay(settings.database_url("post"), settings.require_kafka(), topic)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    started = time.monotonic()
+    thread.start()
+    try:
+        records = read_topic(settings.require_kafka(), topic, 200, timeout_s=20)
+        took = time.monotonic() - started
+        assert len({r.event_id for r in records}) == 200, "the refused event held others back"
+        assert all(r.stream_id != huge for r in records)
+        append(settings, 20)  # and what comes later keeps flowing
+        assert len({r.event_id for r in read_topic(settings.require_kafka(), topic, 220,
+                                                   timeout_s=20)}) == 220
+        with psycopg.connect(settings.database_url("post")) as conn:
+            assert relay.backlog(conn) == 1  # the refused event waits in the outbox (alerts)
+        print(f"200 events of other streams published {took:.1f} s after start beside an "
+              "event Kafka refuses")
     finally:
         stop.set()
         thread.join(60)
