@@ -3,7 +3,8 @@
 ``TcpProxy(host, port)`` listens on a free local port and forwards every connection to
 ``host:port``. :meth:`TcpProxy.blackhole` stops moving bytes in both directions: what
 either side sends stays in flight (unread socket buffers), connections stay open and new
-ones get no answer — a partitioned link, as a process behind it sees it. :meth:`heal`
+ones get no answer — a partitioned link, as a process behind it sees it (or only the
+server's answers are lost). :meth:`heal`
 lets the bytes flow again (what the server said or closed meanwhile reaches the client),
 and :meth:`reset` ends every connection with a TCP RST. Threads and sockets only.
 """
@@ -26,8 +27,10 @@ class TcpProxy:
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
         self.port = free_port()
-        self._flowing = threading.Event()
-        self._flowing.set()
+        self._up = threading.Event()  # client → server bytes move
+        self._down = threading.Event()  # server → client bytes move
+        self._up.set()
+        self._down.set()
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
@@ -35,12 +38,16 @@ class TcpProxy:
         self._listener.settimeout(POLL_S)
         threading.Thread(target=self._accept, name="tcp-proxy-accept", daemon=True).start()
 
-    def blackhole(self) -> None:
-        """Nothing moves either way until :meth:`heal`; connections stay open."""
-        self._flowing.clear()
+    def blackhole(self, replies_only: bool = False) -> None:
+        """Nothing moves either way (``replies_only``: requests still reach the server, its
+        answers are lost on the way back) until :meth:`heal`; connections stay open."""
+        self._down.clear()
+        if not replies_only:
+            self._up.clear()
 
     def heal(self) -> None:
-        self._flowing.set()
+        self._up.set()
+        self._down.set()
 
     def reset(self) -> None:
         """End every open connection with a TCP RST (the link stays up for new ones)."""
@@ -53,7 +60,7 @@ class TcpProxy:
 
     def close(self) -> None:
         self._closed.set()
-        self._flowing.set()
+        self.heal()
         self.reset()
         self._listener.close()
 
@@ -78,17 +85,19 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True,
+            for source, sink, flowing in ((client, upstream, self._up),
+                                          (upstream, client, self._down)):
+                threading.Thread(target=self._pump, args=(source, sink, flowing), daemon=True,
                                  name="tcp-proxy-pump").start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket,
+              flowing: threading.Event) -> None:
         try:
             while not self._closed.is_set():
-                if not self._flowing.wait(POLL_S):
+                if not flowing.wait(POLL_S):
                     continue  # blackholed: leave the bytes where they are
                 readable, _, _ = select.select([source], [], [], POLL_S)
-                if not readable or not self._flowing.is_set():
+                if not readable or not flowing.is_set():
                     continue
                 data = source.recv(CHUNK)
                 if not data:

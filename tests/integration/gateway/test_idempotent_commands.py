@@ -1,13 +1,16 @@
 """An Idempotency-Key is honoured by the services themselves, not only by the gateway.
 
 The gateway's claim cannot tell a failed request from one whose answer was lost: when
-its deadline expires while the service goes on and commits, it answers 503 and
-releases the claim. The key's command id travels with the call, so the service
-recognises the client's retry and answers with what the first attempt created.
+its deadline expires after the service committed (the answer lost on the way back), it
+answers 503 and releases the claim. (A service stops work whose caller gave up first:
+a command still waiting for a lock is cancelled, and its retry runs it once.) The key's
+command id travels with the call, so the service recognises the client's retry and
+answers with what the first attempt created.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +22,6 @@ import pytest
 from kith.common.config import Settings
 from kith.common.service import RunningService
 from kith.gateway.app import create_app
-from kith.graph.readmodel import ACCOUNT_LOCK_SPACE
 from kith.post.readmodel import AUTHOR_LOCK_SPACE
 from tests.integration.gateway.harness import (
     Client,
@@ -29,6 +31,7 @@ from tests.integration.gateway.harness import (
     gateway_config,
     serve_app,
 )
+from tests.support.tcp_proxy import TcpProxy
 
 SHORT_DEADLINE_S = 1.0
 
@@ -80,16 +83,23 @@ def niches_named(user: Client, name: str) -> list[dict]:
 
 
 def test_a_retry_after_a_lost_answer_returns_the_niche_the_first_attempt_created(
-        gateway: Gateway, impatient: str) -> None:
+        gateway: Gateway, stack: tuple[Settings, dict[str, RunningService]]) -> None:
     owner = gateway.signup("patient")
-    slow = as_user(impatient, owner)
     key, body = {"Idempotency-Key": uuid.uuid4().hex}, {"name": "Lost answer", "kind": "friends"}
-    lock = HeldLock(gateway.settings.database_url("graph"), ACCOUNT_LOCK_SPACE, owner.user_id)
-    try:
+    settings, running = stack
+    host, port = settings.grpc_addr("graph").rsplit(":", 1)
+    with TcpProxy(host, int(port)) as link, another_gateway(
+            (dataclasses.replace(settings, grpc_addrs={
+                **settings.grpc_addrs, "graph": f"127.0.0.1:{link.port}"}), running),
+            rpc_deadline_s=SHORT_DEADLINE_S) as impatient_url:
+        slow = as_user(impatient_url, owner)
+        assert slow.get("/v1/niches").status_code == 200  # its link to the graph is up
+        # The service commits (it stops work only when the caller gives up first); its
+        # answer is lost on the way back and the gateway gives up.
+        link.blackhole(replies_only=True)
         assert_error(slow.post("/v1/niches", body, headers=key), 503, "unavailable")
-    finally:
-        lock.release()  # the service goes on and commits what the gateway gave up on
-    committed = eventually(lambda: niches_named(owner, "Lost answer"), bool)
+        committed = eventually(lambda: niches_named(owner, "Lost answer"), bool)
+        link.heal()
     assert len(committed) == 1
 
     retry = owner.post("/v1/niches", body, headers=key)
