@@ -99,9 +99,9 @@ def record(conn: psycopg.Connection, events: Sequence[GraphEvent]) -> None:
                      _ts(event.expires_at_ms)))
             case InviteRevoked():
                 conn.execute("DELETE FROM invites WHERE invite_id = %s", (event.invite_id,))
-            case NicheArchived():
-                conn.execute("UPDATE niches SET archived = true WHERE niche_id = %s",
-                             (event.niche_id,))
+            case NicheArchived():  # its name and description go with it (niche_keys)
+                conn.execute("UPDATE niches SET archived = true, name = '', description = ''"
+                             " WHERE niche_id = %s", (event.niche_id,))
                 conn.execute("DELETE FROM invites WHERE niche_id = %s", (event.niche_id,))
             case UserBlocked():
                 conn.execute(
