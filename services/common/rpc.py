@@ -316,6 +316,11 @@ def channel(address: str, deadline_s: float = DEFAULT_DEADLINE_S,
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.max_receive_message_length", 8 * 1024 * 1024),
         ("grpc.lb_policy_name", "round_robin"),
+        # Connections of its own: gRPC otherwise shares one connection per address across a
+        # process's channels, and a new channel to an address whose earlier server died
+        # (its port now reused by a new one) inherits that connection's back-off and fails
+        # its first calls with "Connection refused".
+        ("grpc.use_local_subchannel_pool", 1),
     ])
     return grpc.intercept_channel(raw, _ClientInterceptor(deadline_s, signer))
 

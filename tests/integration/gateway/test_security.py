@@ -23,10 +23,10 @@ from tests.integration.gateway.harness import (
     Client,
     Gateway,
     assert_error,
-    eventually,
     gateway_config,
     serve_app,
 )
+from tests.support.waiting import eventually
 
 
 def _niche_of(gateway: Gateway, owner: Client, *people: Client) -> str:

@@ -23,8 +23,9 @@ from kith.common.kafka import consumer_config, event_headers, producer_config
 from kith.common.relay import OutboxRelay
 from kith.messaging.projections import InboxProjection
 from kith.protos import messaging_pb2 as pb
-from tests.integration.messaging.messaging_helpers import World, eventually, users
+from tests.integration.messaging.messaging_helpers import World, users
 from tests.support.rpc import refused
+from tests.support.waiting import eventually
 
 ACCOUNT_DELETED = "kith.identity.AccountDeleted"
 MESSAGE_SENT = "kith.messaging.MessageSent"
