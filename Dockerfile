@@ -7,6 +7,9 @@
 # The builder generates the gRPC code from proto/ into the package (what
 # `make proto` does) and installs the package into a venv; the final stage
 # holds that venv and the event schemas only, and runs as an unprivileged user.
+# Only the runtime distribution `kith` is installed: the development package `kith-dev`
+# (tools/: embedded infrastructure, dev stack, demo, benchmarks) never enters the image
+# (tests/unit/test_packaging.py checks the installed file list).
 
 ARG PYTHON_IMAGE=python:3.11-slim
 

@@ -16,10 +16,12 @@ GEN    := services/protos/.generated
 
 install: $(STAMP) $(GEN)
 
-$(STAMP): pyproject.toml
+# The runtime package `kith` and the development package `kith-dev` (tools/: embedded
+# infrastructure, dev stack, demo, benchmarks), both editable. The image installs `kith` only.
+$(STAMP): pyproject.toml tools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]' -e tools
 	touch $(STAMP)
 
 # Generated gRPC code lives in services/protos (the package kith.protos); it is

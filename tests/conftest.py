@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from kith.common.config import Settings
-from kith.common.infra.embedded import servers
+from kith_dev.infra.embedded import servers
 from tests.support.environment import REPO, Infra, ServiceStack, isolated_settings
 
 TEST_PARTITIONS = 4

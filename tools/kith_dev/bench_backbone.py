@@ -17,12 +17,12 @@ from collections.abc import Sequence
 import psycopg
 from confluent_kafka import Consumer
 
-from kith.cli.benchkit import bench_infra, emit, progress
 from kith.common.codec import default_codec
 from kith.common.db import make_pool
 from kith.common.eventstore import EventStore, NewEvent
 from kith.common.projection import Event, ProjectionRunner
 from kith.common.relay import OutboxRelay
+from kith_dev.benchkit import bench_infra, emit, progress
 
 
 class NicheCounts:

@@ -35,8 +35,8 @@ from typing import Any
 import psutil
 from hdrh.histogram import HdrHistogram
 
-from kith.cli.benchkit import BenchInfra, Children, bench_infra, emit, progress, spawn_services
-from kith.common.infra.processes import InfraError
+from kith_dev.benchkit import BenchInfra, Children, bench_infra, emit, progress, spawn_services
+from kith_dev.infra.processes import InfraError
 
 SERVICES = ("identity", "graph", "post", "feed")
 PASSWORD = "bench-password-123"

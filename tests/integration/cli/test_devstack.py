@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, Producer
 
 from kith.common.config import DEFAULT_GRPC_PORTS
 from kith.common.infra.kafka import ensure_topics
-from kith.common.infra.processes import free_port
+from kith_dev.infra.processes import free_port
 
 READY = re.compile(r"^kith ready: (.*) data=")
 ROUND_TRIP_TOPIC = "devstack.round-trip"

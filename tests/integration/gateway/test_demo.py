@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from kith.cli import demo
+from kith_dev import demo
 from tests.integration.gateway.harness import Client, Gateway
 from tests.support.waiting import eventually
 

@@ -9,7 +9,6 @@ import uuid
 
 import psycopg
 
-from kith.cli.bench_replay import seed
 from kith.cli.replay import (
     FEED_FANOUT_TABLES,
     Renamed,
@@ -23,6 +22,7 @@ from kith.common.config import Settings
 from kith.common.db import migrate_service
 from kith.common.projection import ProjectionRunner
 from kith.feed.fanout import FanoutProjection
+from kith_dev.bench_replay import seed
 from tests.support.waiting import eventually
 
 # Overlapping circles of people (ids), like ego networks of a friendship graph.
