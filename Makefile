@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard proto/*.proto)
 GEN    := services/protos/.generated
 
-.PHONY: install proto run test lint fmt bench-backbone bench-fanout bench-gateway \
+.PHONY: install proto run test lint typecheck fmt bench-backbone bench-fanout bench-gateway \
         bench-media bench-messaging bench-replay bench-directory demo clean web web-test \
         screenshots browser
 
@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml tools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]' -e tools
+	mkdir -p $(VENV)/src-links && ln -sfn ../../services $(VENV)/src-links/kith
 	touch $(STAMP)
 
 # Generated gRPC code lives in services/protos (the package kith.protos); it is
@@ -87,6 +88,10 @@ test: install web browser
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+
+# Static types (mypy, config in pyproject.toml). Not yet part of lint/test: not clean yet.
+typecheck: install
+	$(VENV)/bin/mypy
 
 fmt: install
 	$(VENV)/bin/ruff format services tests
