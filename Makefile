@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard proto/*.proto)
 GEN    := services/protos/.generated
 
-.PHONY: install proto run test lint typecheck fmt bench-backbone bench-fanout bench-gateway \
+.PHONY: install proto run test lint fmt bench-backbone bench-fanout bench-gateway \
         bench-media bench-messaging bench-replay bench-directory demo clean web web-test \
         screenshots browser
 
@@ -82,15 +82,13 @@ browser:
 
 test: install web browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	cd web && npm test
 	$(VENV)/bin/pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-
-# Static types (mypy, config in pyproject.toml). Not yet part of lint/test: not clean yet.
-typecheck: install
 	$(VENV)/bin/mypy
 
 fmt: install

@@ -83,7 +83,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
     def __init__(self, verifier: ActorVerifier | None = None) -> None:
         self.verifier = verifier
 
-    def intercept_service(self, continuation, handler_call_details):
+    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
         if handler is None or handler.stream_stream is not None:
             return handler
@@ -252,7 +252,7 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
             actor = getattr(request, name) if name else ""
         return self.signer.mint(actor or "")
 
-    def _details(self, client_call_details, request: Any) -> _CallDetails:
+    def _details(self, client_call_details: Any, request: Any) -> _CallDetails:
         metadata = list(client_call_details.metadata or [])
         keys = {k for k, _ in metadata}
         if ASSERTION_KEY not in keys and (assertion := self._assertion(request)):
@@ -266,7 +266,8 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
             metadata, client_call_details.credentials,
             client_call_details.wait_for_ready, client_call_details.compression)
 
-    def intercept_unary_unary(self, continuation, client_call_details, request):
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any,
+                              request: Any) -> Any:
         details = self._details(client_call_details, request)
         started = time.perf_counter()
         with tracing.client_span(details.method, details.metadata):
@@ -275,12 +276,14 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
             details.method, call.code().name, time.perf_counter() - started))
         return outcome
 
-    def intercept_unary_stream(self, continuation, client_call_details, request):
+    def intercept_unary_stream(self, continuation: Any, client_call_details: Any,
+                               request: Any) -> Any:
         details = self._details(client_call_details, request)
         with tracing.client_span(details.method, details.metadata):
             return continuation(details, request)
 
-    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
+    def intercept_stream_unary(self, continuation: Any, client_call_details: Any,
+                               request_iterator: Any) -> Any:
         first = None
         if self.signer is not None and current_user.get() is None:
             # Background work names its actor in the stream's first message.
@@ -297,7 +300,7 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
 class _CallDetails(grpc.ClientCallDetails):
     method: str
     timeout: float | None
-    metadata: Sequence[tuple[str, str]] | None
+    metadata: list[tuple[str, str]]
     credentials: grpc.CallCredentials | None
     wait_for_ready: bool | None
     compression: grpc.Compression | None
@@ -327,8 +330,8 @@ def channel(address: str, deadline_s: float = DEFAULT_DEADLINE_S,
 
 def error_info(exc: grpc.RpcError) -> tuple[grpc.StatusCode, str, str | None, dict[str, Any]]:
     """``(status, message, kith error code, details)`` of a failed call."""
-    trailing = dict(exc.trailing_metadata() or ())  # type: ignore[attr-defined]
+    trailing = dict(exc.trailing_metadata() or ())
     details = trailing.get(ERROR_DETAILS_KEY)
-    return (exc.code(), exc.details() or "",  # type: ignore[attr-defined]
+    return (exc.code(), exc.details() or "",
             trailing.get(ERROR_CODE_KEY), json.loads(details) if details else {})
 

@@ -91,7 +91,7 @@ def make_view(op: Operation, gw: Gateway) -> Callable[..., Response]:
         key = request.headers.get("Idempotency-Key")
         if op.method == "POST" and key is not None and not op.stream:
             scope = principal.user_id if principal else "anonymous"
-            reply = gw.idempotency.run(scope, key, request.method, request.path,
+            reply: Reply | Response = gw.idempotency.run(scope, key, request.method, request.path,
                                        request.get_data(cache=True),
                                        lambda: op.handler(call),
                                        secret=op.operation_id in CREDENTIAL_RESPONSES)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import psycopg
 
-from kith.common.errors import Conflict, InvalidArgument, NotFound, Unauthenticated, check
+from kith.common.errors import Conflict, InvalidArgument, NotFound, Unauthenticated, check, require
 from kith.common.events import to_new_event
 from kith.common.eventstore import ConcurrencyError, EventStore
 from kith.common.logs import request_id
@@ -132,8 +132,7 @@ class ProfileApplication:
               Unauthenticated("this account was deleted", code="account_deleted"))
         mine = readmodel.membership_of(conn, niche_id, actor_id)
         check(mine is not None, NotFound("niche not found"))
-        check(found is not None, NotFound("no such member"))
-        assert found is not None
+        found = require(found, NotFound("no such member"))
         return found[1]
 
     def _load(self, conn: psycopg.Connection, stream: uuid.UUID) -> list[ProfileEvent]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import grpc
 import psycopg
 
+from kith.common.db import scalar
 from kith.common.errors import DomainError, InvalidArgument, NotFound, check
 from kith.common.events import to_new_event
 from kith.common.eventstore import EventStore
@@ -210,8 +211,8 @@ class MediaApp:
                 "SELECT id::text, version FROM media WHERE claim_id = %s AND uploader_id = %s"
                 " AND state = 'pending' ORDER BY position, id FOR UPDATE",
                 (claim_id, actor)).fetchall()
-            start = conn.execute("SELECT count(*) FROM media WHERE carrier_id = %s",
-                                 (carrier.id,)).fetchone()[0]
+            start = scalar(conn, "SELECT count(*) FROM media WHERE carrier_id = %s",
+                           (carrier.id,))
             for offset, (media_id, version) in enumerate(rows):
                 event = MediaAttached(media_id, actor, carrier.kind, carrier.id,
                                       carrier.parent_id, start + offset, at)

@@ -109,8 +109,8 @@ def find_java(explicit: str | None = None) -> str:
     candidates = [explicit] if explicit else []
     if os.environ.get("JAVA_HOME"):
         candidates.append(str(Path(os.environ["JAVA_HOME"]) / "bin" / "java"))
-    if shutil.which("java"):
-        candidates.append(shutil.which("java"))
+    if on_path := shutil.which("java"):
+        candidates.append(on_path)
     for java in filter(None, candidates):
         major = _java_major(java)
         if major is not None and major >= MIN_JAVA:
@@ -179,10 +179,10 @@ class EmbeddedKafka:
             self._run([*jvm, "kafka.tools.StorageTool", "format", "-t",
                        cluster_id_file.read_text().strip(), "-c", str(props), "--standalone",
                        "--ignore-formatted"])
-        with open(self.home / "stdout.log", "ab") as out:
+        with open(self.home / "stdout.log", "ab") as stdout:
             self._proc = subprocess.Popen(
                 [*jvm, "kafka.Kafka", str(props)],
-                stdout=out,
+                stdout=stdout,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=die_with_parent() if self.die_with_parent else None,

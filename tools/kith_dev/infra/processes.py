@@ -84,7 +84,7 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
         pass
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.2,
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2,
                alive: subprocess.Popen[bytes] | None = None) -> bool:
     """Poll ``predicate`` until true or ``timeout``; stop early if ``alive`` has exited."""
     deadline = time.monotonic() + timeout
