@@ -120,8 +120,9 @@ _NICHE_COLUMNS = ("n.niche_id::text, n.name, n.kind, n.description, n.member_cap
 
 
 def _niche(row: tuple) -> NicheRow:
-    *head, created_at, archived, role = row
-    return NicheRow(*head, _ms(created_at), archived, Role(role) if role else None)
+    niche_id, name, kind, description, member_cap, member_count, created_at, archived, role = row
+    return NicheRow(niche_id, name, kind, description, member_cap, member_count,
+                    _ms(created_at), archived, Role(role) if role else None)
 
 
 def invite_niche(conn: psycopg.Connection, code_sha256: str) -> str | None:

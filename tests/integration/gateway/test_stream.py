@@ -16,12 +16,12 @@ from tests.integration.gateway.harness import (
     EventStream,
     Gateway,
     assert_error,
-    eventually,
     gateway_config,
     serve_app,
 )
 from tests.integration.media.test_media_photos import uploaded
 from tests.support.rpc import channel
+from tests.support.waiting import eventually
 
 
 def test_stream_delivers_feed_entries_and_messages_only_to_those_who_may_see_them(
