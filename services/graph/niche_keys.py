@@ -21,33 +21,18 @@ from kith.graph.events import GraphEvent, NicheArchived, NicheCreated
 NICHE_KEYS = crypto.KeyTable("graph", "niche_keys", ("niche_id",))
 
 
-def _key_for(conn: psycopg.Connection, niche_id: str) -> bytes:
-    row = conn.execute(
-        "INSERT INTO niche_keys (niche_id, key) VALUES (%s, %s) ON CONFLICT (niche_id)"
-        " DO UPDATE SET key = niche_keys.key RETURNING key",
-        (niche_id, NICHE_KEYS.new(niche_id))).fetchone()
-    assert row is not None
-    return NICHE_KEYS.unwrap(row[0], niche_id)
-
-
-def _key_of(conn: psycopg.Connection, niche_id: str) -> bytes | None:
-    row = conn.execute("SELECT key FROM niche_keys WHERE niche_id = %s",
-                       (niche_id,)).fetchone()
-    return NICHE_KEYS.unwrap(row[0], niche_id) if row else None
-
-
 def seal(conn: psycopg.Connection, events: Sequence[GraphEvent]) -> list[GraphEvent]:
     """``events`` as the log records them: a creation's name and description sealed; an
     archival destroys the niche's key (in the caller's transaction)."""
     sealed: list[GraphEvent] = []
     for event in events:
         if isinstance(event, NicheCreated):
-            key = _key_for(conn, event.niche_id)
+            key = NICHE_KEYS.key_for(conn, event.niche_id)
             event = replace(event, name=crypto.encrypt(key, event.niche_id, event.name),
                             description=crypto.encrypt(key, event.niche_id, event.description)
                             if event.description else "")
         elif isinstance(event, NicheArchived):
-            conn.execute("DELETE FROM niche_keys WHERE niche_id = %s", (event.niche_id,))
+            NICHE_KEYS.destroy(conn, event.niche_id)
         sealed.append(event)
     return sealed
 
@@ -58,7 +43,7 @@ def unseal(conn: psycopg.Connection, events: Sequence[GraphEvent]) -> list[Graph
     opened: list[GraphEvent] = []
     for event in events:
         if isinstance(event, NicheCreated) and crypto.is_encrypted(event.name):
-            key = _key_of(conn, event.niche_id)
+            key = NICHE_KEYS.key_of(conn, event.niche_id)
             event = replace(event, name=_open(key, event.niche_id, event.name),
                             description=_open(key, event.niche_id, event.description))
         opened.append(event)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import psycopg
 
 from kith.common.commands import Command, CommandRunner
-from kith.common.errors import InvalidArgument, NotFound, Unauthenticated, check, require
+from kith.common.errors import NotFound, Unauthenticated, check, require
 from kith.common.events import to_new_event
 from kith.graph import profile_store, readmodel
 from kith.graph.domain.profile import MemberProfile, Profile, profile_stream
@@ -136,5 +136,3 @@ class ProfileApplication:
         return events  # type: ignore[return-value]
 
 
-def invalid_cursor() -> InvalidArgument:
-    return InvalidArgument("invalid cursor", details={"cursor": "is not a cursor from this list"})
