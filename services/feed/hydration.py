@@ -130,7 +130,7 @@ class HydrationCache:
             if token < self._wide_at:
                 return
             for v in views:
-                if not v.cacheable or self._evicted.get(v.id, -1) >= token:
+                if not v.cacheable or self._evicted.get(v.id, -1) > token:
                     continue
                 entry = self._posts.get(v.id)
                 if entry is None:
@@ -144,7 +144,7 @@ class HydrationCache:
             if token < self._wide_at:
                 return
             for u, name in names.items():
-                if self._evicted.get(u, -1) < token:
+                if self._evicted.get(u, -1) <= token:
                     self._names[u] = name
             while len(self._names) > self.max_posts:
                 self._names.popitem(last=False)

@@ -98,6 +98,16 @@ def test_a_fill_that_began_before_an_eviction_is_not_stored() -> None:
     assert cache.size() == (0, 0)
 
 
+def test_a_fill_that_began_after_an_eviction_is_stored_while_others_are_in_flight() -> None:
+    cache = HydrationCache()
+    p = view(text="after the edit")
+    slow = cache.begin()  # another page's fill, still waiting on post
+    apply(cache, event(POSTS, p.id, "kith.post.PostEdited"))
+    fill(cache, BOB, p)  # began after the edit was applied: post answered the new text
+    assert cache.posts(BOB, [p.id]) == {p.id: p}
+    cache.end(slow)
+
+
 def test_posts_post_tailors_per_viewer_are_never_cached() -> None:
     cache = HydrationCache()
     answered = view(cacheable=False)  # an ask whose answer post hides across blocks
