@@ -68,7 +68,8 @@ class Profiles(Protocol):
 class PageCache(Protocol):
     """What a page may take from memory (:class:`kith.feed.hydration.HydrationCache`)."""
 
-    def fresh(self) -> bool: ...
+    def admit(self) -> bool:
+        """Whether this page may be served from the cache (its event tail is caught up)."""
     def begin(self) -> int: ...
     def end(self, token: int) -> None: ...
     def posts(self, viewer: str, post_ids: Sequence[str]) -> dict[str, PostView]: ...
@@ -108,7 +109,7 @@ class FeedApplication:
             return FeedPage([], next_cursor)
         authors = sorted({str(e.author_id) for e in page})
         post_ids = [str(e.post_id) for e in page]
-        if self.cache is not None and self.cache.fresh():
+        if self.cache is not None and self.cache.admit():
             posts, names = self._cached(str(viewer), post_ids, authors, self.cache)
         else:
             posts, names = self._fetch(str(viewer), post_ids, authors)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
+from prometheus_client import Counter
 
 from kith.common.codec import AvroCodec, default_codec
 from kith.common.contracts import (
@@ -53,6 +54,14 @@ log = logging.getLogger(__name__)
 DEFAULT_POSTS = 20_000
 DEFAULT_MAX_LAG_MS = 100
 POLL_S = 0.02  # an idle tail proves it is caught up this often
+
+CACHE_LOOKUPS = Counter("kith_feed_cache_lookups_total",
+                        "Posts a feed page looked up in the page cache, by result.", ["result"])
+CACHE_PAGES = Counter("kith_feed_cache_pages_total",
+                      "Feed pages by path: 'cache' (the tail caught up) or 'synchronous'.",
+                      ["path"])
+CACHE_EVICTIONS = Counter("kith_feed_cache_evictions_total",
+                          "Events the page cache's tail acted on, by kind.", ["kind"])
 
 
 @dataclass
@@ -86,6 +95,12 @@ class HydrationCache:
         at = self._caught_up_at
         return at is not None and self.clock() - at <= self.max_lag_s
 
+    def admit(self) -> bool:
+        """Whether a page may use the cache now (:meth:`fresh`), counted by path."""
+        fresh = self.fresh()
+        CACHE_PAGES.labels("cache" if fresh else "synchronous").inc()
+        return fresh
+
     def begin(self) -> int:
         """A token for a fill: what it stores is dropped if evicted after this call."""
         with self._lock:
@@ -118,6 +133,8 @@ class HydrationCache:
                 found[p] = replace(entry.view, my_reactions=list(entry.mine[viewer]))
             self.hits += len(found)
             self.misses += len(wanted) - len(found)
+        CACHE_LOOKUPS.labels("hit").inc(len(found))
+        CACHE_LOOKUPS.labels("miss").inc(len(wanted) - len(found))
         return found
 
     def names(self, user_ids: Iterable[str]) -> dict[str, str]:
@@ -194,6 +211,8 @@ class HydrationCache:
                  post_topic: str, identity_topic: str) -> None:
         """Evict what one event may have changed."""
         stream = str(envelope.stream_id)
+        CACHE_EVICTIONS.labels("post" if envelope.topic == post_topic else "identity"
+                               if envelope.topic == identity_topic else "graph").inc()
         if envelope.topic == post_topic:
             self.evict_post(stream)
         elif envelope.topic == identity_topic:
