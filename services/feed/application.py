@@ -19,9 +19,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from kith.common.errors import NotFound, check
+from kith.common.errors import NotFound, require
 from kith.feed.domain import check_limit, decode_cursor, encode_cursor, parse_id
 from kith.feed.readmodel import Entry, FeedReader
 
@@ -39,7 +39,7 @@ class PostView:
     reactions: Mapping[str, int] = field(default_factory=dict)
     my_reactions: Sequence[str] = ()
     comment_count: int = 0
-    typed: object = None  # the post's type and its fields, passed through as post gave them
+    typed: Any = None  # the post's type and its fields, passed through as post gave them
     cacheable: bool = True  # False: post tailored more than my_reactions to the viewer
 
 
@@ -98,8 +98,7 @@ class FeedApplication:
         niche = parse_id("niche_id", niche_id)
         size = check_limit(limit)
         entries = self.reader.niche_page(viewer, niche, decode_cursor(cursor), size + 1)
-        check(entries is not None, NotFound("no such niche", code="niche_not_found"))
-        assert entries is not None
+        entries = require(entries, NotFound("no such niche", code="niche_not_found"))
         return self._page(viewer, entries, size)
 
     def _page(self, viewer: uuid.UUID, entries: list[Entry], size: int) -> FeedPage:

@@ -296,7 +296,7 @@ def install_limiter(app: Flask, pool: ConnectionPool, limits: RateLimits,
         ip_key, app=app, enabled=limits.enabled, strategy="fixed-window",
         storage_uri="kith+leased://",
         storage_options={"pool": pool,  # type: ignore[dict-item]
-                         "lease_fraction": limits.lease_fraction},
+                         "lease_fraction": limits.lease_fraction},  # type: ignore[dict-item]
         application_limits=[
             ParsedOnce(limits.per_user, key_function=user_key, scope="user",
                        exempt_when=no_user),

@@ -171,8 +171,9 @@ def profile(conn: psycopg.Connection, niche_id: str, user_id: str) -> ProfileRow
         "SELECT display_name, headline, birthday, reading_title, reading_author"
         " FROM member_profiles WHERE niche_id = %s AND user_id = %s",
         (niche_id, user_id)).fetchone() or ("", "", "", "", "")
-    return ProfileRow(niche_id, user_id, *row,
-                      skills=_skills(conn, niche_id, [user_id]).get(user_id, []))
+    display_name, headline, birthday, reading_title, reading_author = row
+    return ProfileRow(niche_id, user_id, display_name, headline, birthday, reading_title,
+                      reading_author, skills=_skills(conn, niche_id, [user_id]).get(user_id, []))
 
 
 def member_profiles(conn: psycopg.Connection, niche_id: str, skill_prefix: str
