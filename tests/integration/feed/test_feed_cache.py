@@ -9,9 +9,9 @@ against graph's current truth) withheld it.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -33,13 +33,15 @@ from kith.protos import (
     post_pb2,
     post_pb2_grpc,
 )
+from tests.support.environment import ServiceStack
 from tests.support.rpc import channel
+from tests.support.waiting import eventually
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def world(stack) -> Iterator[dict[str, Any]]:
+def world(stack: ServiceStack) -> Iterator[dict[str, Any]]:
     for spec in (IDENTITY, GRAPH, POST, FEED):
         stack.start(spec)
     runner = fanout_runner(stack.settings, batch_size=50)
@@ -47,27 +49,19 @@ def world(stack) -> Iterator[dict[str, Any]]:
     worker = threading.Thread(target=runner.run, args=(stop,))
     worker.start()
     addr = stack.settings.grpc_addr
+
+    def stop_worker() -> None:
+        stop.set()
+        worker.join(30)
     with channel(addr("identity")) as i, channel(addr("graph")) as g, \
             channel(addr("post")) as p, channel(addr("feed")) as f:
         yield {"identity": identity_pb2_grpc.IdentityServiceStub(i),
                "graph": graph_pb2_grpc.GraphServiceStub(g),
                "post": post_pb2_grpc.PostServiceStub(p),
                "feed": feed_pb2_grpc.FeedServiceStub(f),
-               "stop_worker": lambda: (stop.set(), worker.join(30)),
+               "stop_worker": stop_worker,
                "cache": feed_entrypoint.cache_of(stack.settings)}
-    stop.set()
-    worker.join(30)
-
-
-def eventually(check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+    stop_worker()
 
 
 def register(world: dict[str, Any], name: str) -> str:
@@ -103,9 +97,9 @@ def test_pages_come_from_memory_and_every_change_evicts_before_it_is_read(
 
     everything = {by_alice, by_carol, by_bob}
     for viewer in (alice, bob, carol, dave):
-        eventually(lambda v=viewer: _equal(ids(v), everything))
+        eventually(partial(ids, viewer), lambda found: found == everything)
     world["stop_worker"]()  # from here on the feed's tables list all three posts to everyone
-    eventually(lambda: _true(cache.fresh()))
+    eventually(cache.fresh)
     # However busy this machine, pages below may be served from memory: only eviction
     # (never the lag gate's fallback) keeps them right.
     cache.max_lag_s = 60.0
@@ -119,32 +113,31 @@ def test_pages_come_from_memory_and_every_change_evicts_before_it_is_read(
 
     # Per-viewer fields are per viewer: bob's reaction is his, and evicts the post for all.
     post.AddReaction(post_pb2.ReactionRequest(actor_id=bob, post_id=by_alice, kind="love"))
-    eventually(lambda: _equal(list(home(bob)[by_alice].my_reactions), ["love"]))
+    eventually(lambda: list(home(bob)[by_alice].my_reactions), lambda found: found == ["love"])
     assert list(home(carol)[by_alice].my_reactions) == []
     assert dict(home(carol)[by_alice].reactions) == {"love": 1}
 
     # An edit: the next pages show it; a delete: gone although feed's tables still list it.
     post.Edit(post_pb2.EditRequest(actor_id=alice, post_id=by_alice, text="beans are flowering"))
-    eventually(lambda: _equal(home(bob)[by_alice].text, "beans are flowering"))
+    eventually(lambda: home(bob)[by_alice].text, lambda found: found == "beans are flowering")
     assert home(dave)[by_alice].text == "beans are flowering"
     post.Delete(post_pb2.DeleteRequest(actor_id=bob, post_id=by_bob))
-    eventually(lambda: _equal(ids(carol), {by_alice, by_carol}))
+    eventually(lambda: ids(carol), lambda found: found == {by_alice, by_carol})
 
     # A leave and a block are enforced on feed reads without the worker's projection.
     home(dave)
     graph.RemoveMember(graph_pb2.RemoveMemberRequest(actor_id=dave, niche_id=niche,
                                                      user_id=dave))
-    eventually(lambda: _equal(ids(dave), set()))
+    eventually(lambda: ids(dave), lambda found: found == set())
     graph.Block(graph_pb2.BlockRequest(actor_id=bob, user_id=carol))
-    eventually(lambda: _equal(ids(bob), {by_alice}))
+    eventually(lambda: ids(bob), lambda found: found == {by_alice})
     assert ids(alice) == {by_alice, by_carol}
 
     # An erased account: its posts and its name leave every page.
     world["identity"].DeleteAccount(identity_pb2.DeleteAccountRequest(actor_id=carol,
                                                                       password=PASSWORD))
-    eventually(lambda: _equal(ids(alice), {by_alice}))
-    eventually(lambda: _true(cache.posts(alice, [by_carol]) == {}
-                             and cache.names([carol]) == {}))
+    eventually(lambda: ids(alice), lambda found: found == {by_alice})
+    eventually(lambda: cache.posts(alice, [by_carol]) == {} and cache.names([carol]) == {})
 
 
 def test_a_page_takes_the_synchronous_path_while_the_tail_is_behind(
@@ -161,19 +154,11 @@ def test_a_page_takes_the_synchronous_path_while_the_tail_is_behind(
         return [i.text for i in feed.GetHomeFeed(
             feed_pb2.GetHomeFeedRequest(viewer_id=alice)).items]
 
-    eventually(lambda: _equal(texts(), ["tenor line"]))
-    eventually(lambda: _true(cache.fresh()))
+    eventually(lambda: texts(), lambda found: found == ["tenor line"])
+    eventually(cache.fresh)
     texts()  # cached now
     cache.max_lag_s = -1.0  # the tail can no longer prove it is caught up
     hits = cache.hits
     post.Edit(post_pb2.EditRequest(actor_id=alice, post_id=sung, text="alto line"))
-    eventually(lambda: _equal(texts(), ["alto line"]))
+    eventually(lambda: texts(), lambda found: found == ["alto line"])
     assert cache.hits == hits  # every page asked post
-
-
-def _equal(found: Any, wanted: Any) -> None:
-    assert found == wanted
-
-
-def _true(found: bool) -> None:
-    assert found
