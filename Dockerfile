@@ -7,7 +7,12 @@
 # The builder generates the gRPC code from proto/ into the package (what
 # `make proto` does) and installs the package into a venv; the final stage
 # holds that venv and the event schemas only, and runs as an unprivileged user.
+# Only the runtime distribution `kith` is installed: the development package `kith-dev`
+# (tools/: embedded infrastructure, dev stack, demo, benchmarks) never enters the image
+# (tests/unit/test_packaging.py checks the installed file list).
 
+# A tag, not a digest: pin it (python:3.11-slim@sha256:…) where the registry can be reached
+# to read the digest; the Python packages themselves are locked with hashes below.
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS builder
@@ -15,10 +20,15 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# Code generation tools live in a venv of their own and stay in this stage.
+# Code generation tools live in a venv of their own and stay in this stage (grpcio-tools:
+# the version of requirements/dev.txt, so the generated code matches the locked protobuf).
 RUN python -m venv /opt/tools \
- && /opt/tools/bin/pip install "grpcio-tools>=1.66" \
+ && /opt/tools/bin/pip install "grpcio-tools==1.85.1" \
  && python -m venv /opt/kith
+# The runtime's third-party packages exactly as locked (hashes checked), then the package
+# itself without dependencies: the image gets what the tests passed with.
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN /opt/kith/bin/pip install --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml setup.py README.md ./
 COPY proto/ proto/
 COPY services/ services/
@@ -29,7 +39,7 @@ RUN rm -rf services/protos build \
  && cp build/gen/kith/protos/* services/protos/ \
  && echo '"""Generated from proto/ by the image build; do not edit."""' \
       > services/protos/__init__.py \
- && /opt/kith/bin/pip install . \
+ && /opt/kith/bin/pip install --no-deps . \
  && /opt/kith/bin/python -m compileall -q /opt/kith/lib
 # Fail the build, not the first pod, if a service's migrations were left out of the package.
 RUN cd services && for dir in */migrations; do \

@@ -10,16 +10,22 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard proto/*.proto)
 GEN    := services/protos/.generated
 
-.PHONY: install proto run test lint fmt bench-backbone bench-fanout bench-gateway \
+.PHONY: install proto run test lint lock fmt bench-backbone bench-fanout bench-gateway \
         bench-media bench-messaging bench-replay bench-directory demo clean web web-test \
         screenshots browser
 
 install: $(STAMP) $(GEN)
 
-$(STAMP): pyproject.toml
+# Exactly the locked third-party packages (requirements/dev.txt, hashes checked), then the
+# runtime package `kith` and the development package `kith-dev` (tools/: embedded
+# infrastructure, dev stack, demo, benchmarks), both editable and without dependencies.
+# The image installs requirements/runtime.txt and `kith` only.
+$(STAMP): pyproject.toml tools/pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps -e '.[dev]' -e tools
+	mkdir -p $(VENV)/src-links && ln -sfn ../../services $(VENV)/src-links/kith
 	touch $(STAMP)
 
 # Generated gRPC code lives in services/protos (the package kith.protos); it is
@@ -79,12 +85,14 @@ browser:
 
 test: install web browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	cd web && npm test
 	$(VENV)/bin/pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 fmt: install
 	$(VENV)/bin/ruff format services tests
@@ -113,6 +121,14 @@ bench-replay: install
 
 demo: install
 	$(KITH) demo
+
+# Re-resolve the locks after changing dependencies in pyproject.toml, tools/pyproject.toml or
+# requirements/dev.in (pip-tools; the runtime lock constrains the dev lock).
+LOCK := $(VENV)/bin/pip-compile -q --generate-hashes --strip-extras --allow-unsafe \
+        --no-emit-index-url --no-emit-find-links
+lock: install
+	$(LOCK) -o requirements/runtime.txt pyproject.toml
+	$(LOCK) --extra dev -o requirements/dev.txt pyproject.toml requirements/dev.in
 
 clean:
 	rm -rf build services/protos .pytest_cache

@@ -17,15 +17,25 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from kith.common.config import Settings
-from kith.common.infra.embedded import servers
+from kith_dev.infra.embedded import servers
 from tests.support.environment import REPO, Infra, ServiceStack, isolated_settings
 
 TEST_PARTITIONS = 4
+TESTS = Path(__file__).resolve().parent
 _counter = itertools.count(1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test by its folder: ``-m unit`` (no servers) or ``-m integration``."""
+    for item in items:
+        folder = item.path.resolve().relative_to(TESTS).parts[0]
+        if folder in ("unit", "integration"):
+            item.add_marker(folder)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -69,7 +69,7 @@ class SchemaRegistry:
             if not match:
                 raise CodecError(f"{path}: schema files are named <EventName>.v<N>.avsc")
             raw = json.loads(path.read_text())
-            parsed = fastavro.parse_schema(raw, _write_hint=False)
+            parsed = cast("dict[str, Any]", fastavro.parse_schema(raw, _write_hint=False))
             full_name = raw["name"] if "." in raw["name"] else f"{raw['namespace']}.{raw['name']}"
             version = SchemaVersion(full_name, int(match["version"]), parsed, _crc64(parsed), path)
             self._by_fp[version.fingerprint] = version

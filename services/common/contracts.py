@@ -33,6 +33,8 @@ COMMENT_DELETED = "kith.post.CommentDeleted"
 # messaging → the gateway's live stream
 MESSAGE_SENT = "kith.messaging.MessageSent"
 MESSAGES_READ = "kith.messaging.MessagesRead"
+# media → the gateway's live stream
+MEDIA_ATTACHED = "kith.media.MediaAttached"
 
 # Every event one service consumes from another's topic, with the fields its consumers rely
 # on: a producer may add fields, never drop or rename these (tests/unit/common/test_contracts
@@ -50,6 +52,7 @@ CONSUMED: dict[str, tuple[str, ...]] = {
     COMMENT_DELETED: ("comment_id",),
     MESSAGE_SENT: ("conversation_id", "seq", "member_ids"),
     MESSAGES_READ: ("conversation_id", "user_id", "seq", "read_at_ms", "member_ids"),
+    MEDIA_ATTACHED: ("uploader_id", "carrier_kind", "carrier_id", "parent_id"),
 }
 
 

@@ -209,11 +209,40 @@ class KeyTable:
         """A stored key, opened; :class:`KeyUnavailable` if it cannot be — never "shredded"."""
         return _keyring.unwrap(bytes(stored), self.subject(*ids))
 
+    def _where(self) -> str:
+        return " AND ".join(f"{c} = %s" for c in self.id_columns)
+
+    def insert(self, conn: psycopg.Connection, data_key: bytes, *ids: object) -> None:
+        """Store ``data_key`` (wrapped) for a new row ``ids``."""
+        conn.execute(f"INSERT INTO {self.table} ({', '.join(self.id_columns)}, "
+                     f"{self.key_column}) VALUES ({', '.join(['%s'] * len(ids))}, %s)",
+                     (*ids, self.wrap(data_key, *ids)))
+
+    def key_for(self, conn: psycopg.Connection, *ids: object) -> bytes:
+        """The row's data key, created (and stored wrapped) on first use."""
+        columns, k = ", ".join(self.id_columns), self.key_column
+        row = conn.execute(
+            f"INSERT INTO {self.table} ({columns}, {k}) VALUES "
+            f"({', '.join(['%s'] * len(ids))}, %s) ON CONFLICT ({columns})"
+            f" DO UPDATE SET {k} = {self.table}.{k} RETURNING {k}",
+            (*ids, self.new(*ids))).fetchone()
+        assert row is not None  # RETURNING of an upsert always has its row
+        return self.unwrap(row[0], *ids)
+
+    def key_of(self, conn: psycopg.Connection, *ids: object) -> bytes | None:
+        """The row's data key; ``None`` once it was destroyed (or never made)."""
+        row = conn.execute(f"SELECT {self.key_column} FROM {self.table} WHERE {self._where()}",
+                           ids).fetchone()
+        return self.unwrap(row[0], *ids) if row else None
+
+    def destroy(self, conn: psycopg.Connection, *ids: object) -> None:
+        """Crypto-shredding: without the key, what it sealed can never be opened again."""
+        conn.execute(f"DELETE FROM {self.table} WHERE {self._where()}", ids)
+
     def rewrap(self, conn: psycopg.Connection, batch: int = 500) -> int:
         """Wrap every row's key under the current KEK (keys stored unwrapped, or under an
         older KEK during a rotation); returns how many rows changed. Idempotent."""
-        ids = ", ".join(f"{c}::text" for c in self.id_columns)
-        where = " AND ".join(f"{c} = %s" for c in self.id_columns)
+        ids, where = ", ".join(f"{c}::text" for c in self.id_columns), self._where()
         changed = 0
         with conn.transaction(), conn.cursor(name=f"rewrap_{self.table}") as rows:
             rows.itersize = batch  # a snapshot, read in batches while the rows are updated

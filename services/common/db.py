@@ -6,8 +6,11 @@ import logging
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.abc import Params
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from kith.common.deadlines import CallAbandoned, current_scope
@@ -106,3 +109,12 @@ def migrate_service(dsn: str, package: str) -> list[str]:
     if package != "kith.common" and (Path(str(resources.files(package))) / "migrations").is_dir():
         packages.append(package)
     return migrate(dsn, migration_files(*packages))
+
+
+def scalar(conn: psycopg.Connection, query: str | bytes | sql.SQL | sql.Composed,
+           params: Params | None = None) -> Any:
+    """The first column of the one row ``query`` always returns (an aggregate, a lock try)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise LookupError(f"no row from {query!r}")
+    return row[0]

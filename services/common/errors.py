@@ -8,7 +8,7 @@ plumbing turns them into a status code plus two trailing metadata entries
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -82,7 +82,17 @@ class Conflict(DomainError):
     default_code = "version_conflict"
 
 
+T = TypeVar("T")
+
+
 def check(condition: bool, error: DomainError) -> None:
     """Raise ``error`` unless ``condition`` holds: the shape of every ``check_*`` invariant."""
     if not condition:
         raise error
+
+
+def require(value: T | None, error: DomainError) -> T:
+    """``value``, which must be there (else raise ``error``); typed as present from here on."""
+    if value is None:
+        raise error
+    return value

@@ -111,10 +111,15 @@ class Event:
 
 
 class Projection(Protocol):
-    """A read model fed from event topics."""
+    """A read model fed from event topics (``name`` and ``topics``: attributes or properties)."""
 
-    name: str
-    topics: Sequence[str]
+    @property
+    def name(self) -> str:
+        """Names its consumer group, offsets and stream versions."""
+
+    @property
+    def topics(self) -> Sequence[str]:
+        """The topics it consumes."""
 
     def apply(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
         """Apply a batch of new events (in partition order) inside the open transaction."""

@@ -34,6 +34,7 @@ import psycopg
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from kith.common import metrics, tracing
+from kith.common.db import scalar
 from kith.common.kafka import event_headers, producer_config
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,8 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 with psycopg.connect(self.dsn, autocommit=True) as conn:
-                    if not conn.execute("SELECT pg_try_advisory_lock(%s)",
-                                        (RELAY_LEADER_LOCK,)).fetchone()[0]:
+                    if not scalar(conn, "SELECT pg_try_advisory_lock(%s)",
+                                  (RELAY_LEADER_LOCK,)):
                         stop.wait(1.0)
                         continue
                     self._bound_leadership(conn)
@@ -220,12 +221,12 @@ class OutboxRelay:
 
     def backlog(self, conn: psycopg.Connection) -> int:
         """Events recorded but not yet published (for metrics and tests)."""
-        return conn.execute("SELECT count(*) FROM (SELECT 1 FROM outbox LIMIT %s) AS o",
-                            (BACKLOG_COUNT_CAP,)).fetchone()[0]
+        return int(scalar(conn, "SELECT count(*) FROM (SELECT 1 FROM outbox LIMIT %s) AS o",
+                          (BACKLOG_COUNT_CAP,)))
 
     @staticmethod
     def _max_position(conn: psycopg.Connection) -> int:
-        return conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+        return int(scalar(conn, "SELECT coalesce(max(position), 0) FROM events"))
 
     def _wait_for_appends(self, conn: psycopg.Connection) -> None:
         """Sleep until an append commits (NOTIFY) or ``idle_wait_s`` passes."""

@@ -85,7 +85,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
     def __init__(self, verifier: ActorVerifier | None = None) -> None:
         self.verifier = verifier
 
-    def intercept_service(self, continuation, handler_call_details):
+    def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
         if handler is None or handler.stream_stream is not None:
             return handler
@@ -282,7 +282,7 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
             actor = getattr(request, name) if name else ""
         return self.signer.mint(actor or "")
 
-    def _details(self, client_call_details, request: Any) -> _CallDetails:
+    def _details(self, client_call_details: Any, request: Any) -> _CallDetails:
         metadata = list(client_call_details.metadata or [])
         keys = {k for k, _ in metadata}
         if ASSERTION_KEY not in keys and (assertion := self._assertion(request)):
@@ -300,7 +300,8 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
             metadata, client_call_details.credentials,
             client_call_details.wait_for_ready, client_call_details.compression)
 
-    def intercept_unary_unary(self, continuation, client_call_details, request):
+    def intercept_unary_unary(self, continuation: Any, client_call_details: Any,
+                              request: Any) -> Any:
         details = self._details(client_call_details, request)
         started = time.perf_counter()
         with tracing.client_span(details.method, details.metadata):
@@ -309,12 +310,14 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
             details.method, call.code().name, time.perf_counter() - started))
         return outcome
 
-    def intercept_unary_stream(self, continuation, client_call_details, request):
+    def intercept_unary_stream(self, continuation: Any, client_call_details: Any,
+                               request: Any) -> Any:
         details = self._details(client_call_details, request)
         with tracing.client_span(details.method, details.metadata):
             return continuation(details, request)
 
-    def intercept_stream_unary(self, continuation, client_call_details, request_iterator):
+    def intercept_stream_unary(self, continuation: Any, client_call_details: Any,
+                               request_iterator: Any) -> Any:
         first = None
         if self.signer is not None and current_user.get() is None:
             # Background work names its actor in the stream's first message.
@@ -331,7 +334,7 @@ class _ClientInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClien
 class _CallDetails(grpc.ClientCallDetails):
     method: str
     timeout: float | None
-    metadata: Sequence[tuple[str, str]] | None
+    metadata: list[tuple[str, str]]
     credentials: grpc.CallCredentials | None
     wait_for_ready: bool | None
     compression: grpc.Compression | None
@@ -350,6 +353,11 @@ def channel(address: str, deadline_s: float = DEFAULT_DEADLINE_S,
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.max_receive_message_length", 8 * 1024 * 1024),
         ("grpc.lb_policy_name", "round_robin"),
+        # Connections of its own: gRPC otherwise shares one connection per address across a
+        # process's channels, and a new channel to an address whose earlier server died
+        # (its port now reused by a new one) inherits that connection's back-off and fails
+        # its first calls with "Connection refused".
+        ("grpc.use_local_subchannel_pool", 1),
     ])
     return grpc.intercept_channel(raw, _ClientInterceptor(deadline_s, signer))
 
@@ -362,13 +370,13 @@ def dependency(service: str) -> Iterator[None]:
         yield
     except grpc.RpcError as exc:
         raise DependencyUnavailable(
-            f"{service} did not answer: {exc.code().name}") from None  # type: ignore[attr-defined]
+            f"{service} did not answer: {exc.code().name}") from None
 
 
 def error_info(exc: grpc.RpcError) -> tuple[grpc.StatusCode, str, str | None, dict[str, Any]]:
     """``(status, message, kith error code, details)`` of a failed call."""
-    trailing = dict(exc.trailing_metadata() or ())  # type: ignore[attr-defined]
+    trailing = dict(exc.trailing_metadata() or ())
     details = trailing.get(ERROR_DETAILS_KEY)
-    return (exc.code(), exc.details() or "",  # type: ignore[attr-defined]
+    return (exc.code(), exc.details() or "",
             trailing.get(ERROR_CODE_KEY), json.loads(details) if details else {})
 

@@ -3,6 +3,13 @@
 Post and identity are reached through the two ports below (gRPC adapters in
 :mod:`kith.feed.clients`). Post applies its own read-time privacy check, so an
 entry whose post it withholds (deleted, or no longer visible) is left out.
+
+With a :class:`PageCache` (:mod:`kith.feed.hydration`) a page asks post and
+identity only for what the cache misses: a post this viewer was shown before
+and that no event has touched since is served from memory, its visibility then
+resting on the read model's memberships and blocks (which the same SQL filters
+on) plus the cache's eviction of the viewer on a leave, removal or block. While
+the cache's event tail is behind, every page takes the synchronous path.
 """
 
 from __future__ import annotations
@@ -12,9 +19,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from kith.common.errors import NotFound, check
+from kith.common.errors import NotFound, require
 from kith.feed.domain import check_limit, decode_cursor, encode_cursor, parse_id
 from kith.feed.readmodel import Entry, FeedReader
 
@@ -32,7 +39,8 @@ class PostView:
     reactions: Mapping[str, int] = field(default_factory=dict)
     my_reactions: Sequence[str] = ()
     comment_count: int = 0
-    typed: object = None  # the post's type and its fields, passed through as post gave them
+    typed: Any = None  # the post's type and its fields, passed through as post gave them
+    cacheable: bool = True  # False: post tailored more than my_reactions to the viewer
 
 
 @dataclass(frozen=True)
@@ -57,12 +65,26 @@ class Profiles(Protocol):
         """Display names of the users among ``user_ids`` that exist."""
 
 
+class PageCache(Protocol):
+    """What a page may take from memory (:class:`kith.feed.hydration.HydrationCache`)."""
+
+    def admit(self) -> bool:
+        """Whether this page may be served from the cache (its event tail is caught up)."""
+    def begin(self) -> int: ...
+    def end(self, token: int) -> None: ...
+    def posts(self, viewer: str, post_ids: Sequence[str]) -> dict[str, PostView]: ...
+    def names(self, user_ids: Sequence[str]) -> dict[str, str]: ...
+    def store_posts(self, token: int, viewer: str, views: Sequence[PostView]) -> None: ...
+    def store_names(self, token: int, names: dict[str, str]) -> None: ...
+
+
 class FeedApplication:
     def __init__(self, reader: FeedReader, posts: Posts, profiles: Profiles,
-                 hydration_threads: int = 8) -> None:
+                 hydration_threads: int = 8, cache: PageCache | None = None) -> None:
         self.reader = reader
         self.posts = posts
         self.profiles = profiles
+        self.cache = cache
         self._hydration = ThreadPoolExecutor(hydration_threads, thread_name_prefix="hydrate")
 
     def home_feed(self, viewer_id: str, limit: int, cursor: str) -> FeedPage:
@@ -76,8 +98,7 @@ class FeedApplication:
         niche = parse_id("niche_id", niche_id)
         size = check_limit(limit)
         entries = self.reader.niche_page(viewer, niche, decode_cursor(cursor), size + 1)
-        check(entries is not None, NotFound("no such niche", code="niche_not_found"))
-        assert entries is not None
+        entries = require(entries, NotFound("no such niche", code="niche_not_found"))
         return self._page(viewer, entries, size)
 
     def _page(self, viewer: uuid.UUID, entries: list[Entry], size: int) -> FeedPage:
@@ -85,12 +106,36 @@ class FeedApplication:
         next_cursor = encode_cursor(page[-1].key) if more else ""
         if not page:
             return FeedPage([], next_cursor)
-        # The two hydration calls are independent (the entries name the authors): overlap them.
-        names_call = self._hydration.submit(  # in this request's context (request id, caller)
-            contextvars.copy_context().run, self.profiles.display_names,
-            sorted({str(e.author_id) for e in page}))
-        posts = self.posts.batch_get(str(viewer), [str(e.post_id) for e in page])
-        names = names_call.result()
+        authors = sorted({str(e.author_id) for e in page})
+        post_ids = [str(e.post_id) for e in page]
+        if self.cache is not None and self.cache.admit():
+            posts, names = self._cached(str(viewer), post_ids, authors, self.cache)
+        else:
+            posts, names = self._fetch(str(viewer), post_ids, authors)
         items = [FeedItem(posts[str(e.post_id)], names.get(str(e.author_id), ""))
                  for e in page if str(e.post_id) in posts]
         return FeedPage(items, next_cursor)
+
+    def _fetch(self, viewer: str, post_ids: Sequence[str], authors: Sequence[str]
+               ) -> tuple[dict[str, PostView], dict[str, str]]:
+        """Ask post and identity; the two calls are independent: overlap them."""
+        names_call = self._hydration.submit(  # in this request's context (request id, caller)
+            contextvars.copy_context().run, self.profiles.display_names, authors) \
+            if authors else None
+        posts = self.posts.batch_get(viewer, post_ids) if post_ids else {}
+        return posts, names_call.result() if names_call else {}
+
+    def _cached(self, viewer: str, post_ids: Sequence[str], authors: Sequence[str],
+                cache: PageCache) -> tuple[dict[str, PostView], dict[str, str]]:
+        """Take what the cache holds; ask post and identity for the rest, and keep it."""
+        token = cache.begin()
+        try:
+            posts = cache.posts(viewer, post_ids)
+            names = cache.names(authors)
+            fetched, found = self._fetch(viewer, [p for p in post_ids if p not in posts],
+                                         [a for a in authors if a not in names])
+            cache.store_posts(token, viewer, list(fetched.values()))
+            cache.store_names(token, found)
+            return {**posts, **fetched}, {**names, **found}
+        finally:
+            cache.end(token)

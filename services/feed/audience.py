@@ -29,7 +29,7 @@ class AudienceIndex:
         if not uuids:
             return {}
         query = "SELECT uuid, id FROM feed_refs WHERE uuid = ANY(%s)"
-        found = dict(self.conn.execute(query, (list(uuids),)).fetchall())
+        found: dict[uuid.UUID, int] = dict(self.conn.execute(query, (list(uuids),)).fetchall())
         # Sorted: workers inserting the same new ids concurrently cannot deadlock.
         if missing := sorted(set(uuids) - found.keys()):
             self.conn.execute("INSERT INTO feed_refs (uuid) SELECT unnest(%s::uuid[])"

@@ -26,7 +26,9 @@ class PostClient:
             for p in reply.items:
                 found[p.id] = PostView(p.id, p.niche_id, p.author_id, p.text, p.created_at_ms,
                                        p.edited_at_ms, dict(p.reactions), list(p.my_reactions),
-                                       p.comment_count, p.typed)
+                                       p.comment_count, p.typed,
+                                       # an answer is hidden per viewer across blocks
+                                       cacheable=not p.typed.HasField("answered_by"))
         return found
 
 

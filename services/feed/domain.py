@@ -13,19 +13,16 @@ and remove for every such member at once.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import struct
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kith.common import cursors
 from kith.common.errors import InvalidArgument, check
 
 PostKey = tuple[int, uuid.UUID]  # (created_at_ms, post_id); larger is newer
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
-_CURSOR = struct.Struct(">q16s")
 
 
 @dataclass(frozen=True)
@@ -90,17 +87,12 @@ def parse_id(field: str, value: str) -> uuid.UUID:
 
 def encode_cursor(key: PostKey) -> str:
     """An opaque keyset cursor: the key of the last entry of a page."""
-    return base64.urlsafe_b64encode(_CURSOR.pack(key[0], key[1].bytes)).decode().rstrip("=")
+    return cursors.encode(*key)
 
 
 def decode_cursor(cursor: str) -> PostKey | None:
     """The key a page continues below; ``None`` for the first page."""
     if not cursor:
         return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at_ms, post = _CURSOR.unpack(raw)
-    except (binascii.Error, struct.error, ValueError):
-        raise InvalidArgument("malformed cursor",
-                              details={"cursor": "not a cursor this service issued"}) from None
-    return created_at_ms, uuid.UUID(bytes=post)
+    created_at_ms, post = cursors.decode(cursor, int, uuid.UUID)
+    return created_at_ms, post

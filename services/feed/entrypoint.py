@@ -30,6 +30,7 @@ from kith.feed.application import FeedApplication
 from kith.feed.clients import IdentityClient, PostClient
 from kith.feed.fanout import FanoutProjection
 from kith.feed.grpc_api import FeedServicer, register
+from kith.feed.hydration import DEFAULT_MAX_LAG_MS, DEFAULT_POSTS, CacheFeed, HydrationCache
 from kith.feed.readmodel import FeedReader, read_pool
 from kith.protos import feed_pb2
 
@@ -58,10 +59,50 @@ def _close_reads(ctx: ServiceContext) -> Callable[[threading.Event], None]:
     return close_on_stop
 
 
+_CACHES: dict[str, HydrationCache] = {}  # per feed database: this process's page cache
+
+
+def _cache(ctx: ServiceContext) -> HydrationCache | None:
+    """The page cache (``KITH_FEED_CACHE_POSTS=0`` turns it off), one per service context."""
+    extra = ctx.settings.extra
+    size = int(extra.get("KITH_FEED_CACHE_POSTS") or DEFAULT_POSTS)
+    lag_ms = int(extra.get("KITH_FEED_CACHE_MAX_LAG_MS") or DEFAULT_MAX_LAG_MS)
+    if size < 0 or lag_ms < 1:
+        raise ConfigError("KITH_FEED_CACHE_POSTS must be ≥ 0, KITH_FEED_CACHE_MAX_LAG_MS ≥ 1")
+    if size == 0 or not ctx.settings.kafka_bootstrap:
+        return None
+    key = ctx.settings.database_url("feed")
+    if key not in _CACHES:
+        _CACHES[key] = HydrationCache(size, lag_ms / 1000)
+    return _CACHES[key]
+
+
+def cache_of(settings: Settings) -> HydrationCache:
+    """The page cache of the feed server running in this process on ``settings``."""
+    return _CACHES[settings.database_url("feed")]
+
+
+def _tail(ctx: ServiceContext) -> list[Callable[[threading.Event], None]]:
+    cache = _cache(ctx)
+    if cache is None:
+        return []
+    settings = ctx.settings
+    feed = CacheFeed(cache, settings.require_kafka(),
+                     {s: settings.topic(s) for s in ("post", "identity", "graph")})
+
+    def run(stop: threading.Event) -> None:
+        try:
+            feed.run(stop)
+        finally:
+            _CACHES.pop(settings.database_url("feed"), None)
+    return [run]
+
+
 def _queries(ctx: ServiceContext) -> FeedApplication:
     settings = ctx.settings
     return FeedApplication(FeedReader(_reads(ctx)), PostClient(channel(settings.grpc_addr("post"))),
-                       IdentityClient(channel(settings.grpc_addr("identity"))))
+                           IdentityClient(channel(settings.grpc_addr("identity"))),
+                           cache=_cache(ctx))
 
 
 SPEC = ServiceSpec(
@@ -70,7 +111,7 @@ SPEC = ServiceSpec(
     grpc_services=[SERVICE_NAME],
     register=lambda ctx: [register(FeedServicer(_queries(ctx)))],
     publishes=False,  # the feed records no events of its own
-    background=lambda ctx: [_close_reads(ctx)],
+    background=lambda ctx: [_close_reads(ctx), *_tail(ctx)],
 )
 
 

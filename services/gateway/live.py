@@ -1,6 +1,6 @@
 """The live event stream: one Kafka consumer per gateway process, fanned out to SSE clients.
 
-:class:`StreamHub` reads ``post.events.v1`` and ``messaging.events.v1`` from
+:class:`StreamHub` reads ``post.events.v1``, ``messaging.events.v1`` and ``media.events.v1`` from
 the current end of every partition (explicitly assigned — no consumer group,
 so a new process is live at once and processes never share work) and offers
 each event to the connections open in this process:
@@ -13,10 +13,17 @@ each event to the connections open in this process:
 * ``message.new`` — a ``MessageSent`` goes to the members named in the event;
   its (encrypted) text is read back through messaging as the recipient.
 * ``message.read`` — a ``MessagesRead`` goes to the members named in the event.
+* ``post.updated`` / ``message.updated`` — a ``MediaAttached`` (media's topic): the gateway
+  attaches photos just after it created their post or message, so the creation's own event
+  may be read before they are attached. Each reader who may see the carrier (confirmed as
+  for the events above) gets it again with its photos, so a live view always converges on
+  what a fetch would show.
 
 Every event's SSE ``id`` is a *cursor*: the time of its record and, for every partition of
 both topics, the offset after which this event was read. It is unique across topics, means
-the same to every gateway process and survives restarts. A reconnect with ``Last-Event-ID``
+the same to every gateway process and survives restarts. A cursor written before a topic
+joined :data:`TOPICS` (it has fewer offset groups) resumes that topic from where the live
+consumer stood. A reconnect with ``Last-Event-ID``
 (header or ``last_event_id``) first reads the log from that cursor up to where the live
 consumer stood when the connection subscribed (:meth:`StreamHub.catch_up`), then goes on
 live: every later event once, none missing. A cursor older than ``RESUME_WINDOW_S`` (or
@@ -50,7 +57,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from kith.common.codec import AvroCodec, default_codec
 from kith.common.config import Settings
-from kith.common.contracts import MESSAGE_SENT, MESSAGES_READ, POST_PUBLISHED
+from kith.common.contracts import MEDIA_ATTACHED, MESSAGE_SENT, MESSAGES_READ, POST_PUBLISHED
 from kith.common.kafka import EventEnvelope, consumer_config
 from kith.gateway import render
 from kith.gateway.clients import Clients
@@ -64,7 +71,7 @@ RPC_TIMEOUT_S = 2.0
 RESUME_WINDOW_S = 24 * 3600  # Last-Event-ID older than this → event: reset
 DEDUPE_LOOKBACK = 5000  # records per partition before a cursor read to recognise duplicates
 RECENT_IDS = 50_000  # event ids the live consumer remembers to drop relay duplicates
-TOPICS = ("post", "messaging")  # the order of a cursor's offset groups
+TOPICS = ("post", "messaging", "media")  # the order of a cursor's offset groups
 
 
 @dataclass(frozen=True)
@@ -125,12 +132,14 @@ def encode_cursor(positions: dict[tuple[str, int], int], topics: list[str],
 
 def decode_cursor(cursor: str, topics: list[str]
                   ) -> tuple[int, dict[tuple[str, int], int]] | None:
-    """``(timestamp_ms, positions)`` of a cursor, or ``None`` if it is not one of ours."""
+    """``(timestamp_ms, positions)`` of a cursor, or ``None`` if it is not one of ours. A
+    cursor of an earlier ``topics`` (fewer groups: topics are only ever added at the end)
+    decodes to the positions it has."""
     fields = cursor.strip().split("_")
-    if len(fields) != len(topics) + 1 or not fields[0].isdigit():
+    if not 2 <= len(fields) <= len(topics) + 1 or not fields[0].isdigit():
         return None
     positions: dict[tuple[str, int], int] = {}
-    for topic, group in zip(topics, fields[1:], strict=True):
+    for topic, group in zip(topics, fields[1:], strict=False):
         if not group:
             continue
         for partition, raw in enumerate(group.split("-")):
@@ -162,6 +171,7 @@ class StreamHub:
             POST_PUBLISHED: self._post_published,
             MESSAGE_SENT: self._message_sent,
             MESSAGES_READ: self._messages_read,
+            MEDIA_ATTACHED: self._media_attached,
         }
 
     # -- connections -------------------------------------------------------------------------
@@ -170,12 +180,14 @@ class StreamHub:
         """A new connection of ``user_id``, resuming after ``last_event_id`` if given (see
         :meth:`catch_up`); raises :class:`StreamLimitReached` when full."""
         sub = Subscription(user_id)
+        covered: set[str] = set()
         if last_event_id:
             decoded = decode_cursor(last_event_id, self._topics())
             if decoded is None or time.time() * 1000 - decoded[0] > RESUME_WINDOW_S * 1000:
                 sub.reset = True
             else:
                 sub.resume_from = decoded[1]
+                covered = set(self._topics()[:last_event_id.count("_")])
         with self._lock:
             subs = self._subs.get(user_id, set())
             if len(subs) >= self._per_user:
@@ -187,6 +199,9 @@ class StreamHub:
             self._count += 1
             # Live events from here on reach the queue; catch_up reads the log up to here.
             sub.live_from = dict(self._positions)
+            if sub.resume_from is not None:  # topics the cursor predates: nothing to catch up
+                sub.resume_from.update({k: v for k, v in sub.live_from.items()
+                                        if k[0] not in covered})
         self._start()
         return sub
 
@@ -377,7 +392,7 @@ class StreamHub:
 
     def _current_ends(self, consumer: Consumer) -> list[TopicPartition]:
         assignment = []
-        for service in ("post", "messaging"):
+        for service in TOPICS:
             topic = self._settings.topic(service)
             meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
             if meta is None or meta.error is not None:
@@ -400,8 +415,8 @@ class StreamHub:
                 ) -> list[dict[str, Any]]:
         """A carrier's photos (the same for every reader who may see it); [] if media is down.
 
-        Best effort: a photo whose attach lands after this event was read shows up when the
-        client next fetches the post or message (see docs/media.md)."""
+        Photos attached after this event was read follow with ``post.updated`` /
+        ``message.updated`` (:meth:`_media_attached`)."""
         try:
             carrier = media_pb2.Carrier(kind=kind, id=carrier_id, parent_id=parent_id)
             reply = self._clients.media.ListAttached(media_pb2.ListAttachedRequest(
@@ -411,7 +426,7 @@ class StreamHub:
         return [photo(i) for c in reply.items for i in c.items]
 
     def _post_published(self, data: dict[str, Any], origin: StreamEvent,
-                        subs: list[Subscription]) -> None:
+                        subs: list[Subscription], name: str = "feed.entry") -> None:
         niche_id, post_id = data["niche_id"], data["post_id"]
         photos: list[dict[str, Any]] | None = None
         for sub in subs:
@@ -435,7 +450,7 @@ class StreamHub:
             if photos is None:  # asked once per event, for the first reader who sees it
                 photos = self._photos(sub.user_id, "post", post_id)
             rendered["media"] = photos
-            sub.offer(StreamEvent("feed.entry", rendered, origin.id, origin.event_id))
+            sub.offer(StreamEvent(name, rendered, origin.id, origin.event_id))
 
     def _message_sent(self, data: dict[str, Any], origin: StreamEvent,
                       subs: list[Subscription]) -> None:
@@ -458,6 +473,33 @@ class StreamHub:
                     sub.offer(StreamEvent("message.new", {**render.message(message),
                                                           "media": photos}, origin.id,
                                           origin.event_id))
+
+    def _media_attached(self, data: dict[str, Any], origin: StreamEvent,
+                        subs: list[Subscription]) -> None:
+        """Photos attached to a post or message: its readers get it again, with them."""
+        kind, carrier_id, parent_id = (data["carrier_kind"], data["carrier_id"],
+                                       data["parent_id"])
+        if kind == "post":
+            try:  # the uploader is the author: they can see it, and it names the niche
+                post = self._clients.post.GetPost(post_pb2.GetPostRequest(
+                    viewer_id=data["uploader_id"], post_id=carrier_id), timeout=RPC_TIMEOUT_S)
+            except grpc.RpcError:
+                return
+            self._post_published({"niche_id": post.niche_id, "post_id": carrier_id}, origin,
+                                 subs, name="post.updated")
+        elif kind == "message":
+            photos: list[dict[str, Any]] | None = None
+            for sub in subs:
+                try:  # as the reader: members only (a leaver or stranger is refused)
+                    self._clients.messaging.GetConversation(messaging_pb2.GetConversationRequest(
+                        actor_id=sub.user_id, conversation_id=parent_id), timeout=RPC_TIMEOUT_S)
+                except grpc.RpcError:
+                    continue
+                if photos is None:
+                    photos = self._photos(sub.user_id, "message", carrier_id, parent_id)
+                sub.offer(StreamEvent("message.updated", {
+                    "id": carrier_id, "conversation_id": parent_id, "media": photos},
+                    origin.id, origin.event_id))
 
     def _messages_read(self, data: dict[str, Any], origin: StreamEvent,
                        subs: list[Subscription]) -> None:

@@ -41,6 +41,22 @@ SCHEME = "kith+postgres"
 _NOW = "extract(epoch from clock_timestamp())"
 
 
+def _add(conn: psycopg.Connection, key: str, amount: int, expiry: float) -> tuple[int, float]:
+    """Add ``amount`` to ``key``'s window (a new window once it expired): the count so far
+    and the seconds the window has left."""
+    row = conn.execute(
+        f"INSERT INTO rate_limits AS r (key, count, expires_at)"
+        f" VALUES (%(key)s, %(amount)s, {_NOW} + %(expiry)s)"
+        f" ON CONFLICT (key) DO UPDATE SET"
+        f"  count = CASE WHEN r.expires_at <= {_NOW} THEN EXCLUDED.count"
+        f"               ELSE r.count + EXCLUDED.count END,"
+        f"  expires_at = CASE WHEN r.expires_at <= {_NOW} THEN EXCLUDED.expires_at"
+        f"                    ELSE r.expires_at END"
+        f" RETURNING count, r.expires_at - {_NOW}",
+        {"key": key, "amount": amount, "expiry": float(expiry)}).fetchone()
+    return (int(row[0]), float(row[1])) if row else (amount, float(expiry))
+
+
 class PostgresStorage(Storage):
     """A ``limits`` storage (fixed window) on the ``rate_limits`` table; pass ``pool=``."""
 
@@ -59,17 +75,7 @@ class PostgresStorage(Storage):
 
     def incr(self, key: str, expiry: int | float, amount: int = 1) -> int:
         with self._pool.connection() as conn:
-            row = conn.execute(
-                f"INSERT INTO rate_limits AS r (key, count, expires_at)"
-                f" VALUES (%(key)s, %(amount)s, {_NOW} + %(expiry)s)"
-                f" ON CONFLICT (key) DO UPDATE SET"
-                f"  count = CASE WHEN r.expires_at <= {_NOW} THEN EXCLUDED.count"
-                f"               ELSE r.count + EXCLUDED.count END,"
-                f"  expires_at = CASE WHEN r.expires_at <= {_NOW} THEN EXCLUDED.expires_at"
-                f"                    ELSE r.expires_at END"
-                f" RETURNING count",
-                {"key": key, "amount": amount, "expiry": float(expiry)}).fetchone()
-        return int(row[0]) if row else amount
+            return _add(conn, key, amount, expiry)[0]
 
     def get(self, key: str) -> int:
         with self._pool.connection() as conn:
@@ -152,17 +158,7 @@ class LeasedStorage(PostgresStorage):
                 return lease.position
             size = max(amount, self.lease_size(key))
             with self._pool.connection() as conn:
-                row = conn.execute(
-                    f"INSERT INTO rate_limits AS r (key, count, expires_at)"
-                    f" VALUES (%(key)s, %(amount)s, {_NOW} + %(expiry)s)"
-                    f" ON CONFLICT (key) DO UPDATE SET"
-                    f"  count = CASE WHEN r.expires_at <= {_NOW} THEN EXCLUDED.count"
-                    f"               ELSE r.count + EXCLUDED.count END,"
-                    f"  expires_at = CASE WHEN r.expires_at <= {_NOW} THEN EXCLUDED.expires_at"
-                    f"                    ELSE r.expires_at END"
-                    f" RETURNING count, r.expires_at - {_NOW}",
-                    {"key": key, "amount": size, "expiry": float(expiry)}).fetchone()
-            count, left = (int(row[0]), float(row[1])) if row else (size, float(expiry))
+                count, left = _add(conn, key, size, expiry)
             lease.position, lease.last = count - size + amount, count
             lease.ends = now + max(0.0, left)
             return lease.position
@@ -296,7 +292,7 @@ def install_limiter(app: Flask, pool: ConnectionPool, limits: RateLimits,
         ip_key, app=app, enabled=limits.enabled, strategy="fixed-window",
         storage_uri="kith+leased://",
         storage_options={"pool": pool,  # type: ignore[dict-item]
-                         "lease_fraction": limits.lease_fraction},
+                         "lease_fraction": limits.lease_fraction},  # type: ignore[dict-item]
         application_limits=[
             ParsedOnce(limits.per_user, key_function=user_key, scope="user",
                        exempt_when=no_user),

@@ -93,7 +93,7 @@ def make_view(op: Operation, gw: Gateway) -> Callable[..., Response]:
         if op.method == "POST" and key is not None and not op.stream:
             # Anonymous callers are told apart by address: they never share one key space.
             scope = principal.user_id if principal else f"anonymous:{request.remote_addr}"
-            reply = gw.idempotency.run(scope, key, request.method, request.path,
+            reply: Reply | Response = gw.idempotency.run(scope, key, request.method, request.path,
                                        request.get_data(cache=True),
                                        lambda: op.handler(call),
                                        secret=op.operation_id in CREDENTIAL_RESPONSES)

@@ -23,7 +23,7 @@ from kith.common.commands import Command, CommandRunner, ResultCodec, RetryPolic
 from kith.common.errors import NotFound, Unauthenticated, check
 from kith.common.events import to_new_event
 from kith.common.eventstore import EventStore
-from kith.graph import readmodel
+from kith.graph import niche_keys, readmodel
 from kith.graph.domain.blocks import BlockList
 from kith.graph.domain.niche import Invite, Niche
 from kith.graph.domain.rules import (
@@ -253,11 +253,12 @@ class GraphApplication:
             events = list(decide(state))
             if events:
                 readmodel.record(conn, events)
-                command.append(stream_id, state.version, [to_new_event(e) for e in events])
+                command.append(stream_id, state.version,
+                               [to_new_event(e) for e in niche_keys.seal(conn, events)])
             return state.apply_all(events)
 
         return self.commands.run(name, attempt, actor_id=actor_id, result=result)
 
     def _load(self, conn: psycopg.Connection, stream_id: uuid.UUID) -> list[GraphEvent]:
-        return [from_data(*self.store.codec.decode(r.payload))
-                for r in self.store.load(stream_id, conn)]
+        return niche_keys.unseal(conn, [from_data(*self.store.codec.decode(r.payload))
+                                        for r in self.store.load(stream_id, conn)])

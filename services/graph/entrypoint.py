@@ -10,6 +10,7 @@ from kith.graph.account_deletions import AccountDeletions
 from kith.graph.application import GraphApplication
 from kith.graph.domain.rules import MIN_CAP
 from kith.graph.grpc_api import GraphServicer, register
+from kith.graph.niche_keys import NICHE_KEYS
 from kith.graph.profile_store import PROFILE_KEYS
 from kith.protos import graph_pb2
 
@@ -28,7 +29,7 @@ SPEC = ServiceSpec(
     grpc_services=[SERVICE_NAME],
     register=lambda ctx: [register(GraphServicer(_application(ctx)))],
     projections=lambda ctx: [AccountDeletions(_application(ctx), ctx.settings.topic("identity"))],
-    key_tables=[PROFILE_KEYS],
+    key_tables=[PROFILE_KEYS, NICHE_KEYS],
 )
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {"serve": lambda argv: serve(SPEC)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 
 from kith.common.validation import Fields
@@ -11,9 +13,9 @@ from kith.graph.profile_grpc import ProfileServicer
 from kith.graph.readmodel import MemberRow, NicheRow
 from kith.protos import graph_pb2, graph_pb2_grpc
 
-_ROLES = {graph_pb2.OWNER: Role.OWNER, graph_pb2.ADMIN: Role.ADMIN,
-          graph_pb2.MEMBER: Role.MEMBER}
-_PB_ROLES = {role: pb for pb, role in _ROLES.items()}
+_PB_ROLES = {Role.OWNER: graph_pb2.OWNER, Role.ADMIN: graph_pb2.ADMIN,
+             Role.MEMBER: graph_pb2.MEMBER}
+_ROLES: dict[int, Role] = {pb: role for role, pb in _PB_ROLES.items()}
 
 
 def _role(fields: Fields, value: int) -> Role:
@@ -45,6 +47,8 @@ def _invite(invite: IssuedInvite) -> graph_pb2.Invite:
 
 
 class GraphServicer(ProfileServicer, graph_pb2_grpc.GraphServiceServicer):
+    app: GraphApplication
+
     def __init__(self, app: GraphApplication) -> None:
         self.app = app
 
@@ -184,6 +188,6 @@ class GraphServicer(ProfileServicer, graph_pb2_grpc.GraphServiceServicer):
         return graph_pb2.BlockedAmongResponse(blocked_ids=self.app.blocked_among(user, others))
 
 
-def register(servicer: GraphServicer):
+def register(servicer: GraphServicer) -> Callable[[grpc.Server], None]:
     """A registration callback for :func:`kith.common.rpc.start_server`."""
     return lambda server: graph_pb2_grpc.add_GraphServiceServicer_to_server(servicer, server)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import grpc
 
 from kith.common.validation import Fields
@@ -33,8 +35,10 @@ MAX_DIRECTORY_PAGE = 100
 DEFAULT_DIRECTORY_PAGE = 20
 
 
-class ProfileHolder:
-    profiles: ProfileApplication
+class ProfileHolder(Protocol):
+    @property
+    def profiles(self) -> ProfileApplication:
+        """The member-profile application."""
 
 
 class ProfileServicer:

@@ -9,14 +9,13 @@ their profile and endorsed skills in the event log (:func:`seal`, :func:`unseal`
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 import psycopg
 
-from kith.common import crypto
+from kith.common import crypto, cursors
+from kith.common.errors import InvalidArgument
 from kith.graph.domain.profile import Profile, profile_stream
 from kith.graph.events import (
     MemberProfileChanged,
@@ -31,18 +30,11 @@ PROFILE_KEYS = crypto.KeyTable("graph", "profile_keys")
 
 
 def key_for(conn: psycopg.Connection, user_id: str) -> bytes:
-    row = conn.execute(
-        "INSERT INTO profile_keys (user_id, key) VALUES (%s, %s) ON CONFLICT (user_id)"
-        " DO UPDATE SET key = profile_keys.key RETURNING key",
-        (user_id, PROFILE_KEYS.new(user_id)),
-    ).fetchone()
-    assert row is not None
-    return PROFILE_KEYS.unwrap(row[0], user_id)
+    return PROFILE_KEYS.key_for(conn, user_id)
 
 
 def key_of(conn: psycopg.Connection, user_id: str) -> bytes | None:
-    row = conn.execute("SELECT key FROM profile_keys WHERE user_id = %s", (user_id,)).fetchone()
-    return PROFILE_KEYS.unwrap(row[0], user_id) if row else None
+    return PROFILE_KEYS.key_of(conn, user_id)
 
 
 def _subject(event: ProfileEvent) -> str:
@@ -122,7 +114,7 @@ def erase_user(conn: psycopg.Connection, user_id: str) -> None:
     is destroyed (what the log holds of them becomes unreadable)."""
     for table in ("member_profiles", "member_skills", "skill_endorsements"):
         conn.execute(f"DELETE FROM {table} WHERE user_id = %s", (user_id,))
-    conn.execute("DELETE FROM profile_keys WHERE user_id = %s", (user_id,))
+    PROFILE_KEYS.destroy(conn, user_id)
 
 
 def endorsed_by(conn: psycopg.Connection, endorser_id: str) -> list[tuple[str, str]]:
@@ -171,8 +163,9 @@ def profile(conn: psycopg.Connection, niche_id: str, user_id: str) -> ProfileRow
         "SELECT display_name, headline, birthday, reading_title, reading_author"
         " FROM member_profiles WHERE niche_id = %s AND user_id = %s",
         (niche_id, user_id)).fetchone() or ("", "", "", "", "")
-    return ProfileRow(niche_id, user_id, *row,
-                      skills=_skills(conn, niche_id, [user_id]).get(user_id, []))
+    display_name, headline, birthday, reading_title, reading_author = row
+    return ProfileRow(niche_id, user_id, display_name, headline, birthday, reading_title,
+                      reading_author, skills=_skills(conn, niche_id, [user_id]).get(user_id, []))
 
 
 def member_profiles(conn: psycopg.Connection, niche_id: str, skill_prefix: str
@@ -237,19 +230,15 @@ class DirectoryRow:
 
 
 def encode_position(position: list) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+    return cursors.encode(*position)
 
 
 def decode_position(cursor: str) -> list | None:
     """The keyset position a cursor stands for; None if it is not one of ours."""
     try:
-        position = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError:
+        return list(cursors.decode(cursor, int, str, str, str))
+    except InvalidArgument:
         return None
-    if (isinstance(position, list) and len(position) == 4 and isinstance(position[0], int)
-            and all(isinstance(p, str) for p in position[1:])):
-        return position
-    return None
 
 
 def search_skills(conn: psycopg.Connection, actor_id: str, prefix: str, kinds: Sequence[str],

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import psycopg
 
 from kith.common.commands import Command, CommandRunner
-from kith.common.errors import InvalidArgument, NotFound, Unauthenticated, check
+from kith.common.errors import NotFound, Unauthenticated, check, require
 from kith.common.events import to_new_event
 from kith.graph import profile_store, readmodel
 from kith.graph.domain.profile import MemberProfile, Profile, profile_stream
@@ -127,8 +127,7 @@ class ProfileApplication:
               Unauthenticated("this account was deleted", code="account_deleted"))
         mine = readmodel.membership_of(conn, niche_id, actor_id)
         check(mine is not None, NotFound("niche not found"))
-        check(found is not None, NotFound("no such member"))
-        assert found is not None
+        found = require(found, NotFound("no such member"))
         return found[1]
 
     def _load(self, conn: psycopg.Connection, stream: uuid.UUID) -> list[ProfileEvent]:
@@ -137,5 +136,3 @@ class ProfileApplication:
         return events  # type: ignore[return-value]
 
 
-def invalid_cursor() -> InvalidArgument:
-    return InvalidArgument("invalid cursor", details={"cursor": "is not a cursor from this list"})

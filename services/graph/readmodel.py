@@ -99,9 +99,9 @@ def record(conn: psycopg.Connection, events: Sequence[GraphEvent]) -> None:
                      _ts(event.expires_at_ms)))
             case InviteRevoked():
                 conn.execute("DELETE FROM invites WHERE invite_id = %s", (event.invite_id,))
-            case NicheArchived():
-                conn.execute("UPDATE niches SET archived = true WHERE niche_id = %s",
-                             (event.niche_id,))
+            case NicheArchived():  # its name and description go with it (niche_keys)
+                conn.execute("UPDATE niches SET archived = true, name = '', description = ''"
+                             " WHERE niche_id = %s", (event.niche_id,))
                 conn.execute("DELETE FROM invites WHERE niche_id = %s", (event.niche_id,))
             case UserBlocked():
                 conn.execute(
@@ -120,8 +120,9 @@ _NICHE_COLUMNS = ("n.niche_id::text, n.name, n.kind, n.description, n.member_cap
 
 
 def _niche(row: tuple) -> NicheRow:
-    *head, created_at, archived, role = row
-    return NicheRow(*head, _ms(created_at), archived, Role(role) if role else None)
+    niche_id, name, kind, description, member_cap, member_count, created_at, archived, role = row
+    return NicheRow(niche_id, name, kind, description, member_cap, member_count,
+                    _ms(created_at), archived, Role(role) if role else None)
 
 
 def invite_niche(conn: psycopg.Connection, code_sha256: str) -> str | None:

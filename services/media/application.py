@@ -24,7 +24,8 @@ import grpc
 import psycopg
 
 from kith.common.commands import Command, CommandRunner, ResultCodec
-from kith.common.errors import DomainError, InvalidArgument, NotFound, check
+from kith.common.db import scalar
+from kith.common.errors import DomainError, InvalidArgument, NotFound, check, require
 from kith.common.events import to_new_event
 from kith.common.eventstore import EventStore
 from kith.media import storage
@@ -134,9 +135,9 @@ class MediaApplication:
                              event.bytes, event.uploaded_at_ms)
 
         def first_upload(conn: psycopg.Connection, kept: dict[str, str]) -> MediaView:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM media WHERE id = %s"
-                               " AND state <> 'purged'", (kept["media_id"],)).fetchone()
-            check(row is not None, NotFound("no such photo", "not_found"))  # purged since
+            row = require(conn.execute(f"SELECT {_COLUMNS} FROM media WHERE id = %s"
+                                       " AND state <> 'purged'", (kept["media_id"],)).fetchone(),
+                          NotFound("no such photo", "not_found"))  # purged since
             return MediaView(*row)
 
         # A repeat of the command (same command id) answers with the photo it stored.
@@ -226,8 +227,8 @@ class MediaApplication:
                 "SELECT id::text, version FROM media WHERE claim_id = %s AND uploader_id = %s"
                 " AND state = 'pending' ORDER BY position, id FOR UPDATE",
                 (claim_id, actor)).fetchall()
-            start = conn.execute("SELECT count(*) FROM media WHERE carrier_id = %s",
-                                 (carrier.id,)).fetchone()[0]
+            start = scalar(conn, "SELECT count(*) FROM media WHERE carrier_id = %s",
+                           (carrier.id,))
             for offset, (media_id, version) in enumerate(rows):
                 event = MediaAttached(media_id, actor, carrier.kind, carrier.id,
                                       carrier.parent_id, start + offset, at)

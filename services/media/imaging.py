@@ -93,7 +93,7 @@ def decode(data: bytes, declared: str, max_pixels: int = MAX_PIXELS) -> Image.Im
     except Exception:  # untrusted bytes: Pillow fails in many ways (OSError, SyntaxError…)
         raise InvalidImage("the image cannot be decoded (corrupt or truncated)",
                            details={"body": "cannot be decoded"}) from None
-    upright.format = fmt  # type: ignore[attr-defined]
+    upright.format = fmt
     return upright
 
 
@@ -139,7 +139,8 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
 def render(data: bytes, declared: str, max_pixels: int = MAX_PIXELS) -> list[Rendition]:
     """Every size of an upload, re-encoded from pixels alone (original, display, thumb)."""
     decoded = decode(data, declared, max_pixels)
-    fmt = decoded.format  # type: ignore[attr-defined]
+    fmt = decoded.format
+    assert fmt is not None  # decode() names the format it checked
     image = _normalise(decoded, fmt)
     del decoded
     renditions: list[Rendition] = []

@@ -56,22 +56,16 @@ MEDIA_KEYS = crypto.KeyTable("media", "media_keys")
 
 def key_for(conn: psycopg.Connection, user_id: str) -> bytes:
     """The uploader's key, created with their first photo."""
-    row = conn.execute(
-        "INSERT INTO media_keys (user_id, key) VALUES (%s, %s)"
-        " ON CONFLICT (user_id) DO UPDATE SET key = media_keys.key RETURNING key",
-        (user_id, MEDIA_KEYS.new(user_id))).fetchone()
-    assert row is not None
-    return MEDIA_KEYS.unwrap(row[0], user_id)
+    return MEDIA_KEYS.key_for(conn, user_id)
 
 
 def key_of(conn: psycopg.Connection, user_id: str) -> bytes | None:
-    row = conn.execute("SELECT key FROM media_keys WHERE user_id = %s", (user_id,)).fetchone()
-    return MEDIA_KEYS.unwrap(row[0], user_id) if row else None
+    return MEDIA_KEYS.key_of(conn, user_id)
 
 
 def destroy_key(conn: psycopg.Connection, user_id: str) -> None:
     """Shred every photo ``user_id`` uploaded: their chunks can never be opened again."""
-    conn.execute("DELETE FROM media_keys WHERE user_id = %s", (user_id,))
+    MEDIA_KEYS.destroy(conn, user_id)
 
 
 # -- bytes -----------------------------------------------------------------------------------

@@ -14,8 +14,6 @@ the conversation key, texts under the (conversation, sender) key
 
 from __future__ import annotations
 
-import base64
-import binascii
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -24,9 +22,9 @@ from typing import Protocol
 
 import psycopg
 
-from kith.common import crypto
+from kith.common import crypto, cursors
 from kith.common.commands import Command, CommandRunner, ResultCodec
-from kith.common.errors import InvalidArgument, NotFound, check
+from kith.common.errors import NotFound, check
 from kith.common.events import to_new_event
 from kith.common.eventstore import EventStore
 from kith.messaging import keys, readmodel
@@ -327,13 +325,9 @@ class MessagingApplication:
 
 
 def _encode_cursor(updated_at_ms: int, conversation_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{updated_at_ms}|{conversation_id}".encode()).decode()
+    return cursors.encode(updated_at_ms, conversation_id)
 
 
 def _decode_cursor(cursor: str) -> tuple[int, str]:
-    try:
-        at, conversation_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return int(at), str(uuid.UUID(conversation_id))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidArgument("malformed cursor", details={"cursor": "not a cursor we issued"}
-                              ) from None
+    at, conversation_id = cursors.decode(cursor, int, uuid.UUID)
+    return at, str(conversation_id)

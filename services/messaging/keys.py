@@ -45,15 +45,12 @@ def open_text(keys: Mapping[SenderPair, bytes], conversation_id: str, sender_id:
 # -- conversation keys (titles) --------------------------------------------------------------
 
 def insert_conversation_key(conn: psycopg.Connection, conversation_id: str, key: bytes) -> None:
-    conn.execute("INSERT INTO conversation_keys (conversation_id, key) VALUES (%s, %s)",
-                 (conversation_id, CONVERSATION_KEYS.wrap(key, conversation_id)))
+    CONVERSATION_KEYS.insert(conn, key, conversation_id)
 
 
 def conversation_key(conn: psycopg.Connection, conversation_id: str) -> bytes | None:
     """The conversation's data key; ``None`` once shredded."""
-    row = conn.execute("SELECT key FROM conversation_keys WHERE conversation_id = %s",
-                       (conversation_id,)).fetchone()
-    return CONVERSATION_KEYS.unwrap(row[0], conversation_id) if row else None
+    return CONVERSATION_KEYS.key_of(conn, conversation_id)
 
 
 def conversation_keys(conn: psycopg.Connection,
@@ -67,13 +64,7 @@ def conversation_keys(conn: psycopg.Connection,
 
 def sender_key_for(conn: psycopg.Connection, conversation_id: str, sender_id: str) -> bytes:
     """The pair's key, created on its first message (under the conversation's row lock)."""
-    row = conn.execute(
-        "INSERT INTO sender_keys (conversation_id, user_id, key) VALUES (%s, %s, %s)"
-        " ON CONFLICT (conversation_id, user_id) DO UPDATE SET key = sender_keys.key"
-        " RETURNING key", (conversation_id, sender_id,
-                           SENDER_KEYS.new(conversation_id, sender_id))).fetchone()
-    assert row is not None
-    return SENDER_KEYS.unwrap(row[0], conversation_id, sender_id)
+    return SENDER_KEYS.key_for(conn, conversation_id, sender_id)
 
 
 def sender_keys(conn: psycopg.Connection,

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import psycopg
 
 from kith.common.commands import Command, CommandRunner, ResultCodec
-from kith.common.errors import NotFound, check
+from kith.common.errors import NotFound, check, require
 from kith.common.events import to_new_event
 from kith.common.eventstore import EventStore
 from kith.post import keys, readmodel
@@ -227,8 +227,7 @@ class PostApplication:
         """
         with self.store.pool.connection() as conn:
             head = readmodel.header(conn, post_id)
-            check(head is not None, NotFound("post not found"))
-            assert head is not None
+            head = require(head, NotFound("post not found"))
             items = readmodel.comments(conn, post_id, after_seq, limit + 1)
         more = len(items) > limit
         items = items[:limit]
@@ -269,8 +268,7 @@ class PostApplication:
         """
         with self.store.pool.connection() as conn:
             head = readmodel.header(conn, post_id)
-        check(head is not None, NotFound("post not found"))
-        assert head is not None
+        head = require(head, NotFound("post not found"))
         others = [head.author_id] if head.author_id != user_id else []
         audience = self.graph.audience(user_id, [head.niche_id], others)
         role = audience.role(head.niche_id)
@@ -324,8 +322,7 @@ class PostApplication:
         found = keys.keys_of(conn, owners)
         post = Post.replay(
             unseal(e, found.get(text_owner(e, author) or "")) if author else e for e in events)
-        check(post is not None, NotFound("post not found"))
-        assert post is not None
+        post = require(post, NotFound("post not found"))
         return post
 
 

@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from kith.common.errors import InvalidArgument, NotFound, PermissionDenied, check
+from kith.common.errors import InvalidArgument, NotFound, PermissionDenied, check, require
 from kith.post.events import (
     CommentAdded,
     CommentDeleted,
@@ -71,8 +71,7 @@ def can_see(role: Role | None, blocked: bool) -> bool:
 
 def check_member(role: Role | None) -> Role:
     """Outsiders learn nothing: an unknown niche and a foreign one look the same."""
-    check(role is not None, NotFound("niche not found"))
-    assert role is not None
+    role = require(role, NotFound("niche not found"))
     return role
 
 

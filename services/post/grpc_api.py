@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 
 import grpc
 
+from kith.common import cursors
 from kith.common.errors import InvalidArgument
 from kith.common.validation import Fields
 from kith.post.application import PostApplication
@@ -20,24 +19,16 @@ DEFAULT_COMMENT_PAGE = 50
 MAX_COMMENT_PAGE = 100
 MAX_BATCH = 200
 MAX_SHELF = 500
-_CURSOR_PREFIX = "c1:"
-
-
 def encode_cursor(after_seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{after_seq}".encode()).decode()
+    return cursors.encode(after_seq)
 
 
 def decode_cursor(cursor: str) -> int:
     """The position a cursor stands for; an empty cursor is the start."""
     if not cursor:
         return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if raw.startswith(_CURSOR_PREFIX) and (seq := int(raw[len(_CURSOR_PREFIX):])) >= 0:
-            return seq
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        pass
-    raise InvalidArgument("invalid cursor", details={"cursor": "is not a cursor from this list"})
+    (seq,) = cursors.decode(cursor, int)
+    return int(seq)
 
 
 def typed_message(body: Body, answer: tuple[str, str] | None) -> post_pb2.Typed:

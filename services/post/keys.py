@@ -19,13 +19,7 @@ AUTHOR_KEYS = crypto.KeyTable("post", "author_keys")
 
 def key_for(conn: psycopg.Connection, user_id: str) -> bytes:
     """The user's key, created on first use."""
-    row = conn.execute(
-        "INSERT INTO author_keys (user_id, key) VALUES (%s, %s) ON CONFLICT (user_id)"
-        " DO UPDATE SET key = author_keys.key RETURNING key",
-        (user_id, AUTHOR_KEYS.new(user_id)),
-    ).fetchone()
-    assert row is not None
-    return AUTHOR_KEYS.unwrap(row[0], user_id)
+    return AUTHOR_KEYS.key_for(conn, user_id)
 
 
 def keys_of(conn: psycopg.Connection, user_ids: Collection[str]) -> dict[str, bytes]:

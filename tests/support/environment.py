@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from kith.common.config import Settings
-from kith.common.infra.embedded import provisioned
 from kith.common.service import RunningService, ServiceSpec, start_service
+from kith_dev.infra.embedded import provisioned
 
 REPO = Path(__file__).resolve().parents[2]
 # Cheap password hashing: the production argon2id cost would dominate the suite.

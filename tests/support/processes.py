@@ -12,7 +12,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kith.common.config import DEFAULT_GRPC_PORTS, Settings
-from kith.common.infra.processes import free_port
+from kith_dev.infra.processes import free_port
 from tests.support.environment import FAST_ARGON2
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -13,8 +12,6 @@ from kith.common import rpc
 from kith.common.assertion import ActorSigner
 from kith.common.config import Settings
 from kith.common.rpc import DEFAULT_DEADLINE_S, error_info
-
-READY_WAIT_S = 3.0
 
 
 def refused(call: Callable[[], Any]) -> tuple[grpc.StatusCode, str | None, dict[str, Any]]:
@@ -32,12 +29,8 @@ def channel(address: str, deadline_s: float = DEFAULT_DEADLINE_S,
     Tests drive services directly, so like the gateway they must sign the acting
     user (the development key of ``settings``, or of the defaults).
     """
-    signed = rpc.channel(address, deadline_s,
-                         signer=ActorSigner((settings or Settings()).signing_key()))
-    # A test's first call fails fast on a refused connect attempt (seen as a rare
-    # UNAVAILABLE right after a service started in-process on a loaded machine); give
-    # the channel a moment to connect first. Best effort: a channel to a server that is
-    # meant to be down is still returned, and its calls fail as they should.
-    with contextlib.suppress(grpc.FutureTimeoutError):
-        grpc.channel_ready_future(signed).result(timeout=READY_WAIT_S)
-    return signed
+    # No wait for readiness: the rare UNAVAILABLE of a first call came from gRPC sharing a
+    # dead server's connection with new channels (fixed in kith.common.rpc.channel; see
+    # tests/unit/common/test_rpc_channels.py).
+    return rpc.channel(address, deadline_s,
+                       signer=ActorSigner((settings or Settings()).signing_key()))

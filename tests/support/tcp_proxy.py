@@ -17,7 +17,7 @@ import socket
 import struct
 import threading
 
-from kith.common.infra.processes import free_port
+from kith_dev.infra.processes import free_port
 
 POLL_S = 0.1
 CHUNK = 65536

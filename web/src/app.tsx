@@ -1704,6 +1704,10 @@ function ConversationPage({ id }: { id: string }) {
     setMessages((ms) => (ms.some((x) => x.seq === m.seq) ? ms : [...ms, m].sort((a, b) => a.seq - b.seq)));
     if (m.sender_id !== me.id && document.visibilityState === "visible") markRead(m.seq);
   });
+  // Photos attached after the message arrived (the gateway attaches them just after sending).
+  useLive<{ id: string; conversation_id: string; media: Photo[] }>("message.updated", (u) => {
+    if (u.conversation_id === id) setMessages((ms) => ms.map((x) => (x.id === u.id ? { ...x, media: u.media } : x)));
+  });
   useLive<{ conversation_id: string; user_id: string; seq: number }>("message.read", (r) => {
     if (r.conversation_id === id && r.user_id !== me.id) setReadBy((s) => ({ ...s, [r.user_id]: Math.max(s[r.user_id] ?? 0, r.seq) }));
   });

@@ -159,7 +159,11 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     signalled = wait_for_signal()
-    threading.Thread(target=lambda: signalled.wait() or stop.set(), daemon=True).start()
+    def stop_when_signalled() -> None:
+        signalled.wait()
+        stop.set()
+
+    threading.Thread(target=stop_when_signalled, daemon=True).start()
     try:
         yield
     finally:

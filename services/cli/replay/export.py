@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import fastavro
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -237,6 +237,6 @@ class Exporter:
 
     def _schema(self, event_type: str) -> dict[str, Any]:
         if event_type not in self._schemas:
-            self._schemas[event_type] = fastavro.parse_schema(
-                export_schema(self.codec.registry, event_type))
+            self._schemas[event_type] = cast("dict[str, Any]", fastavro.parse_schema(
+                export_schema(self.codec.registry, event_type)))
         return self._schemas[event_type]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import psycopg
 
 from kith.cli.replay.errors import ReplayError
+from kith.common.db import scalar
 from kith.common.relay import RELAY_LEADER_LOCK, OutboxRelay
 
 
@@ -35,7 +36,7 @@ def republish(dsn: str, bootstrap: str, topic: str, after_position: int = 0,
     stop = stop or threading.Event()
     started = time.monotonic()
     with psycopg.connect(dsn, autocommit=True) as conn:
-        last = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+        last = scalar(conn, "SELECT coalesce(max(position), 0) FROM events")
         if after_position < 0 or after_position > last:
             raise ReplayError(f"--after-position must lie in 0..{last}")
         queued = conn.execute(
@@ -43,7 +44,7 @@ def republish(dsn: str, bootstrap: str, topic: str, after_position: int = 0,
             " ON CONFLICT DO NOTHING", (after_position,)).rowcount
         conn.execute(f"NOTIFY kith_events, '{last}'")
         published = 0
-        if conn.execute("SELECT pg_try_advisory_lock(%s)", (RELAY_LEADER_LOCK,)).fetchone()[0]:
+        if scalar(conn, "SELECT pg_try_advisory_lock(%s)", (RELAY_LEADER_LOCK,)):
             try:
                 relay = OutboxRelay(dsn, bootstrap, topic)
                 while not stop.is_set() and (n := relay.publish_batch(conn)):
@@ -51,9 +52,8 @@ def republish(dsn: str, bootstrap: str, topic: str, after_position: int = 0,
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (RELAY_LEADER_LOCK,))
         deadline = time.monotonic() + timeout_s
-        while not stop.is_set() and conn.execute(
-                "SELECT count(*) FROM outbox WHERE position > %s", (after_position,)
-                ).fetchone()[0]:
+        while not stop.is_set() and scalar(
+                conn, "SELECT count(*) FROM outbox WHERE position > %s", (after_position,)):
             if time.monotonic() > deadline:
                 raise ReplayError("the leading relay did not publish the queued events in "
                                   f"{timeout_s:.0f} s; see its logs (they stay queued)")

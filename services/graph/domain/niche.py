@@ -19,6 +19,7 @@ from kith.common.errors import (
     NotFound,
     PermissionDenied,
     check,
+    require,
 )
 from kith.graph.domain.rules import InviteTerms, NicheSettings, Role
 from kith.graph.events import (
@@ -63,8 +64,7 @@ class Invite:
 def check_member(niche: Niche, user_id: str) -> Member:
     """The user's membership; a niche is NOT_FOUND to anyone outside it."""
     member = niche.members.get(user_id)
-    check(member is not None, NotFound("niche not found"))
-    assert member is not None
+    member = require(member, NotFound("niche not found"))
     return member
 
 
@@ -86,8 +86,8 @@ def check_outranks(actor: Member, target: Member) -> None:
 
 def check_invite_usable(invite: Invite | None, now_ms: int) -> Invite:
     """Unknown, expired and used-up invites are all just NOT_FOUND."""
-    check(invite is not None and invite.usable(now_ms), NotFound("invite not found"))
-    assert invite is not None
+    invite = require(invite, NotFound("invite not found"))
+    check(invite.usable(now_ms), NotFound("invite not found"))
     return invite
 
 
@@ -237,8 +237,7 @@ class Niche:
             return [left]
         check_manager(actor, "remove members")
         target = self.members.get(user_id)
-        check(target is not None, NotFound("no such member"))
-        assert target is not None
+        target = require(target, NotFound("no such member"))
         check_outranks(actor, target)
         return [MemberLeft(self.niche_id, user_id, REMOVED, actor_id, now_ms)]
 
@@ -248,8 +247,7 @@ class Niche:
         actor = check_member(self, actor_id)
         check_owner(actor, "change roles")
         target = self.members.get(user_id)
-        check(target is not None, NotFound("no such member"))
-        assert target is not None
+        target = require(target, NotFound("no such member"))
         if target.role is role:
             return []
         if user_id == actor_id:
@@ -280,5 +278,5 @@ class Niche:
         """Who inherits ownership: the longest-standing admin, else member (joining order)."""
         others = [m for m in self.members.values() if m.user_id != owner_id]
         admins = [m for m in others if m.role is Role.ADMIN]
-        return (admins or others or [None])[0]
+        return (admins or others)[0] if admins or others else None
 

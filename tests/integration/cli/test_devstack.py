@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -21,7 +23,7 @@ from confluent_kafka import Consumer, Producer
 
 from kith.common.config import DEFAULT_GRPC_PORTS
 from kith.common.infra.kafka import ensure_topics
-from kith.common.infra.processes import free_port
+from kith_dev.infra.processes import free_port
 
 READY = re.compile(r"^kith ready: (.*) data=")
 ROUND_TRIP_TOPIC = "devstack.round-trip"
@@ -61,9 +63,15 @@ class DevStackProcess:
 
 
 @pytest.fixture
-def dev_env(tmp_path: Path, infra: object) -> Iterator[dict[str, str]]:
-    """Environment for a dev stack of its own; ``infra`` has the broker's jars resolved."""
+def dev_env(infra: object) -> Iterator[dict[str, str]]:
+    """Environment for a dev stack of its own; ``infra`` has the broker's jars resolved.
+
+    Its home is not under pytest's ``tmp_path``: any pytest session that starts meanwhile
+    (another checkout's) resets pytest's shared temporary root to mode 0700, which locks
+    the unprivileged ``embedded_postgres`` user (PostgreSQL under root) out of its data
+    directory ("could not open lock file … Permission denied")."""
     repo = Path(__file__).resolve().parents[3]
+    tmp_path = Path(tempfile.mkdtemp(prefix="kith-devstack-test-"))
     env = {
         **os.environ,
         "KITH_HOME": str(tmp_path / "home"),
@@ -81,7 +89,10 @@ def dev_env(tmp_path: Path, infra: object) -> Iterator[dict[str, str]]:
     # Share the jar cache with the rest of the suite: one Maven download per checkout.
     (tmp_path / "home" / "kafka").mkdir(parents=True)
     (tmp_path / "home" / "kafka" / "lib").symlink_to(repo / ".kith" / "kafka" / "lib")
-    yield env
+    try:
+        yield env
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def test_the_dev_stack_comes_up_round_trips_and_keeps_its_data(dev_env: dict[str, str]) -> None:

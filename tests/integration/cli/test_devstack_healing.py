@@ -18,6 +18,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from tests.integration.cli.test_devstack import DevStackProcess, dev_env  # noqa: F401
+from tests.support.waiting import eventually
 
 
 def _children(pid: int) -> dict[int, str]:
@@ -55,12 +56,10 @@ def _one(children: dict[int, str], marker: str) -> int:
 
 
 def _wait(predicate, timeout: float, what: str) -> float:
+    """Wait for ``predicate``; return how long it took (the healing times are reported)."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if predicate():
-            return time.monotonic() - started
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not within {timeout} s")
+    eventually(predicate, timeout=timeout, interval=0.2, what=what)
+    return time.monotonic() - started
 
 
 def _kafka_answers(bootstrap: str) -> bool:

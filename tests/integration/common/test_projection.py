@@ -29,6 +29,7 @@ from tests.support.ledger import (
     ledger_codec,
     read_balances,
 )
+from tests.support.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -166,18 +167,24 @@ def test_records_that_can_never_apply_go_to_dead_letters_and_the_rest_applies(
     runner = ProjectionRunner(LedgerProjection([settings.topic("post")]), dsn,
                               settings.kafka_bootstrap, codec, group_id=settings.topic("post"))
     runner.open()
+
+    def step_and_look() -> tuple[int, list[tuple[bytes, str]]]:
+        runner.step()
+        with psycopg.connect(dsn) as conn:
+            dead = conn.execute("SELECT key, error FROM projection_dead_letters ORDER BY error"
+                                ).fetchall()
+        return applied_total(dsn), [(bytes(k), e) for k, e in dead]
+
     try:
-        deadline = time.monotonic() + 30
-        while applied_total(dsn) < 5 and time.monotonic() < deadline:
-            runner.step()
+        # The good events and the dead letters sit in different partitions, fetched in any
+        # order: wait for both, not only for the good events.
+        _, dead = eventually(step_and_look, lambda seen: seen[0] == 5 and len(seen[1]) == 2,
+                             timeout=30, interval=0)
     finally:
         runner.close()
 
     assert read_balances(dsn) == {**expected, **later}
-    with psycopg.connect(dsn) as conn:
-        dead = conn.execute("SELECT key, error FROM projection_dead_letters ORDER BY error"
-                            ).fetchall()
-    assert [bytes(k) for k, _ in dead] == [stream.encode(), b"not-a-uuid"]
+    assert [k for k, _ in dead] == [stream.encode(), b"not-a-uuid"]
     assert "corrupt payload" in dead[0][1] and "not a Kith event record" in dead[1][1]
 
 

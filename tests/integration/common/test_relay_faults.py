@@ -19,9 +19,9 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 from kith.common.config import Settings
 from kith.common.db import make_pool
 from kith.common.eventstore import EventStore, NewEvent
-from kith.common.infra.processes import free_port
 from kith.common.metrics import RELAY_BACKLOG
 from kith.common.relay import OutboxRelay
+from kith_dev.infra.processes import free_port
 from tests.support.kafka import read_topic
 from tests.support.ledger import DEPOSITED, ledger_codec
 

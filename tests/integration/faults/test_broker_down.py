@@ -27,8 +27,9 @@ import psycopg
 from kith.common.config import Settings
 from kith.common.db import make_pool
 from kith.common.eventstore import EventStore, NewEvent
-from kith.common.infra.kafka import EmbeddedKafka, ensure_topics
-from kith.common.infra.processes import free_port
+from kith.common.infra.kafka import ensure_topics
+from kith_dev.infra.kafka import EmbeddedKafka
+from kith_dev.infra.processes import free_port
 from tests.integration.faults.oracle import ledger_oracle
 from tests.support.kafka import read_topic
 from tests.support.ledger import DEPOSITED, LedgerProjection, ledger_codec, read_balances

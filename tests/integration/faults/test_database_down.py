@@ -27,8 +27,9 @@ import psycopg
 from kith.common.config import DB_SESSION_DEFAULTS, Settings, with_database, with_session_limits
 from kith.common.db import make_pool, migrate_service
 from kith.common.eventstore import EventStore, NewEvent
-from kith.common.infra.postgres import EmbeddedPostgres, ensure_database
-from kith.common.infra.processes import free_port
+from kith.common.infra.postgres import ensure_database
+from kith_dev.infra.postgres import EmbeddedPostgres
+from kith_dev.infra.processes import free_port
 from tests.integration.faults.oracle import ledger_oracle
 from tests.support.kafka import read_topic
 from tests.support.ledger import DEPOSITED, LedgerProjection, ledger_codec, read_balances

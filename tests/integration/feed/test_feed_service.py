@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -28,6 +27,7 @@ from kith.protos import (
     post_pb2_grpc,
 )
 from tests.support.rpc import channel
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -49,15 +49,6 @@ def world(stack) -> Iterator[dict[str, Any]]:
     worker.join(30)
 
 
-def eventually(check: Callable[[], Any], timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def register(world: dict[str, Any], name: str) -> str:
@@ -82,12 +73,7 @@ def test_feeds_are_hydrated_paginated_and_private(world: dict[str, Any]) -> None
         return feed.GetHomeFeed(feed_pb2.GetHomeFeedRequest(viewer_id=viewer, limit=limit,
                                                             cursor=cursor))
 
-    def has_all() -> feed_pb2.FeedPage:
-        page = home(bob)
-        assert len(page.items) == 4
-        return page
-
-    page = eventually(has_all)
+    page = eventually(lambda: home(bob), lambda page: len(page.items) == 4)
     assert [i.id for i in page.items] == [p.id for p in reversed(posted)]
     assert page.items[0].author_display_name == "Alice" and page.items[0].text == "post 3"
     assert page.items[1].author_display_name == "Bob" and page.next_cursor == ""
@@ -101,7 +87,7 @@ def test_feeds_are_hydrated_paginated_and_private(world: dict[str, Any]) -> None
     assert [i.id for i in niche_page.items] == [posted[3].id, posted[2].id]
 
     post.Edit(post_pb2.EditRequest(actor_id=alice, post_id=posted[3].id, text="edited"))
-    eventually(lambda: _assert_text(home(bob), "edited"))
+    eventually(lambda: home(bob), lambda page: page.items[0].text == "edited")
 
     with pytest.raises(grpc.RpcError) as exc:
         feed.GetNicheFeed(feed_pb2.GetNicheFeedRequest(viewer_id=dave, niche_id=niche))
@@ -114,12 +100,8 @@ def test_feeds_are_hydrated_paginated_and_private(world: dict[str, Any]) -> None
 
     graph.Block(graph_pb2.BlockRequest(actor_id=bob, user_id=alice))
 
-    def only_own() -> None:
-        assert [i.id for i in home(bob).items] == [posted[2].id]
-        assert [i.id for i in home(alice).items] == [posted[3].id, posted[1].id, posted[0].id]
+    def feeds() -> tuple[list[str], list[str]]:
+        return [i.id for i in home(bob).items], [i.id for i in home(alice).items]
 
-    eventually(only_own)
-
-
-def _assert_text(page: feed_pb2.FeedPage, text: str) -> None:
-    assert page.items[0].text == text
+    eventually(feeds, lambda seen: seen == ([posted[2].id],
+                                           [posted[3].id, posted[1].id, posted[0].id]))

@@ -25,6 +25,7 @@ from tests.integration.feed.feed_helpers import (
     feed_rows,
     scenario,
 )
+from tests.support.waiting import eventually
 
 FEED_SIZE = 5
 
@@ -34,15 +35,6 @@ def _worker_env(settings: Settings) -> dict[str, str]:
             "KITH_KAFKA_BOOTSTRAP": settings.require_kafka(), "KITH_DB_PREFIX": settings.db_prefix,
             "KITH_TOPIC_PREFIX": settings.topic_prefix, "KITH_FEED_SIZE": str(FEED_SIZE),
             "KITH_FEED_BATCH_SIZE": "4", "KITH_LOG_FORMAT": "text", "KITH_LOG_LEVEL": "WARNING"}
-
-
-def _wait_until(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_sigkill_mid_batch_loses_and_duplicates_nothing(settings: Settings,
@@ -57,7 +49,8 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(settings: Settings,
             worker = subprocess.Popen(command, env=_worker_env(settings))
             start = consumed(conn)
             # Let it commit a few batches, then kill it in the middle of one.
-            assert _wait_until(lambda s=start: consumed(conn) > s, 60), "worker made no progress"
+            eventually(lambda: consumed(conn), lambda n, s=start: n > s, timeout=60,
+                       interval=0.02, what="the worker's progress")
             time.sleep(rng.uniform(0.0, 0.1))
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
@@ -67,7 +60,7 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(settings: Settings,
         assert consumed(conn) < total, "the stream ended before the kills: make it longer"
         worker = subprocess.Popen(command, env=_worker_env(settings))
         try:
-            assert _wait_until(lambda: consumed(conn) >= total, 90)
+            eventually(lambda: consumed(conn), lambda n: n >= total, timeout=90, interval=0.02)
         finally:
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(30) == 0
@@ -85,7 +78,7 @@ def _drain(settings: Settings, conn: psycopg.Connection, total: int, batch_size:
     thread = threading.Thread(target=runner.run, args=(stop,))
     thread.start()
     try:
-        assert _wait_until(lambda: consumed(conn) >= total, 60)
+        eventually(lambda: consumed(conn), lambda n: n >= total, timeout=60, interval=0.02)
     finally:
         stop.set()
         thread.join(30)
@@ -125,13 +118,14 @@ def test_two_workers_sharing_the_partitions_converge(settings: Settings, feed_ds
         thread.start()
     try:
         # Both consumers must hold partitions before the events exist (one each way).
-        assert _wait_until(lambda: sum("assigned" in r.getMessage() and " 0 partitions"
-                                       not in r.getMessage() for r in caplog.records) >= 2, 60)
+        eventually(lambda: sum("assigned" in r.getMessage() and " 0 partitions"
+                               not in r.getMessage() for r in caplog.records),
+                   lambda assigned: assigned >= 2, timeout=60, what="both consumers assigned")
         rng = random.Random(11)
         streams = scenario(rng.randint, users=15, niches=4, posts=150, ops=20)
         total = append_and_publish(settings, streams, rng.randint)
         with psycopg.connect(feed_dsn) as conn:
-            assert _wait_until(lambda: consumed(conn) >= total, 60)
+            eventually(lambda: consumed(conn), lambda n: n >= total, timeout=60, interval=0.02)
             assert all(r.applied > 0 for r in runners), "both workers had partitions"
             assert actual_feeds(conn) == expected_feeds(streams, FEED_SIZE)
     finally:

@@ -93,14 +93,6 @@ def serve_app(app: Any) -> tuple[BaseWSGIServer, str]:
     return server, f"http://127.0.0.1:{server.server_port}"
 
 
-def eventually(fetch: Any, predicate: Any, timeout: float = 15.0, interval: float = 0.1) -> Any:
-    """Poll ``fetch()`` until ``predicate(result)`` holds; return the last result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = fetch()
-        if predicate(result) or time.monotonic() > deadline:
-            return result
-        time.sleep(interval)
 
 
 def gateway_config(**overrides: Any) -> GatewayConfig:

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from kith.gateway.operations import api
-from tests.integration.gateway.harness import Client, Gateway, eventually
+from tests.integration.gateway.harness import Client, Gateway
+from tests.support.waiting import eventually
 
 SECRET_NICHE = "Secret Garden Society"
 SECRET_POST = "the treasure is under the old oak"

@@ -7,8 +7,9 @@ import re
 
 import pytest
 
-from kith.cli import demo
-from tests.integration.gateway.harness import Client, Gateway, eventually
+from kith_dev import demo
+from tests.integration.gateway.harness import Client, Gateway
+from tests.support.waiting import eventually
 
 
 def test_demo_seeds_and_prints_a_working_login(gateway: Gateway,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from kith.common.infra.processes import free_port, stop_process
+from kith_dev.infra.processes import free_port, stop_process
 from tests.integration.gateway.harness import Client, Gateway
 
 METRICS_PORT = free_port()

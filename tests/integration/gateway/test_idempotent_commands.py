@@ -27,11 +27,11 @@ from tests.integration.gateway.harness import (
     Client,
     Gateway,
     assert_error,
-    eventually,
     gateway_config,
     serve_app,
 )
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import eventually
 
 SHORT_DEADLINE_S = 1.0
 

@@ -7,8 +7,9 @@ import psycopg
 
 from kith.common import crypto
 from kith.common.codec import default_codec
-from tests.integration.gateway.harness import Client, Gateway, assert_error, eventually
+from tests.integration.gateway.harness import Client, Gateway, assert_error
 from tests.integration.gateway.test_typed_posts import feed_item, niche
+from tests.support.waiting import eventually
 
 
 def put_profile(client: Client, niche_id: str, **fields) -> dict:

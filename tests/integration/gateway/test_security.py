@@ -14,19 +14,19 @@ import requests
 from flask import Response
 from psycopg_pool import ConnectionPool
 
-from kith.common.infra.processes import free_port
 from kith.gateway.app import Purger, create_app
 from kith.gateway.idempotency import IdempotencyStore
 from kith.gateway.metrics import KNOWN_METHODS, serve_metrics
 from kith.gateway.ratelimit import RateLimits
+from kith_dev.infra.processes import free_port
 from tests.integration.gateway.harness import (
     Client,
     Gateway,
     assert_error,
-    eventually,
     gateway_config,
     serve_app,
 )
+from tests.support.waiting import eventually
 
 
 def _niche_of(gateway: Gateway, owner: Client, *people: Client) -> str:

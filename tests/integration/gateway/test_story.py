@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from tests.integration.gateway.harness import Client, Gateway, eventually
+from tests.integration.gateway.harness import Client, Gateway
+from tests.support.waiting import eventually
 
 
 def feed_texts(client: Client, path: str = "/v1/feed") -> list[str]:

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import requests
 
 from kith.gateway.app import create_app
+from kith.protos import media_pb2, media_pb2_grpc
 from tests.integration.gateway.harness import (
     Client,
     EventStream,
     Gateway,
     assert_error,
-    eventually,
     gateway_config,
     serve_app,
 )
+from tests.integration.media.test_media_photos import uploaded
+from tests.support.rpc import channel
+from tests.support.waiting import eventually
 
 
 def test_stream_delivers_feed_entries_and_messages_only_to_those_who_may_see_them(
@@ -62,6 +66,54 @@ def test_stream_delivers_feed_entries_and_messages_only_to_those_who_may_see_the
     finally:
         for s in (ben_stream, cat_stream, dee_stream):
             s.close()
+
+
+def attach_late(gateway: Gateway, uploader: Client, kind: str, carrier_id: str,
+                parent_id: str = "") -> str:
+    """A photo attached to a carrier whose creation the stream has already delivered (as
+    happens when the gateway's attach lands after the creation's event was read)."""
+    photo = uploaded(uploader)
+    with contextlib.closing(channel(gateway.settings.grpc_addr("media"))) as ch:
+        media = media_pb2_grpc.MediaServiceStub(ch)
+        claim = str(uuid.uuid4())
+        media.Claim(media_pb2.ClaimRequest(actor_id=uploader.user_id, claim_id=claim,
+                                           media_ids=[photo]))
+        media.Attach(media_pb2.AttachRequest(actor_id=uploader.user_id, claim_id=claim,
+                                             carrier=media_pb2.Carrier(
+                                                 kind=kind, id=carrier_id,
+                                                 parent_id=parent_id)))
+    return photo
+
+
+def test_photos_attached_after_the_event_follow_to_those_who_may_see_them(
+        gateway: Gateway) -> None:
+    eva, fay, gus = (gateway.signup(n) for n in ("eva", "fay", "gus"))
+    niche = eva.post("/v1/niches", {"name": "Late Photos", "kind": "friends"}).json()
+    code = eva.post(f"/v1/niches/{niche['id']}/invites", {"max_uses": 2}).json()["code"]
+    assert fay.post(f"/v1/invites/{code}/accept").status_code == 200
+    assert gus.post(f"/v1/invites/{code}/accept").status_code == 200
+    assert eva.post("/v1/blocks", {"user_id": gus.user_id}).status_code == 204
+    fay_stream, gus_stream = EventStream(fay), EventStream(gus)
+    try:
+        post = eva.post(f"/v1/niches/{niche['id']}/posts", {"text": "the view"}).json()
+        assert fay_stream.next("feed.entry")["media"] == []
+        photo = attach_late(gateway, eva, "post", post["id"])
+        updated = fay_stream.next("post.updated")
+        assert (updated["id"], [m["id"] for m in updated["media"]]) == (post["id"], [photo])
+
+        conv = eva.post("/v1/conversations", {"member_ids": [fay.user_id]}).json()
+        sent = eva.post(f"/v1/conversations/{conv['id']}/messages",
+                        {"client_message_id": "late-1", "text": "look"}).json()
+        assert fay_stream.next("message.new")["media"] == []
+        photo = attach_late(gateway, eva, "message", sent["id"], conv["id"])
+        assert fay_stream.next("message.updated") == {
+            "id": sent["id"], "conversation_id": conv["id"],
+            "media": [m for m in fay.get(f"/v1/conversations/{conv['id']}/messages")
+                      .json()["items"][0]["media"]]}
+        assert gus_stream.drain() == []  # blocked by eva: neither the post nor its photos
+    finally:
+        fay_stream.close()
+        gus_stream.close()
 
 
 def test_stream_requires_a_token(gateway: Gateway) -> None:

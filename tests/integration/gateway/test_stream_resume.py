@@ -134,6 +134,28 @@ def test_a_reconnect_with_last_event_id_gets_every_missed_event_once_in_order(
         again.close()
 
 
+def test_a_cursor_from_before_the_media_topic_joined_still_resumes(gateway: Gateway) -> None:
+    ann, ben = gateway.signup("ann"), gateway.signup("ben")
+    niche = ann.post("/v1/niches", {"name": "Old Cursors", "kind": "family"}).json()
+    code = ann.post(f"/v1/niches/{niche['id']}/invites", {"max_uses": 1}).json()["code"]
+    assert ben.post(f"/v1/invites/{code}/accept").status_code == 200
+    live = Stream(ben)
+    try:
+        ann.post(f"/v1/niches/{niche['id']}/posts", {"text": "one"})
+        ((first_id, _, _),) = live.take(1)
+    finally:
+        live.close()
+    before_media = first_id.rsplit("_", 1)[0]  # a cursor of a gateway that read two topics
+    ann.post(f"/v1/niches/{niche['id']}/posts", {"text": "two"})
+    time.sleep(1.0)
+    again = Stream(ben, header=before_media)
+    try:
+        caught = again.take(1) + again.rest()
+    finally:
+        again.close()
+    assert [(n, d.get("text")) for _, n, d in caught] == [("feed.entry", "two")]
+
+
 def test_relay_duplicates_reach_a_resuming_client_once(gateway: Gateway) -> None:
     ann, ben = gateway.signup("ann"), gateway.signup("ben")
     niche = ann.post("/v1/niches", {"name": "Dup Club", "kind": "family"}).json()

@@ -4,7 +4,6 @@ gRPC metadata, the event's metadata and the Kafka record's ``traceparent`` heade
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +17,7 @@ from kith.common.config import Settings
 from kith.common.service import RunningService
 from kith.gateway.app import create_app
 from tests.integration.gateway.harness import Gateway, gateway_config, serve_app
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -35,14 +35,11 @@ def spans() -> Iterator[InMemorySpanExporter]:
 def _wait_for(exporter: InMemorySpanExporter, name: str, trace_id: int | None = None,
               timeout: float = 30.0) -> list[ReadableSpan]:
     """The finished spans called ``name`` (in trace ``trace_id``), once there is one."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [s for s in exporter.get_finished_spans() if s.name == name
-                 and trace_id in (None, s.context.trace_id)]
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"no span {name!r}: {[s.name for s in exporter.get_finished_spans()]}")
+    found = eventually(lambda: list(exporter.get_finished_spans()),
+                       lambda spans: any(s.name == name and trace_id in (None, s.context.trace_id)
+                                         for s in spans),
+                       timeout=timeout, what=f"a span {name!r}")
+    return [s for s in found if s.name == name and trace_id in (None, s.context.trace_id)]
 
 
 def test_a_post_is_one_trace_from_the_request_to_the_feed(

@@ -7,9 +7,9 @@ from tests.integration.gateway.harness import (
     EventStream,
     Gateway,
     assert_error,
-    eventually,
 )
 from tests.integration.gateway.test_story import invite
+from tests.support.waiting import eventually
 
 DUNE_ISBN = "978-0-441-17271-9"  # a real ISBN-13 (check digit 9)
 

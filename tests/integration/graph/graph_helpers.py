@@ -60,9 +60,3 @@ def read_topic(settings: Settings, service: str, until: Callable[[list[Published
         consumer.close()
     return seen
 
-
-def eventually(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)

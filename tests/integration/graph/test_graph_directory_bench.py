@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kith.cli import bench_directory
+from kith_dev import bench_directory
 
 
 def test_the_directory_benchmark_reports_one_json_line(infra, monkeypatch: pytest.MonkeyPatch,

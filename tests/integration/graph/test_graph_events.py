@@ -15,11 +15,11 @@ from kith.protos import graph_pb2 as pb
 from tests.integration.graph.graph_helpers import (
     Graph,
     Published,
-    eventually,
     new_user,
     read_topic,
 )
 from tests.support.rpc import refused
+from tests.support.waiting import eventually
 
 
 def test_commands_publish_their_events_in_stream_order(graph: Graph) -> None:

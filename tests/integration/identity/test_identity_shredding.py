@@ -18,6 +18,7 @@ from kith.identity.keys import DATA_KEYS
 from kith.protos import identity_pb2 as pb
 from tests.integration.identity.identity_helpers import PASSWORD, IdentityClient
 from tests.support.rpc import refused
+from tests.support.waiting import eventually
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,9 @@ def test_deleting_an_account_leaves_nothing_readable_of_it(identity: IdentityCli
 def _wait_until_relayed(identity: IdentityClient, timeout_s: float = 30) -> None:
     relay = identity.running.relay
     assert relay is not None
-    deadline = time.monotonic() + timeout_s
     with identity.db() as conn:
-        while (backlog := relay.backlog(conn)) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    assert backlog == 0, f"the relay has not published {backlog} events"
+        eventually(lambda: relay.backlog(conn), lambda backlog: backlog == 0,
+                   timeout=timeout_s, what="the relay's backlog")
 
 
 def _event_ids(identity: IdentityClient) -> list[bytes]:

@@ -15,7 +15,8 @@ from PIL import Image, PngImagePlugin
 
 from kith.media import storage
 from tests.integration.gateway.conftest import gateway, module_settings, stack  # noqa: F401
-from tests.integration.gateway.harness import Client, Gateway, assert_error, eventually
+from tests.integration.gateway.harness import Client, Gateway, assert_error
+from tests.support.waiting import eventually
 
 PASSWORD = "correct horse battery"
 

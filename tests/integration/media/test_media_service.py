@@ -16,9 +16,9 @@ from kith.common.rpc import error_info
 from kith.media.entrypoint import SPEC
 from kith.protos import media_pb2 as pb
 from kith.protos import media_pb2_grpc
-from tests.integration.gateway.harness import eventually
 from tests.support.environment import ServiceStack
 from tests.support.rpc import channel
+from tests.support.waiting import eventually
 
 
 def photo_bytes() -> bytes:

@@ -74,15 +74,6 @@ def users(n: int) -> list[str]:
 
 
 
-def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float = 15.0) -> T:
-    """Poll ``probe`` until ``accept`` holds (read models are eventually consistent)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if accept(value) or time.monotonic() > deadline:
-            assert accept(value), f"not reached within {timeout} s: {value}"
-            return value
-        time.sleep(0.05)
 
 
 def topic_events(settings: Settings, wanted: Callable[[list[tuple[str, dict[str, Any]]]], bool],

@@ -24,8 +24,9 @@ from kith.common.relay import OutboxRelay
 from kith.messaging.keys import CONVERSATION_KEYS, SENDER_KEYS
 from kith.messaging.projections import InboxProjection
 from kith.protos import messaging_pb2 as pb
-from tests.integration.messaging.messaging_helpers import World, eventually, users
+from tests.integration.messaging.messaging_helpers import World, users
 from tests.support.rpc import refused
+from tests.support.waiting import eventually
 
 ACCOUNT_DELETED = "kith.identity.AccountDeleted"
 MESSAGE_SENT = "kith.messaging.MessageSent"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kith.cli import bench_messaging
+from kith_dev import bench_messaging
 
 
 def test_the_benchmark_reports_one_json_line(infra, monkeypatch: pytest.MonkeyPatch,

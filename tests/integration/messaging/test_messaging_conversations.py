@@ -7,10 +7,10 @@ import uuid
 
 import grpc
 
-from kith.common.infra.processes import free_port
 from kith.messaging.entrypoint import SPEC as MESSAGING
 from kith.protos import messaging_pb2 as pb
 from kith.protos import messaging_pb2_grpc
+from kith_dev.infra.processes import free_port
 from tests.integration.messaging.messaging_helpers import MAX_MEMBERS, World, users
 from tests.support.rpc import channel, refused
 

@@ -13,11 +13,11 @@ from kith.messaging.projections import InboxProjection
 from kith.protos import messaging_pb2 as pb
 from tests.integration.messaging.messaging_helpers import (
     World,
-    eventually,
     topic_events,
     users,
 )
 from tests.support.rpc import refused
+from tests.support.waiting import eventually
 
 
 def unread(world: World, user: str) -> dict[str, int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -121,13 +120,3 @@ class World:
 
 
 
-
-def eventually(probe: Callable[[], T | None], timeout_s: float = 20.0) -> T:
-    """Poll ``probe`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if result := probe():
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)

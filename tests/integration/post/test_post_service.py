@@ -16,9 +16,10 @@ from kith.graph.entrypoint import SPEC as GRAPH
 from kith.post.entrypoint import SPEC as POST
 from kith.post.keys import AUTHOR_KEYS
 from kith.protos import graph_pb2, post_pb2
-from tests.integration.post.post_world import World, eventually, user
+from tests.integration.post.post_world import World, user
 from tests.support.kafka import read_topic
 from tests.support.rpc import refused
+from tests.support.waiting import eventually
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 

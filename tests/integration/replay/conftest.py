@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,13 +20,3 @@ def ledger(settings: Settings) -> Iterator[Ledger]:
     pool.close()
 
 
-@pytest.fixture
-def wait_until() -> Callable[[Callable[[], bool], float], None]:
-    def wait(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not met in time")
-            time.sleep(0.05)
-
-    return wait

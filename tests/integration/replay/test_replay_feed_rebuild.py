@@ -6,11 +6,9 @@ import io
 import random
 import threading
 import uuid
-from collections.abc import Callable
 
 import psycopg
 
-from kith.cli.bench_replay import seed
 from kith.cli.replay import (
     FEED_FANOUT_TABLES,
     Renamed,
@@ -24,6 +22,8 @@ from kith.common.config import Settings
 from kith.common.db import migrate_service
 from kith.common.projection import ProjectionRunner
 from kith.feed.fanout import FanoutProjection
+from kith_dev.bench_replay import seed
+from tests.support.waiting import eventually
 
 # Overlapping circles of people (ids), like ego networks of a friendship graph.
 NICHES = [list(range(0, 30)), list(range(20, 60)), list(range(50, 65)), [1, 2, 3, 70, 71]]
@@ -36,7 +36,7 @@ def snapshot(dsn: str) -> dict[str, list[tuple]]:
 
 
 def test_the_fanout_worker_is_rebuilt_identically_without_stopping_it(
-    settings: Settings, wait_until: Callable[..., None]
+    settings: Settings,
 ) -> None:
     dsns = {s: settings.database_url(s) for s in ("graph", "post", "feed")}
     topics = {"graph": settings.topic("graph"), "post": settings.topic("post")}
@@ -51,7 +51,7 @@ def test_the_fanout_worker_is_rebuilt_identically_without_stopping_it(
     thread = threading.Thread(target=live.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        wait_until(lambda: live.applied == total, 60)
+        eventually(lambda: live.applied, lambda n: n == total, timeout=60)
         before = snapshot(dsns["feed"])
         assert len(before["feed_entries"]) > 300
         with psycopg.connect(dsns["feed"], autocommit=True) as conn:  # a damaged read model

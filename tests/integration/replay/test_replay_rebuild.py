@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import psycopg
 import pytest
@@ -14,6 +14,7 @@ from kith.cli.replay import ReplayError, rebuild_projection
 from kith.common.projection import Event, ProjectionRunner
 from tests.integration.replay.ledger_events import Ledger
 from tests.support.ledger import LedgerProjection, ledger_codec, read_balances
+from tests.support.waiting import eventually
 
 
 class Balances(LedgerProjection):
@@ -48,7 +49,7 @@ def schemas(dsn: str) -> set[str]:
 
 
 def test_a_rebuilt_copy_replaces_the_live_projection_while_it_keeps_running(
-    ledger: Ledger, wait_until: Callable[..., None]
+    ledger: Ledger,
 ) -> None:
     dsn = ledger.settings.database_url("post")
     projection = Balances([ledger.topic])
@@ -69,7 +70,8 @@ def test_a_rebuilt_copy_replaces_the_live_projection_while_it_keeps_running(
     try:
         ledger.append(300)
         ledger.publish()
-        wait_until(lambda: sum(n for _, n in read_balances(dsn).values()) == 300)
+        eventually(lambda: sum(n for _, n in read_balances(dsn).values()), lambda n: n == 300,
+                   timeout=30)
         # A bug once corrupted the read model: the rebuild must not carry it over.
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("UPDATE ledger_balances SET balance = balance + 1000000")
@@ -84,7 +86,8 @@ def test_a_rebuilt_copy_replaces_the_live_projection_while_it_keeps_running(
         ledger.append(20)  # after the swap, the live runner goes on with the new tables
         ledger.publish()
         total = sum(ledger.versions.values())
-        wait_until(lambda: sum(n for _, n in read_balances(dsn).values()) == total)
+        eventually(lambda: sum(n for _, n in read_balances(dsn).values()),
+                   lambda n: n == total, timeout=30)
     finally:
         writer_stop.set()
         stop.set()

@@ -19,6 +19,7 @@ from kith.common.infra.kafka import delete_topics, ensure_topics
 from kith.common.projection import ProjectionRunner
 from tests.integration.replay.ledger_events import Ledger
 from tests.support.ledger import LedgerProjection, ledger_codec, read_balances
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -50,14 +51,6 @@ def run_in_thread(runner: ProjectionRunner) -> tuple[threading.Event, threading.
     return stop, thread
 
 
-def wait_for(predicate, timeout: float = 60.0) -> float:
-    started = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - started < timeout, "condition not met in time"
-        time.sleep(0.1)
-    return time.monotonic() - started
-
-
 def test_a_recreated_topic_is_republished_from_the_event_store_and_the_projection_heals(
         ledger: Ledger, operator_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     settings = operator_env
@@ -69,7 +62,7 @@ def test_a_recreated_topic_is_republished_from_the_event_store_and_the_projectio
     runner = ProjectionRunner(LedgerProjection([ledger.topic]), dsn, settings.require_kafka(),
                               ledger_codec(), group_id=f"{settings.topic_prefix}ledger")
     stop, thread = run_in_thread(runner)
-    wait_for(lambda: read_balances(dsn) == ledger.expected())
+    eventually(lambda: read_balances(dsn), lambda b: b == ledger.expected(), timeout=60)
     stop.set()
     thread.join(30)
 
@@ -79,16 +72,18 @@ def test_a_recreated_topic_is_republished_from_the_event_store_and_the_projectio
 
     stop, thread = run_in_thread(runner)
     try:
-        wait_for(lambda: any(h.reason == "offset_beyond_log" for h in runner.holds.values()))
+        eventually(lambda: [h.reason for h in runner.holds.values()],
+                   lambda reasons: "offset_beyond_log" in reasons, timeout=60)
         assert read_balances(dsn) != ledger.expected()
 
         assert main(["republish", "post"]) == 0
         republished = json.loads(capsys.readouterr().out)
         assert republished["queued"] == 92
         assert main(["reset-offsets", "post", "ledger", "--topic", "post"]) == 0
-        healed = wait_for(lambda: read_balances(dsn) == ledger.expected())
-        print(f"healed {healed:.1f} s after the offsets were reset")
-        wait_for(lambda: not runner.holds, 20)
+        reset_at = time.monotonic()
+        eventually(lambda: read_balances(dsn), lambda b: b == ledger.expected(), timeout=60)
+        print(f"healed {time.monotonic() - reset_at:.1f} s after the offsets were reset")
+        eventually(lambda: dict(runner.holds), lambda holds: not holds, timeout=20)
     finally:
         stop.set()
         thread.join(30)

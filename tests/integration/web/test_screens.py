@@ -12,9 +12,10 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.integration.gateway.harness import Client, Gateway, eventually
+from tests.integration.gateway.harness import Client, Gateway
 from tests.integration.web.axe import serious_violations
 from tests.integration.web.pictures import landscape
+from tests.support.waiting import eventually
 
 WIDTHS = {"phone": (390, 844), "desktop": (1280, 800)}
 PASSWORD = "correct horse battery"

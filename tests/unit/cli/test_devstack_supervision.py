@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kith.cli import devstack
-from kith.cli.devstack import Child, DevStack
 from kith.common.config import Settings
+from kith_dev import devstack
+from kith_dev.devstack import Child, DevStack
 
 
 def _spawner(commands: dict[str, str]):

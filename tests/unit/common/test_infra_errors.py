@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kith.common.infra.kafka import find_java, resolve_jars
-from kith.common.infra.processes import InfraError, port_is_free, require_free_port
+from kith_dev.infra.kafka import find_java, resolve_jars
+from kith_dev.infra.processes import InfraError, port_is_free, require_free_port
 
 
 def test_a_taken_port_is_named_with_the_variable_that_moves_it() -> None:

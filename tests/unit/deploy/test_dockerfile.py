@@ -92,7 +92,7 @@ def test_the_builder_generates_the_protos_like_make_proto(stages: list[Stage]) -
     make_flags = re.search(r"grpc_tools\.protoc (-I\S+)", makefile)
     assert make_flags and f"grpc_tools.protoc {make_flags[1]}" in builder_runs
     assert "cp build/gen/kith/protos/* services/protos/" in builder_runs
-    assert "/opt/kith/bin/pip install ." in builder_runs
+    assert "/opt/kith/bin/pip install --no-deps ." in builder_runs
     assert "grpcio-tools" not in " ".join(stages[-1].all("RUN"))
 
 
@@ -140,3 +140,17 @@ def test_the_installed_package_carries_every_services_migrations() -> None:
         sample = next(folder.glob("*.sql")).relative_to(folder.parent).as_posix()
         assert any(fnmatch.fnmatch(sample, p) for p in patterns), (
             f"{sample} of {package} is not package data: the image would lack it")
+
+
+def test_the_image_installs_the_locked_runtime_then_kith_without_dependencies(
+    stages: list[Stage],
+) -> None:
+    runs = " ".join(stages[0].all("RUN"))
+    assert "pip install --require-hashes -r requirements/runtime.txt" in runs
+    assert "/opt/kith/bin/pip install --no-deps ." in runs
+    assert "tools" not in " ".join(stages[0].all("COPY")).split()  # no kith-dev in the image
+    tools = re.search(r'"grpcio-tools==([\d.]+)"', runs)
+    assert tools is not None
+    locked = re.search(r"^grpcio-tools==([\d.]+)", (REPO / "requirements" / "dev.txt").read_text(),
+                       re.M)
+    assert locked is not None and tools[1] == locked[1]  # generated code fits locked protobuf

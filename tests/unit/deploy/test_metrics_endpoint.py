@@ -9,8 +9,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kith.common import metrics
-from kith.common.infra.processes import free_port
 from kith.common.rpc import start_server
+from kith_dev.infra.processes import free_port
 
 CHECK = "/grpc.health.v1.Health/Check"
 

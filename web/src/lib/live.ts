@@ -20,7 +20,7 @@ export interface LiveDeps {
   onExpired?: () => Promise<void>; // the session ended on the server: refresh before reconnecting
 }
 
-export const EVENTS = ["feed.entry", "message.new", "message.read", "post.updated", "post.deleted", "reset", "session.expired"];
+export const EVENTS = ["feed.entry", "message.new", "message.updated", "message.read", "post.updated", "post.deleted", "reset", "session.expired"];
 
 export function streamUrl(ticket: string, lastEventId: string | null): string {
   const q = new URLSearchParams({ ticket });

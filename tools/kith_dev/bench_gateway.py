@@ -45,11 +45,11 @@ import jwt
 import psutil
 from hdrh.histogram import HdrHistogram
 
-from kith.cli.benchkit import BenchInfra, Children, bench_infra, emit, progress, spawn_services
 from kith.common.config import Settings
 from kith.common.db import make_pool
-from kith.common.infra.processes import InfraError
 from kith.feed.readmodel import FeedReader
+from kith_dev.benchkit import BenchInfra, Children, bench_infra, emit, progress, spawn_services
+from kith_dev.infra.processes import InfraError
 
 SERVICES = ("identity", "graph", "post", "feed", "media")  # media: each page asks for photos
 PASSWORD = "bench-password-123"

@@ -28,10 +28,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kith.cli.infra import prepare, service_available
 from kith.common import logs
 from kith.common.config import Settings, with_database
-from kith.common.infra.kafka import EmbeddedKafka
-from kith.common.infra.postgres import EmbeddedPostgres
-from kith.common.infra.processes import InfraError, die_with_parent, stop_process
 from kith.common.service import wait_for_signal
+from kith_dev.infra.kafka import EmbeddedKafka
+from kith_dev.infra.postgres import EmbeddedPostgres
+from kith_dev.infra.processes import InfraError, die_with_parent, stop_process
 
 log = logging.getLogger("kith.dev")
 

@@ -28,9 +28,7 @@ from collections.abc import Sequence
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from kith.cli.benchkit import bench_infra, emit, progress
 from kith.cli.replay import end_offsets
-from kith.cli.socialgraph import dataset_path, load_graph, random_circles
 from kith.common.codec import default_codec
 from kith.common.db import make_pool, migrate_service
 from kith.common.eventstore import EventStore, NewEvent
@@ -38,6 +36,8 @@ from kith.common.kafka import consumer_config
 from kith.common.projection import ProjectionRunner
 from kith.common.relay import OutboxRelay
 from kith.feed.fanout import FanoutProjection
+from kith_dev.benchkit import bench_infra, emit, progress
+from kith_dev.socialgraph import dataset_path, load_graph, random_circles
 
 TARGET_RATIO = 0.8
 

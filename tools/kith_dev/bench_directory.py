@@ -28,11 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
-from kith.cli.bench_messaging import percentile
-from kith.cli.benchkit import bench_infra, spawn_services
 from kith.common.assertion import ActorSigner
 from kith.common.rpc import channel
 from kith.protos import graph_pb2, graph_pb2_grpc
+from kith_dev.bench_messaging import percentile
+from kith_dev.benchkit import bench_infra, spawn_services
 
 SKILLS = ["bike repair", "baking", "bookkeeping", "python", "plumbing", "painting", "piano",
           "tax returns", "tailoring", "gardening", "guitar", "german", "first aid", "french",

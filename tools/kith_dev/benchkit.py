@@ -20,8 +20,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from kith.common.config import SERVICES, Settings
-from kith.common.infra.embedded import provisioned, servers
-from kith.common.infra.processes import InfraError, free_port, log_tail, stop_process
+from kith_dev.infra.embedded import provisioned, servers
+from kith_dev.infra.processes import InfraError, free_port, log_tail, stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 

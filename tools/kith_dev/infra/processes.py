@@ -11,6 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kith.common.infra import InfraError
+
+__all__ = ["InfraError", "die_with_parent", "free_port", "log_tail", "pid_alive",
+           "port_is_free", "require_free_port", "stop_process", "wait_until"]
+
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
 
@@ -30,10 +35,6 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None]:
             libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
     return preexec
-
-
-class InfraError(RuntimeError):
-    """Infrastructure could not be brought up; the message says what to do."""
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -83,7 +84,7 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
         pass
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.2,
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2,
                alive: subprocess.Popen[bytes] | None = None) -> bool:
     """Poll ``predicate`` until true or ``timeout``; stop early if ``alive`` has exited."""
     deadline = time.monotonic() + timeout

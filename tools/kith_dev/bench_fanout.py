@@ -42,14 +42,10 @@ import psycopg
 from confluent_kafka import Producer
 from hdrh.histogram import HdrHistogram
 
-from kith.cli.bench_gateway import StackCpu
-from kith.cli.benchkit import bench_infra, child_env
-from kith.cli.socialgraph import dataset_path, largest_circles, load_graph, random_circles
 from kith.common.assertion import ActorSigner
 from kith.common.codec import default_codec
 from kith.common.config import Settings
 from kith.common.db import make_pool
-from kith.common.infra.processes import free_port
 from kith.common.kafka import event_headers, producer_config
 from kith.common.rpc import channel
 from kith.common.service import start_service
@@ -57,6 +53,10 @@ from kith.feed.readmodel import FeedReader
 from kith.graph.entrypoint import SPEC as GRAPH
 from kith.post.entrypoint import SPEC as POST
 from kith.protos import graph_pb2, graph_pb2_grpc, post_pb2, post_pb2_grpc
+from kith_dev.bench_gateway import StackCpu
+from kith_dev.benchkit import bench_infra, child_env
+from kith_dev.infra.processes import free_port
+from kith_dev.socialgraph import dataset_path, largest_circles, load_graph, random_circles
 
 BASE_MS = 1_760_000_000_000
 WARMUP_S = 2.0

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from kith.common.config import DATABASES, SERVICES, Settings
 from kith.common.db import migrate_service
-from kith.common.infra.kafka import EmbeddedKafka, delete_topics, ensure_topics
-from kith.common.infra.postgres import EmbeddedPostgres, drop_database, ensure_database
-from kith.common.infra.processes import free_port
+from kith.common.infra.kafka import delete_topics, ensure_topics
+from kith.common.infra.postgres import drop_database, ensure_database
+from kith_dev.infra.kafka import EmbeddedKafka
+from kith_dev.infra.postgres import EmbeddedPostgres
+from kith_dev.infra.processes import free_port
 
 
 @dataclass(frozen=True)

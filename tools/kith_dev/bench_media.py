@@ -41,8 +41,8 @@ import psutil
 from hdrh.histogram import HdrHistogram
 from PIL import Image, ImageDraw, ImageFilter
 
-from kith.cli.benchkit import Children, bench_infra, emit, progress, spawn_services
 from kith.media.imaging import render
+from kith_dev.benchkit import Children, bench_infra, emit, progress, spawn_services
 
 SERVICES = ("identity", "graph", "post", "messaging", "media")
 PASSWORD = "bench-password-123"

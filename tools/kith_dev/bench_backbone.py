@@ -17,12 +17,12 @@ from collections.abc import Sequence
 import psycopg
 from confluent_kafka import Consumer
 
-from kith.cli.benchkit import bench_infra, emit, progress
 from kith.common.codec import default_codec
-from kith.common.db import make_pool
+from kith.common.db import make_pool, scalar
 from kith.common.eventstore import EventStore, NewEvent
 from kith.common.projection import Event, ProjectionRunner
 from kith.common.relay import OutboxRelay
+from kith_dev.benchkit import bench_infra, emit, progress
 
 
 class NicheCounts:
@@ -96,14 +96,14 @@ def main(argv: list[str]) -> int:
                              "auto.offset.reset": "earliest", "enable.auto.commit": False})
         consumer.subscribe([topic])
         seen = 0
-        start = None
+        first: float | None = None
         while seen < total:  # timed from the consume call that brought the first records
             before = time.perf_counter()
             batch = [m for m in consumer.consume(5000, 1.0) if m.error() is None]
-            if batch and start is None:
-                start = before
+            if batch and first is None:
+                first = before
             seen += len(batch)
-        raw_s = time.perf_counter() - (start or time.perf_counter())
+        raw_s = time.perf_counter() - (first or time.perf_counter())
         consumer.close()
 
         progress("projection")
@@ -113,15 +113,15 @@ def main(argv: list[str]) -> int:
         runner = ProjectionRunner(NicheCounts(topic), dsn, infra.bootstrap, codec,
                                   batch_size=5000, group_id=f"{topic}.projection")
         runner.open()
-        start = None
+        first = None
         while runner.applied < total:  # timed from the step that applied the first batch
             before = time.perf_counter()
-            if runner.step() and start is None:
-                start = before
-        projection_s = time.perf_counter() - (start or time.perf_counter())
+            if runner.step() and first is None:
+                first = before
+        projection_s = time.perf_counter() - (first or time.perf_counter())
         runner.close()
         with psycopg.connect(dsn) as conn:
-            counted = conn.execute("SELECT sum(posts) FROM bench_niche_counts").fetchone()[0]
+            counted = scalar(conn, "SELECT sum(posts) FROM bench_niche_counts")
 
     emit("backbone", {
         "events": total,

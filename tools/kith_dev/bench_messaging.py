@@ -34,7 +34,6 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
-from kith.cli.benchkit import BenchInfra, Children, bench_infra, spawn_services
 from kith.common.assertion import ActorSigner
 from kith.common.codec import default_codec
 from kith.common.config import Settings
@@ -42,6 +41,7 @@ from kith.common.kafka import EventEnvelope, consumer_config
 from kith.common.rpc import channel
 from kith.protos import graph_pb2, graph_pb2_grpc, messaging_pb2_grpc
 from kith.protos import messaging_pb2 as pb
+from kith_dev.benchkit import BenchInfra, Children, bench_infra, spawn_services
 
 MESSAGE_SENT = "kith.messaging.MessageSent"
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kith.cli.demo_photos import demo_photo
-from kith.cli.socialgraph import Graph, connected_slice, dataset_path, founded_niches, load_graph
 from kith.common.config import Settings
+from kith_dev.demo_photos import demo_photo
+from kith_dev.socialgraph import Graph, connected_slice, dataset_path, founded_niches, load_graph
 
 PASSWORD = "kith-demo-password"
 KINDS = ["family", "friends", "book_club", "professional", "skills", "neighbourhood", "custom"]

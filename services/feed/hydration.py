@@ -1,0 +1,305 @@
+"""One hop for a feed page: post bodies and display names kept in memory, evicted by events.
+
+The feed server keeps, per process and **in memory only** (post texts and names
+are personal data whose keys post and identity hold: nothing here is written
+anywhere), what post and identity answered for earlier pages:
+
+* per post, the viewer-independent part of post's answer (text, counts, type
+  fields) and, per viewer that read it, ``my_reactions`` — a hit needs both, so
+  per-viewer fields are cached per viewer and never shared;
+* per user, the account's display name.
+
+A :class:`CacheFeed` thread in the same process tails the post, identity and
+graph topics from their end and evicts before the next read is served from the
+cache: any event of a post's stream (edit, delete, reaction, comment, answer)
+drops that post; any identity event drops that user's name; ``AccountDeleted``
+drops everything; ``MemberLeft`` drops the leaver's entries of that niche,
+``UserBlocked`` both users' entries of each other's posts, ``NicheArchived`` the
+niche's posts. A dropped entry is a miss, answered by post's ``BatchGetPosts``,
+which checks graph's current truth (and is not cached if post withholds it).
+
+The cache is used only while the tail is caught up: :meth:`HydrationCache.fresh`
+is false unless the consumer stood at the end of every partition within
+``max_lag_s`` — otherwise a page takes the synchronous path (post → graph).
+A fill that raced an eviction (its gRPC call began before the event was applied)
+is not stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
+from prometheus_client import Counter
+
+from kith.common.codec import AvroCodec, default_codec
+from kith.common.contracts import (
+    ACCOUNT_DELETED,
+    MEMBER_LEFT,
+    NICHE_ARCHIVED,
+    USER_BLOCKED,
+)
+from kith.common.kafka import EventEnvelope, consumer_config
+from kith.feed.application import PostView
+
+log = logging.getLogger(__name__)
+
+DEFAULT_POSTS = 20_000
+DEFAULT_MAX_LAG_MS = 100
+POLL_S = 0.02  # an idle tail proves it is caught up this often
+
+CACHE_LOOKUPS = Counter("kith_feed_cache_lookups_total",
+                        "Posts a feed page looked up in the page cache, by result.", ["result"])
+CACHE_PAGES = Counter("kith_feed_cache_pages_total",
+                      "Feed pages by path: 'cache' (the tail caught up) or 'synchronous'.",
+                      ["path"])
+CACHE_EVICTIONS = Counter("kith_feed_cache_evictions_total",
+                          "Events the page cache's tail acted on, by kind.", ["kind"])
+
+
+@dataclass
+class _Post:
+    view: PostView  # my_reactions emptied: the viewer-independent part
+    mine: dict[str, tuple[str, ...]] = field(default_factory=dict)  # viewer → my_reactions
+
+
+class HydrationCache:
+    """Post views and display names, evicted by :class:`CacheFeed`; thread-safe."""
+
+    def __init__(self, max_posts: int = DEFAULT_POSTS, max_lag_s: float = DEFAULT_MAX_LAG_MS / 1000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_posts = max_posts
+        self.max_lag_s = max_lag_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._posts: OrderedDict[str, _Post] = OrderedDict()
+        self._names: OrderedDict[str, str] = OrderedDict()
+        self._caught_up_at: float | None = None
+        self._seq = 0  # bumped by every eviction
+        self._evicted: dict[str, int] = {}  # post/user id → seq of its last eviction
+        self._wide_at = 0  # seq of the last eviction that was not by id (graph events, erasure)
+        self._fills: dict[int, int] = {}  # token → fills in flight that began at it
+        self.hits = self.misses = 0
+
+    # -- the read side ---------------------------------------------------------------------
+
+    def fresh(self) -> bool:
+        """Whether the event tail stood at the end of every partition within ``max_lag_s``."""
+        at = self._caught_up_at
+        return at is not None and self.clock() - at <= self.max_lag_s
+
+    def admit(self) -> bool:
+        """Whether a page may use the cache now (:meth:`fresh`), counted by path."""
+        fresh = self.fresh()
+        CACHE_PAGES.labels("cache" if fresh else "synchronous").inc()
+        return fresh
+
+    def begin(self) -> int:
+        """A token for a fill: what it stores is dropped if evicted after this call."""
+        with self._lock:
+            self._fills[self._seq] = self._fills.get(self._seq, 0) + 1
+            return self._seq
+
+    def end(self, token: int) -> None:
+        with self._lock:
+            left = self._fills[token] - 1
+            if left:
+                self._fills[token] = left
+            else:
+                del self._fills[token]
+            if not self._fills:
+                self._evicted.clear()  # no fill in flight can be older than any of them
+            elif len(self._evicted) > 4 * self.max_posts:
+                oldest = min(self._fills)
+                self._evicted = {k: s for k, s in self._evicted.items() if s > oldest}
+
+    def posts(self, viewer: str, post_ids: Iterable[str]) -> dict[str, PostView]:
+        """The cached views of ``post_ids`` that ``viewer`` has read before, as post gave them."""
+        found: dict[str, PostView] = {}
+        wanted = list(post_ids)
+        with self._lock:
+            for p in wanted:
+                entry = self._posts.get(p)
+                if entry is None or viewer not in entry.mine:
+                    continue
+                self._posts.move_to_end(p)
+                found[p] = replace(entry.view, my_reactions=list(entry.mine[viewer]))
+            self.hits += len(found)
+            self.misses += len(wanted) - len(found)
+        CACHE_LOOKUPS.labels("hit").inc(len(found))
+        CACHE_LOOKUPS.labels("miss").inc(len(wanted) - len(found))
+        return found
+
+    def names(self, user_ids: Iterable[str]) -> dict[str, str]:
+        with self._lock:
+            return {u: self._names[u] for u in user_ids if u in self._names}
+
+    def store_posts(self, token: int, viewer: str, views: Iterable[PostView]) -> None:
+        """Keep what post answered ``viewer`` (unless evicted since ``token``)."""
+        with self._lock:
+            if token < self._wide_at:
+                return
+            for v in views:
+                if not v.cacheable or self._evicted.get(v.id, -1) > token:
+                    continue
+                entry = self._posts.get(v.id)
+                if entry is None:
+                    entry = self._posts[v.id] = _Post(replace(v, my_reactions=()))
+                entry.mine[viewer] = tuple(v.my_reactions)
+            while len(self._posts) > self.max_posts:
+                self._posts.popitem(last=False)
+
+    def store_names(self, token: int, names: dict[str, str]) -> None:
+        with self._lock:
+            if token < self._wide_at:
+                return
+            for u, name in names.items():
+                if self._evicted.get(u, -1) <= token:
+                    self._names[u] = name
+            while len(self._names) > self.max_posts:
+                self._names.popitem(last=False)
+
+    # -- the eviction side -----------------------------------------------------------------
+
+    def caught_up(self, at: float | None = None) -> None:
+        self._caught_up_at = self.clock() if at is None else at
+
+    def stale(self) -> None:
+        """The tail lost its place (restart, error): no cache reads until it catches up."""
+        self._caught_up_at = None
+
+    def _bump(self, ids: Sequence[str] = ()) -> None:
+        self._seq += 1
+        for i in ids:
+            self._evicted[i] = self._seq
+
+    def evict_post(self, post_id: str) -> None:
+        with self._lock:
+            self._posts.pop(post_id, None)
+            self._bump([post_id])
+
+    def evict_name(self, user_id: str) -> None:
+        with self._lock:
+            self._names.pop(user_id, None)
+            self._bump([user_id])
+
+    def evict_all(self) -> None:
+        """An account was erased: nothing cached survives (its texts, names, reactions)."""
+        with self._lock:
+            self._posts.clear()
+            self._names.clear()
+            self._bump()
+            self._wide_at = self._seq
+
+    def evict_where(self, drop: Callable[[_Post], Iterable[str]]) -> None:
+        """For every cached post, forget the viewers ``drop`` names (a graph change)."""
+        with self._lock:
+            for entry in self._posts.values():
+                for viewer in list(drop(entry)):
+                    entry.mine.pop(viewer, None)
+            self._bump()
+            self._wide_at = self._seq
+
+    def on_event(self, envelope: EventEnvelope, data: Callable[[], dict[str, Any]],
+                 post_topic: str, identity_topic: str) -> None:
+        """Evict what one event may have changed."""
+        stream = str(envelope.stream_id)
+        CACHE_EVICTIONS.labels("post" if envelope.topic == post_topic else "identity"
+                               if envelope.topic == identity_topic else "graph").inc()
+        if envelope.topic == post_topic:
+            self.evict_post(stream)
+        elif envelope.topic == identity_topic:
+            if envelope.type == ACCOUNT_DELETED:
+                self.evict_all()
+            else:
+                self.evict_name(stream)
+        elif envelope.type == MEMBER_LEFT:
+            d = data()
+            niche, user = str(uuid.UUID(d["niche_id"])), str(uuid.UUID(d["user_id"]))
+            self.evict_where(lambda e: [user] if e.view.niche_id == niche else [])
+        elif envelope.type == USER_BLOCKED:
+            d = data()
+            a, b = str(uuid.UUID(d["blocker_id"])), str(uuid.UUID(d["blocked_id"]))
+            self.evict_where(lambda e: [b] if e.view.author_id == a
+                             else [a] if e.view.author_id == b else [])
+        elif envelope.type == NICHE_ARCHIVED:
+            niche = str(uuid.UUID(data()["niche_id"]))
+            self.evict_where(lambda e: list(e.mine) if e.view.niche_id == niche else [])
+
+    def size(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self._posts), len(self._names)
+
+
+class CacheFeed:
+    """Tails the post, identity and graph topics from their end and evicts the cache.
+
+    Its own consumer, no group, no committed offsets: a restarted process starts
+    with an empty cache, so it only needs what happens from then on.
+    """
+
+    def __init__(self, cache: HydrationCache, bootstrap: str, topics: dict[str, str],
+                 codec: AvroCodec | None = None) -> None:
+        self.cache = cache
+        self.bootstrap = bootstrap
+        self.topics = topics  # "post", "identity", "graph" → topic name
+        self.codec = codec or default_codec()
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self._tail(stop)
+            except Exception:
+                log.exception("feed cache tail failed; restarting in 1 s")
+            self.cache.stale()
+            self.cache.evict_all()  # events may have been missed while down
+            stop.wait(1.0)
+
+    def _tail(self, stop: threading.Event) -> None:
+        consumer = Consumer(consumer_config(
+            self.bootstrap, f"feed-cache-{uuid.uuid4()}",
+            **{"enable.partition.eof": True, "auto.offset.reset": "latest"}))
+        try:
+            meta = consumer.list_topics(timeout=10)
+            parts = [TopicPartition(t, p, OFFSET_END) for t in self.topics.values()
+                     for p in sorted(meta.topics[t].partitions)]
+            consumer.assign(parts)
+            at_end = {(tp.topic, tp.partition): False for tp in parts}
+            while not stop.is_set():
+                for msg in consumer.consume(500, POLL_S):
+                    err = msg.error()
+                    key = (msg.topic(), msg.partition())
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            at_end[key] = True
+                        else:
+                            log.warning("feed cache tail: %s", err)
+                        continue
+                    at_end[key] = False
+                    self._apply(msg)
+                if all(at_end.values()):
+                    self.cache.caught_up()
+        finally:
+            consumer.close()
+
+    def _apply(self, msg: Any) -> None:
+        try:
+            envelope = EventEnvelope.from_message(msg)
+        except (KeyError, ValueError, TypeError, AttributeError):
+            log.error("feed cache tail: unreadable event at %s/%s@%s; dropping the cache",
+                      msg.topic(), msg.partition(), msg.offset())
+            self.cache.evict_all()
+            return
+        try:
+            self.cache.on_event(envelope, lambda: self.codec.decode(envelope.payload)[1],
+                                self.topics["post"], self.topics["identity"])
+        except Exception:  # malformed: forget everything rather than keep what it changed
+            log.exception("feed cache tail: cannot apply %s; dropping the cache", envelope.type)
+            self.cache.evict_all()

@@ -1,0 +1,137 @@
+"""The feed's in-memory hydration cache: per-viewer hits, eviction before the next read, the
+lag gate, and fills that raced an eviction."""
+
+from __future__ import annotations
+
+import uuid
+
+from kith.common.contracts import ACCOUNT_DELETED, MEMBER_LEFT, USER_BLOCKED
+from kith.common.kafka import EventEnvelope
+from kith.feed.application import PostView
+from kith.feed.hydration import HydrationCache
+
+POSTS, IDENTITY, GRAPH = "post.events.v1", "identity.events.v1", "graph.events.v1"
+NICHE = str(uuid.uuid4())
+ALICE, BOB, CAROL = (str(uuid.uuid4()) for _ in range(3))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def view(author: str = ALICE, text: str = "hello", mine: tuple[str, ...] = (),
+         cacheable: bool = True, post_id: str | None = None) -> PostView:
+    return PostView(post_id or str(uuid.uuid4()), NICHE, author, text, 1, 0, {"like": 1},
+                    list(mine), 0, None, cacheable)
+
+
+def event(topic: str, stream: str, event_type: str = "x") -> EventEnvelope:
+    return EventEnvelope(topic, 0, 0, uuid.UUID(stream), uuid.uuid4(), event_type, 1, 1, b"", {})
+
+
+def apply(cache: HydrationCache, envelope: EventEnvelope, data: dict | None = None) -> None:
+    cache.on_event(envelope, lambda: data or {}, POSTS, IDENTITY)
+
+
+def fill(cache: HydrationCache, viewer: str, *views: PostView) -> None:
+    token = cache.begin()
+    cache.store_posts(token, viewer, views)
+    cache.end(token)
+
+
+def test_a_post_is_served_only_to_viewers_post_answered_with_their_own_reactions() -> None:
+    cache = HydrationCache()
+    p = view(mine=("like",))
+    fill(cache, BOB, p)
+    assert cache.posts(BOB, [p.id]) == {p.id: p}
+    assert cache.posts(CAROL, [p.id]) == {}  # never asked of post for carol: a miss
+    fill(cache, CAROL, view(post_id=p.id))
+    assert cache.posts(CAROL, [p.id])[p.id].my_reactions == []
+    assert cache.posts(BOB, [p.id])[p.id].my_reactions == ["like"]
+
+
+def test_any_event_of_a_post_evicts_it_and_account_deletion_evicts_everything() -> None:
+    cache = HydrationCache()
+    p, q = view(), view(author=BOB)
+    fill(cache, BOB, p, q)
+    token = cache.begin()
+    cache.store_names(token, {ALICE: "Alice", BOB: "Bob"})
+    cache.end(token)
+    apply(cache, event(POSTS, p.id, "kith.post.PostEdited"))
+    assert set(cache.posts(BOB, [p.id, q.id])) == {q.id}
+    apply(cache, event(IDENTITY, ALICE, "kith.identity.ProfileUpdated"))
+    assert cache.names([ALICE, BOB]) == {BOB: "Bob"}
+    apply(cache, event(IDENTITY, CAROL, ACCOUNT_DELETED))
+    assert cache.posts(BOB, [q.id]) == {} and cache.names([BOB]) == {}
+
+
+def test_a_leave_or_a_block_forgets_exactly_the_viewers_it_concerns() -> None:
+    cache = HydrationCache()
+    by_alice, by_carol = view(), view(author=CAROL)
+    fill(cache, BOB, by_alice, by_carol)
+    fill(cache, CAROL, by_alice, by_carol)
+    apply(cache, event(GRAPH, BOB, USER_BLOCKED), {"blocker_id": BOB, "blocked_id": ALICE})
+    assert set(cache.posts(BOB, [by_alice.id, by_carol.id])) == {by_carol.id}
+    assert len(cache.posts(CAROL, [by_alice.id, by_carol.id])) == 2
+    apply(cache, event(GRAPH, NICHE, MEMBER_LEFT), {"niche_id": NICHE, "user_id": CAROL})
+    assert cache.posts(CAROL, [by_alice.id, by_carol.id]) == {}
+    assert set(cache.posts(BOB, [by_carol.id])) == {by_carol.id}
+
+
+def test_a_fill_that_began_before_an_eviction_is_not_stored() -> None:
+    cache = HydrationCache()
+    p = view(text="before the edit")
+    token = cache.begin()  # post answered with the old text …
+    apply(cache, event(POSTS, p.id, "kith.post.PostEdited"))  # … the edit's event applied …
+    cache.store_posts(token, BOB, [p])  # … then the stale answer arrives
+    cache.end(token)
+    assert cache.posts(BOB, [p.id]) == {}
+    token = cache.begin()
+    apply(cache, event(GRAPH, NICHE, MEMBER_LEFT), {"niche_id": NICHE, "user_id": CAROL})
+    cache.store_posts(token, BOB, [view()])  # a graph change drops every fill in flight
+    cache.store_names(token, {ALICE: "Alice"})
+    cache.end(token)
+    assert cache.size() == (0, 0)
+
+
+def test_a_fill_that_began_after_an_eviction_is_stored_while_others_are_in_flight() -> None:
+    cache = HydrationCache()
+    p = view(text="after the edit")
+    slow = cache.begin()  # another page's fill, still waiting on post
+    apply(cache, event(POSTS, p.id, "kith.post.PostEdited"))
+    fill(cache, BOB, p)  # began after the edit was applied: post answered the new text
+    assert cache.posts(BOB, [p.id]) == {p.id: p}
+    cache.end(slow)
+
+
+def test_posts_post_tailors_per_viewer_are_never_cached() -> None:
+    cache = HydrationCache()
+    answered = view(cacheable=False)  # an ask whose answer post hides across blocks
+    fill(cache, BOB, answered)
+    assert cache.posts(BOB, [answered.id]) == {}
+
+
+def test_the_cache_is_used_only_while_the_tail_is_caught_up() -> None:
+    clock = Clock()
+    cache = HydrationCache(max_lag_s=0.1, clock=clock)
+    assert not cache.fresh()  # the tail has not reached the end yet
+    cache.caught_up()
+    assert cache.fresh()
+    clock.now += 0.15  # no proof of being at the end for longer than the bound
+    assert not cache.fresh()
+    cache.caught_up()
+    cache.stale()
+    assert not cache.fresh()
+
+
+def test_the_cache_is_bounded_least_recently_read_first() -> None:
+    cache = HydrationCache(max_posts=2)
+    a, b, c = view(), view(), view()
+    fill(cache, BOB, a, b)
+    cache.posts(BOB, [a.id])
+    fill(cache, BOB, c)
+    assert set(cache.posts(BOB, [a.id, b.id, c.id])) == {a.id, c.id}

@@ -1,0 +1,1 @@
+"""Kith development tools (distribution ``kith-dev``): never installed in the production image."""

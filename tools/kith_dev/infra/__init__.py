@@ -1,0 +1,1 @@
+"""Real infrastructure without Docker or root: embedded PostgreSQL and Apache Kafka."""
