@@ -10,13 +10,9 @@ and the read model equals the oracle: 0 lost, 0 duplicated.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,46 +21,18 @@ from pathlib import Path
 import psycopg
 
 from kith.common.config import DB_SESSION_DEFAULTS, Settings, with_database, with_session_limits
-from kith.common.db import make_pool, migrate_service
+from kith.common.db import migrate_service
 from kith.common.eventstore import EventStore, NewEvent
 from kith.common.infra.postgres import ensure_database
 from kith_dev.infra.postgres import EmbeddedPostgres
 from kith_dev.infra.processes import free_port
 from tests.integration.faults.oracle import ledger_oracle
+from tests.integration.faults.pipeline import Load, spawn
 from tests.support.kafka import read_topic
 from tests.support.ledger import DEPOSITED, LedgerProjection, ledger_codec, read_balances
-from tests.support.processes import REPO
 
 RESTARTS = 3
 RESUME_BOUND_S = 20.0
-
-
-class Load(threading.Thread):
-    """One deposit into a new account every 20 ms until stopped, riding out the outages;
-    an append that returned is acknowledged (one whose outcome is unknown is not)."""
-
-    def __init__(self, dsn: str) -> None:
-        super().__init__(name="load", daemon=True)
-        self.dsn, self.stop, self.acknowledged = dsn, threading.Event(), set[str]()
-
-    def run(self) -> None:
-        pool = make_pool(self.dsn, max_size=2)
-        store = EventStore(pool, ledger_codec())
-        try:
-            while not self.stop.wait(0.02):
-                account = uuid.uuid4()
-                try:
-                    store.append(account, 0, [NewEvent(
-                        DEPOSITED, {"account_id": str(account), "amount": 7})])
-                except (psycopg.Error, OSError):
-                    continue  # the database is down: not acknowledged
-                except Exception as exc:  # psycopg_pool's timeout while it reconnects
-                    if "PoolTimeout" not in type(exc).__name__:
-                        raise
-                    continue
-                self.acknowledged.add(str(account))
-        finally:
-            pool.close()
 
 
 @contextlib.contextmanager
@@ -79,13 +47,6 @@ def own_postgres() -> Iterator[EmbeddedPostgres]:
     finally:
         server.stop()
         shutil.rmtree(home, ignore_errors=True)
-
-
-def spawn(module: str, dsn: str, bootstrap: str, topic: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", module, dsn, bootstrap, topic], cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def deposit(dsn: str) -> str:

@@ -23,7 +23,7 @@ import psycopg
 
 from kith.common.config import Settings
 from tests.integration.faults.oracle import ledger_oracle
-from tests.integration.faults.test_database_down import Load
+from tests.integration.faults.pipeline import Load
 from tests.support.kafka import read_topic
 from tests.support.ledger import LedgerProjection, ledger_codec, read_balances
 from tests.support.processes import REPO

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import queue
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from kith.common.config import Settings
 from kith.common.service import RunningService
+from kith.gateway.app import create_app
 from kith.gateway.config import GatewayConfig
 from kith.gateway.ratelimit import RateLimits
 
@@ -91,6 +94,19 @@ def serve_app(app: Any) -> tuple[BaseWSGIServer, str]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_port}"
+
+
+@contextlib.contextmanager
+def served_gateway(settings: Settings, **config: Any) -> Iterator[str]:
+    """A gateway app over ``settings`` with its own config (and stream hub, limits,
+    idempotency store), served until the block ends; yields its URL."""
+    app = create_app(settings, gateway_config(**config))
+    server, url = serve_app(app)
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        app.extensions["kith"].close()
 
 
 

@@ -21,14 +21,12 @@ import pytest
 
 from kith.common.config import Settings
 from kith.common.service import RunningService
-from kith.gateway.app import create_app
 from kith.post.readmodel import AUTHOR_LOCK_SPACE
 from tests.integration.gateway.harness import (
     Client,
     Gateway,
     assert_error,
-    gateway_config,
-    serve_app,
+    served_gateway,
 )
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
@@ -40,13 +38,8 @@ SHORT_DEADLINE_S = 1.0
 def another_gateway(stack: tuple[Settings, dict[str, RunningService]],
                     **config: Any) -> Iterator[str]:
     """A further gateway over the same stack and idempotency records."""
-    app = create_app(stack[0], gateway_config(**config))
-    server, url = serve_app(app)
-    try:
+    with served_gateway(stack[0], **config) as url:
         yield url
-    finally:
-        server.shutdown()
-        app.extensions["kith"].close()
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,13 @@ from typing import Any
 
 import requests
 
-from kith.gateway.app import create_app
 from kith.protos import media_pb2, media_pb2_grpc
 from tests.integration.gateway.harness import (
     Client,
     EventStream,
     Gateway,
     assert_error,
-    gateway_config,
-    serve_app,
+    served_gateway,
 )
 from tests.integration.media.test_media_photos import uploaded
 from tests.support.rpc import channel
@@ -124,13 +122,8 @@ def test_stream_requires_a_token(gateway: Gateway) -> None:
 @contextlib.contextmanager
 def own_gateway(gateway: Gateway, **config: Any) -> Iterator[str]:
     """A second gateway app over the same stack, with its own config (and stream hub)."""
-    app = create_app(gateway.settings, gateway_config(**config))
-    server, url = serve_app(app)
-    try:
+    with served_gateway(gateway.settings, **config) as url:
         yield url
-    finally:
-        server.shutdown()
-        app.extensions["kith"].close()
 
 
 def test_streams_are_capped_per_user_and_per_process_so_threads_stay_free(

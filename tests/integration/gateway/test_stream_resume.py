@@ -15,9 +15,12 @@ from typing import Any
 import psycopg
 import requests
 
-from kith.gateway.app import create_app
 from kith.gateway.live import decode_cursor, encode_cursor
-from tests.integration.gateway.harness import Client, Gateway, gateway_config, serve_app
+from tests.integration.gateway.harness import (
+    Client,
+    Gateway,
+    served_gateway,
+)
 
 Event = tuple[str | None, str, dict[str, Any]]  # (id, event, data)
 
@@ -77,11 +80,8 @@ class Stream:
 @contextlib.contextmanager
 def second_gateway(gateway: Gateway) -> Iterator[str]:
     """Another gateway process's worth of state (its own stream hub), e.g. after a restart."""
-    server, url = serve_app(create_app(gateway.settings, gateway_config()))
-    try:
+    with served_gateway(gateway.settings) as url:
         yield url
-    finally:
-        server.shutdown()
 
 
 def posts(stream_events: list[Event]) -> list[str]:
