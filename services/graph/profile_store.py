@@ -29,14 +29,6 @@ from kith.graph.events import (
 PROFILE_KEYS = crypto.KeyTable("graph", "profile_keys")
 
 
-def key_for(conn: psycopg.Connection, user_id: str) -> bytes:
-    return PROFILE_KEYS.key_for(conn, user_id)
-
-
-def key_of(conn: psycopg.Connection, user_id: str) -> bytes | None:
-    return PROFILE_KEYS.key_of(conn, user_id)
-
-
 def _subject(event: ProfileEvent) -> str:
     return str(profile_stream(event.niche_id, event.user_id))
 

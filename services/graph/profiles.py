@@ -104,7 +104,7 @@ class ProfileApplication:
             if unblocked and actor_id is not None:
                 check(not readmodel.blocked_among(conn, actor_id, [user_id]),
                       NotFound("no such member"))
-            key = profile_store.key_for(conn, user_id)
+            key = profile_store.PROFILE_KEYS.key_for(conn, user_id)
             state = MemberProfile.replay(niche_id, user_id, [
                 profile_store.unseal(e, key) for e in self._load(conn, stream)])
             events = decide(state, kind)

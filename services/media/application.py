@@ -121,7 +121,7 @@ class MediaApplication:
             conn = command.conn
             _lock_uploader(conn, actor)  # against a concurrent erase_account
             check(not self._deleted(conn, actor), NotFound("no such account", "not_found"))
-            key = storage.key_for(conn, actor)
+            key = storage.MEDIA_KEYS.key_for(conn, actor)  # created with the first photo
             for rendition in renditions:
                 storage.store(conn, key, media_id, rendition)
             conn.execute(
@@ -178,7 +178,7 @@ class MediaApplication:
         """The plaintext chunks of a variant opened by :meth:`open`, one at a time."""
         pool = self.store.pool
         with pool.connection() as conn:
-            key = storage.key_of(conn, uploader)
+            key = storage.MEDIA_KEYS.key_of(conn, uploader)
         for seq in range(variant.chunks):  # a slow reader holds no connection between chunks
             with pool.connection() as conn:
                 sealed = storage.sealed_chunk(conn, media_id, size, seq)
@@ -289,7 +289,7 @@ class MediaApplication:
         _lock_uploader(conn, user_id)
         conn.execute("INSERT INTO deleted_accounts (user_id, deleted_at_ms) VALUES (%s, %s)"
                      " ON CONFLICT DO NOTHING", (user_id, deleted_at_ms))
-        storage.destroy_key(conn, user_id)
+        storage.MEDIA_KEYS.destroy(conn, user_id)
         rows = conn.execute("SELECT id::text, version FROM media WHERE uploader_id = %s"
                             " AND state <> 'purged' ORDER BY id FOR UPDATE",
                             (user_id,)).fetchall()

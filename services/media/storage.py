@@ -51,21 +51,9 @@ def etag_of(data: bytes) -> str:
 
 # -- keys ------------------------------------------------------------------------------------
 
+# Each uploader's key, created with their first photo; destroying it shreds every photo
+# they uploaded (their chunks can never be opened again).
 MEDIA_KEYS = crypto.KeyTable("media", "media_keys")
-
-
-def key_for(conn: psycopg.Connection, user_id: str) -> bytes:
-    """The uploader's key, created with their first photo."""
-    return MEDIA_KEYS.key_for(conn, user_id)
-
-
-def key_of(conn: psycopg.Connection, user_id: str) -> bytes | None:
-    return MEDIA_KEYS.key_of(conn, user_id)
-
-
-def destroy_key(conn: psycopg.Connection, user_id: str) -> None:
-    """Shred every photo ``user_id`` uploaded: their chunks can never be opened again."""
-    MEDIA_KEYS.destroy(conn, user_id)
 
 
 # -- bytes -----------------------------------------------------------------------------------
