@@ -317,11 +317,33 @@ class StreamHub:
         handler = self._handlers.get(event_type)
         if handler is None:
             return []
-        found = Collected()
-        probe = Subscription(sub.user_id, found, niches=sub.niches, niches_at=sub.niches_at)
-        handler(data, StreamEvent("", {}, cursor, str(envelope.event_id)), [probe])
-        sub.niches, sub.niches_at = probe.niches, probe.niches_at
-        return found.items
+        origin = StreamEvent("", {}, cursor, str(envelope.event_id))
+        return self._per_reader(handler, data, origin, [sub]).get(sub.user_id, [])
+
+    @staticmethod
+    def _per_reader(handler: Callable[[dict[str, Any], StreamEvent, list[Subscription]], None],
+                    data: dict[str, Any], origin: StreamEvent, subs: list[Subscription]
+                    ) -> dict[str, list[StreamEvent]]:
+        """What ``handler`` confirms for each reader among ``subs``, asked once per user, not
+        per connection: a user's streams (tabs, devices) share it and their cached niches."""
+        groups: dict[str, list[tuple[Subscription, float]]] = {}
+        for sub in subs:
+            groups.setdefault(sub.user_id, []).append((sub, sub.niches_at))
+        probes = []
+        for user_id, group in groups.items():
+            first = group[0][0]
+            probes.append((Subscription(user_id, Collected(), niches=first.niches,
+                                        niches_at=first.niches_at), group))
+        handler(data, origin, [probe for probe, _ in probes])
+        found: dict[str, list[StreamEvent]] = {}
+        for probe, group in probes:
+            for sub, niches_at in group:
+                if sub.niches_at == niches_at:  # not refreshed meanwhile
+                    sub.niches, sub.niches_at = probe.niches, probe.niches_at
+            assert isinstance(probe.sink, Collected)
+            if probe.sink.items:
+                found[probe.user_id] = probe.sink.items
+        return found
 
     def unsubscribe(self, sub: Subscription) -> bool:
         """End a connection; idempotent (``True`` only the first time)."""
@@ -416,8 +438,12 @@ class StreamHub:
                         msg.partition(), msg.offset())
             return
         handler = self._handlers.get(event_type)
-        if handler is not None:
-            handler(data, StreamEvent("", {}, cursor, event_id), subs)
+        if handler is None:
+            return
+        found = self._per_reader(handler, data, StreamEvent("", {}, cursor, event_id), subs)
+        for sub in subs:
+            for event in found.get(sub.user_id, ()):
+                sub.offer(event)
 
     def _membership(self, codec: AvroCodec, msg: Any) -> None:
         """A join or leave (or a new niche, its owner's first): that user's niches changed."""

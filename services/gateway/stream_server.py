@@ -59,6 +59,7 @@ WRITE_TIMEOUT_S = 10.0  # a client that takes no bytes for this long is let go
 PING = b": ping\n\n"
 EXPIRED = b"event: session.expired\ndata: {}\n\n"
 ROUTE = "/v1/stream"
+RID = web.RequestKey("request_id", str)
 # Headers that describe one hop, never passed on by the development proxy.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                         "te", "trailer", "transfer-encoding", "upgrade", "content-length"})
@@ -277,14 +278,14 @@ class StreamServer:
 
     @web.middleware
     async def _request_ids(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        request["rid"] = sane_request_id(request.headers.get("X-Request-Id"))
-        request_id.set(request["rid"])  # (proxied requests keep the client's for the gateway)
+        request[RID] = sane_request_id(request.headers.get("X-Request-Id"))
+        request_id.set(request[RID])  # (proxied requests keep the client's for the gateway)
         return await handler(request)
 
     def _cors(self, request: web.Request) -> dict[str, str]:
         """As the gateway's (``KITH_GATEWAY_CORS_ORIGINS``): an ``EventSource`` on another
         origin may read the stream; bearer tokens never travel in cookies."""
-        headers = {"X-Request-Id": request["rid"]} if "rid" in request else {}
+        headers = {"X-Request-Id": request[RID]} if RID in request else {}
         origin = request.headers.get("Origin")
         allowed = self.config.cors_origins
         if allowed:
@@ -321,6 +322,7 @@ def _refusal(exc: StreamLimitReached) -> ApiError:
 async def start(server: StreamServer, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Serve ``server`` on ``host:port`` (0: a free port); the runner and the bound port."""
     # handler_cancellation: a client that hangs up frees its slot at once, not at the next ping
+    asyncio.get_running_loop().set_default_executor(server.executor)  # no other pool
     runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None,
                            shutdown_timeout=1.0)
     await runner.setup()
