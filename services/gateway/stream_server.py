@@ -45,7 +45,7 @@ from kith.gateway.clients import Clients
 from kith.gateway.config import GatewayConfig
 from kith.gateway.errors import ApiError, invalid
 from kith.gateway.live import QUEUE_SIZE, StreamEvent, StreamHub, StreamLimitReached
-from kith.gateway.metrics import REQUESTS, STREAMS
+from kith.gateway.metrics import KNOWN_METHODS, REQUESTS, STREAMS
 from kith.gateway.routes.stream import STREAM_QUERY
 from kith.gateway.schema import validate
 from kith.gateway.tickets import StreamTickets
@@ -117,7 +117,7 @@ class StreamServer:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._request_ids])
+        app = web.Application(middlewares=[self._edge])
         app.router.add_get(ROUTE, self.stream, allow_head=False)
         app.router.add_get("/healthz", self.healthz, allow_head=False)
         app.router.add_get("/readyz", self.readyz, allow_head=False)
@@ -277,10 +277,19 @@ class StreamServer:
             await self._upstream.close()
 
     @web.middleware
-    async def _request_ids(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _edge(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """A request id for every request, and aiohttp's own 404/405 in the public shape
+        (the Ingress sends any method on /v1/stream here)."""
         request[RID] = sane_request_id(request.headers.get("X-Request-Id"))
         request_id.set(request[RID])  # (proxied requests keep the client's for the gateway)
-        return await handler(request)
+        try:
+            return await handler(request)
+        except web.HTTPMethodNotAllowed as exc:
+            error = ApiError(405, "method_not_allowed", "this method is not allowed",
+                             headers={"Allow": ", ".join(sorted(exc.allowed_methods))})
+        except web.HTTPNotFound:
+            error = ApiError(404, "not_found", "no such resource")
+        return self._error(request, error)
 
     def _cors(self, request: web.Request) -> dict[str, str]:
         """As the gateway's (``KITH_GATEWAY_CORS_ORIGINS``): an ``EventSource`` on another
@@ -296,7 +305,9 @@ class StreamServer:
         return headers
 
     def _error(self, request: web.Request, exc: ApiError) -> web.Response:
-        REQUESTS.labels("GET", ROUTE, str(exc.status)).inc()
+        if request.path == ROUTE:
+            method = request.method if request.method in KNOWN_METHODS else "other"
+            REQUESTS.labels(method, ROUTE, str(exc.status)).inc()
         body = json.dumps({"error": {"code": exc.code, "message": exc.message,
                                      "details": exc.details}})
         return web.Response(status=exc.status, text=body, content_type="application/json",

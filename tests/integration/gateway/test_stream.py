@@ -15,7 +15,9 @@ from tests.integration.gateway.harness import (
     EventStream,
     Gateway,
     assert_error,
+    gateway_config,
     served_gateway,
+    served_stream,
 )
 from tests.integration.media.test_media_photos import uploaded
 from tests.support.rpc import channel
@@ -117,6 +119,20 @@ def test_photos_attached_after_the_event_follow_to_those_who_may_see_them(
 def test_stream_requires_a_token(gateway: Gateway) -> None:
     resp = gateway.client().get("/v1/stream")
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "unauthenticated"
+
+
+def test_the_stream_server_answers_only_get_v1_stream_in_the_public_shape(
+        gateway: Gateway, module_settings: Any) -> None:
+    with served_stream(module_settings, gateway_config(), upstream="") as (url, _):
+        anon = Client(url)
+        assert_error(anon.post("/v1/stream"), 405, "method_not_allowed")
+        assert_error(anon.get("/v1/niches"), 404, "not_found")  # no upstream: nothing else
+        assert_error(anon.get("/v1/stream?ticket=not%20a%20ticket"), 400, "invalid_argument")
+        assert anon.get("/healthz").json() == {"status": "ok"}
+        assert anon.get("/readyz").json()["status"] == "ready"
+    # And the Flask gateway no longer serves it: its threads are for ordinary requests.
+    direct = Client(gateway.url, gateway.signup("direct").token)
+    assert_error(direct.get("/v1/stream"), 404, "not_found")
 
 
 @contextlib.contextmanager
