@@ -1,4 +1,4 @@
-"""The live event stream: one Kafka consumer per gateway process, fanned out to SSE clients.
+"""The live event stream: one Kafka consumer per stream server, fanned out to SSE clients.
 
 :class:`StreamHub` reads ``post.events.v1``, ``messaging.events.v1`` and ``media.events.v1`` from
 the current end of every partition (explicitly assigned — no consumer group,
