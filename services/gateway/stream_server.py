@@ -34,18 +34,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import psycopg
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from psycopg_pool import PoolTimeout
 
 from kith.common.config import Settings
 from kith.common.db import migrate_service
 from kith.common.logs import request_id
-from kith.gateway.app import gateway_pool, sane_request_id, session_check
+from kith.gateway.app import HTTP_CODES, gateway_pool, sane_request_id, session_check
 from kith.gateway.auth import Principal, TokenVerifier
 from kith.gateway.clients import Clients
 from kith.gateway.config import GatewayConfig
 from kith.gateway.errors import ApiError, invalid
 from kith.gateway.live import QUEUE_SIZE, StreamEvent, StreamHub, StreamLimitReached
 from kith.gateway.metrics import KNOWN_METHODS, REQUESTS, STREAMS
+from kith.gateway.routes.media import MAX_MEDIA_BYTES
 from kith.gateway.routes.stream import STREAM_QUERY
 from kith.gateway.schema import validate
 from kith.gateway.tickets import StreamTickets
@@ -117,7 +120,8 @@ class StreamServer:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._edge])
+        # A body larger than the gateway's own largest (photos) is refused before proxying.
+        app = web.Application(middlewares=[self._edge], client_max_size=MAX_MEDIA_BYTES + 65536)
         app.router.add_get(ROUTE, self.stream, allow_head=False)
         app.router.add_get("/healthz", self.healthz, allow_head=False)
         app.router.add_get("/readyz", self.readyz, allow_head=False)
@@ -182,6 +186,8 @@ class StreamServer:
                 await self._write(response, chunk)
         except (ConnectionError, TimeoutError):
             pass  # the client went away or stopped reading
+        except Exception:  # the stream has begun: end it; the client reconnects and resumes
+            log.exception("live stream failed")
         finally:
             if self.hub.unsubscribe(sub):
                 STREAMS.dec()
@@ -287,8 +293,18 @@ class StreamServer:
         except web.HTTPMethodNotAllowed as exc:
             error = ApiError(405, "method_not_allowed", "this method is not allowed",
                              headers={"Allow": ", ".join(sorted(exc.allowed_methods))})
-        except web.HTTPNotFound:
-            error = ApiError(404, "not_found", "no such resource")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            error = ApiError(exc.status, HTTP_CODES.get(exc.status, "http_error"),
+                             "no such resource" if exc.status == 404 else exc.reason)
+        except (psycopg.OperationalError, PoolTimeout) as exc:  # redeeming a ticket
+            log.warning("gateway database unavailable: %s", exc)
+            error = ApiError(503, "unavailable", "temporarily unavailable; retry shortly",
+                             headers={"Retry-After": "1"})
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            error = ApiError(500, "internal", "something went wrong on our side")
         return self._error(request, error)
 
     def _cors(self, request: web.Request) -> dict[str, str]:
