@@ -19,7 +19,7 @@ IDENTITY_TOPIC = "identity.events.v1"  # after the optional topic prefix
 
 # identity → every service
 ACCOUNT_DELETED = "kith.identity.AccountDeleted"
-# graph → feed (audiences)
+# graph → feed (audiences), the gateway's live stream (whose niches changed)
 NICHE_CREATED = "kith.graph.NicheCreated"
 MEMBER_JOINED = "kith.graph.MemberJoined"
 MEMBER_LEFT = "kith.graph.MemberLeft"
@@ -41,7 +41,7 @@ MEDIA_ATTACHED = "kith.media.MediaAttached"
 # checks each against the producer's newest schema).
 CONSUMED: dict[str, tuple[str, ...]] = {
     ACCOUNT_DELETED: ("user_id", "deleted_at_ms"),
-    NICHE_CREATED: ("niche_id",),
+    NICHE_CREATED: ("niche_id", "owner_id"),
     MEMBER_JOINED: ("niche_id", "user_id"),
     MEMBER_LEFT: ("niche_id", "user_id"),
     NICHE_ARCHIVED: ("niche_id",),

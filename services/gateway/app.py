@@ -32,7 +32,6 @@ from kith.gateway.clients import Clients
 from kith.gateway.config import GatewayConfig
 from kith.gateway.errors import ApiError, error_response, from_rpc_error
 from kith.gateway.idempotency import IdempotencyStore
-from kith.gateway.live import StreamHub
 from kith.gateway.operations import api
 from kith.gateway.pagination import Cursors
 from kith.gateway.proxies import TrustedProxies, parse_cidrs
@@ -68,7 +67,6 @@ class Gateway:
     idempotency: IdempotencyStore
     cursors: Cursors
     pool: ConnectionPool
-    hub: StreamHub
     tickets: StreamTickets
 
     purger: Purger | None = None
@@ -76,7 +74,6 @@ class Gateway:
     def close(self) -> None:
         if self.purger is not None:
             self.purger.stop()
-        self.hub.stop()
         self.clients.close()
         self.pool.close()
 
@@ -87,17 +84,15 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
         tracing.configure("gateway", settings.extra)  # in each worker, after gunicorn's fork
     dsn = settings.database_url("gateway")
     migrate_service(dsn, "kith.gateway")
-    pool = _pool(dsn, max(4, config.threads))
+    pool = gateway_pool(dsn, max(4, config.threads))
     clients = Clients(settings, config.rpc_deadline_s)
-    verifier = TokenVerifier(settings.jwt_secret, _session_check(clients),
+    verifier = TokenVerifier(settings.jwt_secret, session_check(clients),
                              config.revocation_cache_s)
     settings.check_secrets()
     cursor_secret, idempotency_secret = config.secrets_for(settings)
     idempotency = IdempotencyStore(pool, idempotency_secret)
     gw = Gateway(settings, config, clients, verifier, idempotency, Cursors(cursor_secret),
-                 pool, StreamHub(settings, clients, per_user=config.streams_per_user,
-                                 per_process=config.streams_per_process),
-                 StreamTickets(pool, settings.jwt_secret, verifier))
+                 pool, StreamTickets(pool, settings.jwt_secret, verifier))
 
     if config.idempotency_purge_s > 0:
         gw.purger = Purger(idempotency, config.idempotency_purge_s)
@@ -120,6 +115,8 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
 
     routes.load()
     for op in api.operations:
+        if op.server != "gateway":  # GET /v1/stream: `kith gateway stream` serves it
+            continue
         view = make_view(op, gw)
         if config.rate_limits.enabled:
             for limit, key in _route_limits(op.operation_id, config.rate_limits, verifier):
@@ -171,7 +168,7 @@ def _route_limits(operation_id: str, limits: RateLimits,
     return []
 
 
-def _pool(dsn: str, size: int) -> ConnectionPool:
+def gateway_pool(dsn: str, size: int) -> ConnectionPool:
     """Autocommit connections: every gateway statement stands alone, one round trip each."""
     pool = ConnectionPool(dsn, min_size=2, max_size=size, name="gateway", open=False,
                           kwargs={"autocommit": True})
@@ -179,7 +176,7 @@ def _pool(dsn: str, size: int) -> ConnectionPool:
     return pool
 
 
-def _session_check(clients: Clients) -> SessionCheck:
+def session_check(clients: Clients) -> SessionCheck:
     def check(principal: Principal) -> None:
         try:
             reply = clients.identity.VerifyToken(

@@ -90,6 +90,14 @@ class TokenVerifier:
         with self._lock:
             self._checked.pop(principal.token, None)
 
+    def confirmed_recently(self, principal: Principal) -> bool:
+        """Whether :meth:`confirm` would answer from its cache (no call to identity)."""
+        if self._session_check is None:
+            return True
+        with self._lock:
+            seen = self._checked.get(principal.token)
+        return seen is not None and time.monotonic() - seen < self._ttl
+
     def confirm(self, principal: Principal) -> None:
         """Raise a 401 ApiError if the principal's session has ended (cached per ``ttl``)."""
         if self._session_check is None:

@@ -27,6 +27,10 @@ class GatewayConfig:
     stream_max_s: float = 300.0
     stream_heartbeat_s: float = 15.0
     streams_per_user: int = 3
+    streams_per_process: int = 2000  # open /v1/stream connections of one stream server
+    stream_port: int = 8081
+    stream_threads: int = 8  # the stream server's executor for blocking calls
+    stream_upstream: str = ""  # development: where the stream server proxies other paths
     rate_limits: RateLimits = field(default_factory=RateLimits)
     web_dir: Path = field(default_factory=default_web_dir)
     cors_origins: tuple[str, ...] = ()
@@ -48,6 +52,10 @@ class GatewayConfig:
             stream_max_s=_num(env, "KITH_GATEWAY_STREAM_MAX_S", 300.0, float),
             stream_heartbeat_s=_num(env, "KITH_GATEWAY_STREAM_HEARTBEAT_S", 15.0, float),
             streams_per_user=_num(env, "KITH_GATEWAY_STREAMS_PER_USER", 3, int),
+            streams_per_process=_num(env, "KITH_GATEWAY_STREAMS_PER_PROCESS", 2000, int),
+            stream_port=_num(env, "KITH_GATEWAY_STREAM_PORT", 8081, int),
+            stream_threads=max(1, _num(env, "KITH_GATEWAY_STREAM_THREADS", 8, int)),
+            stream_upstream=env.get("KITH_GATEWAY_STREAM_UPSTREAM", "").rstrip("/"),
             cursor_secret=env.get("KITH_GATEWAY_CURSOR_SECRET", ""),
             idempotency_secret=env.get("KITH_GATEWAY_IDEMPOTENCY_SECRET", ""),
             idempotency_purge_s=_num(env, "KITH_GATEWAY_IDEMPOTENCY_PURGE_S", 600.0, float),
@@ -84,16 +92,6 @@ class GatewayConfig:
                                   "KITH_JWT_SECRET")
             found.append(value)
         return found[0], found[1]
-
-    @property
-    def streams_per_process(self) -> int:
-        """Concurrent ``/v1/stream`` connections one process accepts.
-
-        Each holds a thread for its whole life, so some threads (half, at most
-        four) always stay free for ordinary requests.
-        """
-        threads = max(1, self.threads)
-        return threads - min(4, max(1, threads // 2))
 
 
 def _cidrs(raw: str) -> tuple[str, ...]:

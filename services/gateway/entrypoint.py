@@ -1,4 +1,5 @@
-"""``kith gateway serve [--bind HOST:PORT]`` and ``kith gateway openapi [--out FILE]``."""
+"""``kith gateway serve [--bind HOST:PORT]``, ``kith gateway stream [--bind HOST:PORT]`` and
+``kith gateway openapi [--out FILE]``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,21 @@ def serve(argv: list[str]) -> int:
     _multiprocess_metrics(settings)
     _check_secrets(settings)
     from kith.gateway.server import serve as run  # only now: it imports prometheus_client
+
+    return run(settings, args.bind)
+
+
+def stream(argv: list[str]) -> int:
+    """The live stream's own asyncio process: ``GET /v1/stream`` (:mod:`.stream_server`)."""
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # one process: the default registry
+    parser = argparse.ArgumentParser(prog="kith gateway stream")
+    parser.add_argument("--bind", help="HOST:PORT (default 0.0.0.0:$KITH_GATEWAY_STREAM_PORT)")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    logs.configure("gateway-stream", settings.log_level, settings.log_format)
+    settings.check_secrets()
+    settings.signing_key()
+    from kith.gateway.stream_server import serve as run
 
     return run(settings, args.bind)
 
@@ -69,4 +85,4 @@ def openapi(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"serve": serve, "openapi": openapi}
+COMMANDS = {"serve": serve, "stream": stream, "openapi": openapi}

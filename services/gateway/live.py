@@ -1,4 +1,4 @@
-"""The live event stream: one Kafka consumer per gateway process, fanned out to SSE clients.
+"""The live event stream: one Kafka consumer per stream server, fanned out to SSE clients.
 
 :class:`StreamHub` reads ``post.events.v1``, ``messaging.events.v1`` and ``media.events.v1`` from
 the current end of every partition (explicitly assigned — no consumer group,
@@ -31,33 +31,44 @@ pointing at records the log no longer holds) gets ``event: reset``. Relay duplic
 same event id at a second offset) are dropped: by the hub for live events, and per
 connection over what it caught up on, including a window of records before the cursor.
 
-Each connection has a bounded queue; a client too slow to drain it is
-disconnected (and reconnects) rather than slowing everyone else down. Each
-also holds a server thread for its whole life, so :meth:`StreamHub.subscribe`
-admits at most ``per_user`` connections per user and ``per_process`` in all.
+A user's joins and leaves reach the hub as graph's ``MemberJoined`` / ``MemberLeft`` /
+``NicheCreated`` (read live, not part of the cursor): each makes the hub forget that user's
+cached niches, so whichever process serves their stream sees the change at once.
+
+Each connection hands the hub a :class:`Sink` (the stream server's delivers into the
+connection's asyncio queue); a bounded sink that is full marks its subscription closed: a
+client too slow to drain it is disconnected (and reconnects) rather than slowing everyone
+else down. :meth:`StreamHub.subscribe` admits at most ``per_user`` connections per user (a
+handful of accounts cannot take every slot) and ``per_process`` in all.
 """
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import json
 import logging
-import queue
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import grpc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from kith.common.codec import AvroCodec, default_codec
 from kith.common.config import Settings
-from kith.common.contracts import MEDIA_ATTACHED, MESSAGE_SENT, MESSAGES_READ, POST_PUBLISHED
+from kith.common.contracts import (
+    MEDIA_ATTACHED,
+    MEMBER_JOINED,
+    MEMBER_LEFT,
+    MESSAGE_SENT,
+    MESSAGES_READ,
+    NICHE_CREATED,
+    POST_PUBLISHED,
+)
 from kith.common.kafka import EventEnvelope, consumer_config
 from kith.gateway import render
 from kith.gateway.clients import Clients
@@ -72,6 +83,7 @@ RESUME_WINDOW_S = 24 * 3600  # Last-Event-ID older than this → event: reset
 DEDUPE_LOOKBACK = 5000  # records per partition before a cursor read to recognise duplicates
 RECENT_IDS = 50_000  # event ids the live consumer remembers to drop relay duplicates
 TOPICS = ("post", "messaging", "media")  # the order of a cursor's offset groups
+MEMBERSHIPS = "graph"  # read live for joins and leaves only; never part of a cursor
 
 
 @dataclass(frozen=True)
@@ -97,11 +109,30 @@ class StreamLimitReached(Exception):
         self.limit = limit
 
 
+class Sink(Protocol):
+    """Where a subscription's events go; ``None`` ends the connection. Called from the hub's
+    thread (and from :meth:`StreamHub.stop`); must not block."""
+
+    def put(self, event: StreamEvent | None) -> bool:
+        """Take ``event``; ``False`` when full (the subscription is then closed)."""
+
+
+class Collected:
+    """A sink that keeps everything in a list (no bound): for catch-up probes and tests."""
+
+    def __init__(self) -> None:
+        self.items: list[StreamEvent] = []
+
+    def put(self, event: StreamEvent | None) -> bool:
+        if event is not None:
+            self.items.append(event)
+        return True
+
+
 @dataclass(eq=False)
 class Subscription:
     user_id: str
-    events: queue.Queue[StreamEvent | None] = field(
-        default_factory=lambda: queue.Queue(QUEUE_SIZE))
+    sink: Sink = field(default_factory=Collected)
     niches: frozenset[str] = frozenset()
     niches_at: float = float("-inf")
     closed: bool = False
@@ -113,9 +144,7 @@ class Subscription:
     def offer(self, event: StreamEvent) -> None:
         if event.event_id is not None and event.event_id in self.seen:
             return
-        try:
-            self.events.put_nowait(event)
-        except queue.Full:  # too slow: end this connection; the client reconnects
+        if not self.sink.put(event):  # too slow: end this connection; the client reconnects
             self.closed = True
 
 
@@ -176,10 +205,12 @@ class StreamHub:
 
     # -- connections -------------------------------------------------------------------------
 
-    def subscribe(self, user_id: str, last_event_id: str | None = None) -> Subscription:
-        """A new connection of ``user_id``, resuming after ``last_event_id`` if given (see
-        :meth:`catch_up`); raises :class:`StreamLimitReached` when full."""
-        sub = Subscription(user_id)
+    def subscribe(self, user_id: str, last_event_id: str | None = None,
+                  sink: Sink | None = None) -> Subscription:
+        """A new connection of ``user_id`` whose live events go to ``sink``, resuming after
+        ``last_event_id`` if given (see :meth:`catch_up`); raises :class:`StreamLimitReached`
+        when full."""
+        sub = Subscription(user_id, sink or Collected())
         covered: set[str] = set()
         if last_event_id:
             decoded = decode_cursor(last_event_id, self._topics())
@@ -197,7 +228,7 @@ class StreamHub:
             subs.add(sub)
             self._subs[user_id] = subs
             self._count += 1
-            # Live events from here on reach the queue; catch_up reads the log up to here.
+            # Live events from here on reach the sink; catch_up reads the log up to here.
             sub.live_from = dict(self._positions)
             if sub.resume_from is not None:  # topics the cursor predates: nothing to catch up
                 sub.resume_from.update({k: v for k, v in sub.live_from.items()
@@ -286,16 +317,33 @@ class StreamHub:
         handler = self._handlers.get(event_type)
         if handler is None:
             return []
-        probe = Subscription(sub.user_id, niches=sub.niches, niches_at=sub.niches_at)
-        probe.events = queue.Queue()
-        handler(data, StreamEvent("", {}, cursor, str(envelope.event_id)), [probe])
-        sub.niches, sub.niches_at = probe.niches, probe.niches_at
-        out = []
-        while not probe.events.empty():
-            event = probe.events.get_nowait()
-            if event is not None:
-                out.append(event)
-        return out
+        origin = StreamEvent("", {}, cursor, str(envelope.event_id))
+        return self._per_reader(handler, data, origin, [sub]).get(sub.user_id, [])
+
+    @staticmethod
+    def _per_reader(handler: Callable[[dict[str, Any], StreamEvent, list[Subscription]], None],
+                    data: dict[str, Any], origin: StreamEvent, subs: list[Subscription]
+                    ) -> dict[str, list[StreamEvent]]:
+        """What ``handler`` confirms for each reader among ``subs``, asked once per user, not
+        per connection: a user's streams (tabs, devices) share it and their cached niches."""
+        groups: dict[str, list[tuple[Subscription, float]]] = {}
+        for sub in subs:
+            groups.setdefault(sub.user_id, []).append((sub, sub.niches_at))
+        probes = []
+        for user_id, group in groups.items():
+            first = group[0][0]
+            probes.append((Subscription(user_id, Collected(), niches=first.niches,
+                                        niches_at=first.niches_at), group))
+        handler(data, origin, [probe for probe, _ in probes])
+        found: dict[str, list[StreamEvent]] = {}
+        for probe, group in probes:
+            for sub, niches_at in group:
+                if sub.niches_at == niches_at:  # not refreshed meanwhile
+                    sub.niches, sub.niches_at = probe.niches, probe.niches_at
+            assert isinstance(probe.sink, Collected)
+            if probe.sink.items:
+                found[probe.user_id] = probe.sink.items
+        return found
 
     def unsubscribe(self, sub: Subscription) -> bool:
         """End a connection; idempotent (``True`` only the first time)."""
@@ -316,8 +364,7 @@ class StreamHub:
         with self._lock:
             for subs in self._subs.values():
                 for sub in subs:
-                    with contextlib.suppress(queue.Full):
-                        sub.events.put_nowait(None)
+                    sub.sink.put(None)
 
     # -- the consumer ------------------------------------------------------------------------
 
@@ -342,13 +389,14 @@ class StreamHub:
         consumer = Consumer(consumer_config(
             bootstrap, f"gateway-stream-{uuid.uuid4()}", **{"auto.offset.reset": "latest"}))
         try:
-            assignment = self._current_ends(consumer)
+            assignment = self._current_ends(consumer, TOPICS)
+            memberships = self._memberships_end(consumer)
             with self._lock:  # a restarted consumer goes on where the last one stopped
                 for tp in assignment:
                     tp.offset = self._positions.setdefault((tp.topic, tp.partition), tp.offset)
                 for sub in (s for ss in self._subs.values() for s in ss if not s.live_from):
                     sub.live_from = dict(self._positions)  # subscribed before the first start
-            consumer.assign(assignment)
+            consumer.assign(assignment + memberships)
             self.ready.set()
             while not self._stop.is_set():
                 for msg in consumer.consume(500, self._poll_timeout_s):
@@ -362,6 +410,9 @@ class StreamHub:
             consumer.close()
 
     def _live(self, codec: AvroCodec, msg: Any) -> None:
+        if msg.topic() == self._settings.topic(MEMBERSHIPS):
+            self._membership(codec, msg)
+            return
         key = (msg.topic(), msg.partition())
         try:
             envelope: EventEnvelope | None = EventEnvelope.from_message(msg)
@@ -387,12 +438,37 @@ class StreamHub:
                         msg.partition(), msg.offset())
             return
         handler = self._handlers.get(event_type)
-        if handler is not None:
-            handler(data, StreamEvent("", {}, cursor, event_id), subs)
+        if handler is None:
+            return
+        found = self._per_reader(handler, data, StreamEvent("", {}, cursor, event_id), subs)
+        for sub in subs:
+            for event in found.get(sub.user_id, ()):
+                sub.offer(event)
 
-    def _current_ends(self, consumer: Consumer) -> list[TopicPartition]:
+    def _membership(self, codec: AvroCodec, msg: Any) -> None:
+        """A join or leave (or a new niche, its owner's first): that user's niches changed."""
+        try:
+            event_type, data = codec.decode(msg.value())
+        except Exception:
+            return
+        if event_type in (MEMBER_JOINED, MEMBER_LEFT):
+            self.refresh(str(data["user_id"]))
+        elif event_type == NICHE_CREATED:
+            self.refresh(str(data["owner_id"]))
+
+    def _memberships_end(self, consumer: Consumer) -> list[TopicPartition]:
+        """graph's partitions at their ends; none (cached niches only) if it has no topic."""
+        try:
+            return self._current_ends(consumer, (MEMBERSHIPS,))
+        except KafkaException:
+            log.warning("stream: no %s topic; niche changes show within %.0f s",
+                        self._settings.topic(MEMBERSHIPS), NICHE_CACHE_S)
+            return []
+
+    def _current_ends(self, consumer: Consumer, services: tuple[str, ...]
+                      ) -> list[TopicPartition]:
         assignment = []
-        for service in TOPICS:
+        for service in services:
             topic = self._settings.topic(service)
             meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
             if meta is None or meta.error is not None:

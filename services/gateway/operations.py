@@ -43,6 +43,7 @@ class Operation:
     stream: bool = False
     raw_body: str | None = None  # a non-JSON body of this media type (read by the handler)
     max_body_bytes: int | None = None  # this route's own body limit (else the app's)
+    server: str = "gateway"  # the process that serves it: "gateway" (Flask) or "stream"
 
     @property
     def operation_id(self) -> str:
@@ -69,7 +70,7 @@ class Api:
                   path_params: dict[str, Schema] | None = None, auth: bool = True,
                   errors: tuple[int, ...] = (), stream: bool = False,
                   raw_body: str | None = None, max_body_bytes: int | None = None,
-                  ) -> Callable[[Handler], Handler]:
+                  server: str = "gateway") -> Callable[[Handler], Handler]:
         params = {name: uuid_string() for name in PARAM.findall(path)}
         params.update(path_params or {})
 
@@ -78,7 +79,7 @@ class Api:
                 method=method, path=path, handler=handler, summary=summary, tag=tag,
                 status=status, response=response, body=body, query=dict(query or {}),
                 path_params=params, auth=auth, errors=errors, stream=stream,
-                raw_body=raw_body, max_body_bytes=max_body_bytes))
+                raw_body=raw_body, max_body_bytes=max_body_bytes, server=server))
             return handler
 
         return register

@@ -1,10 +1,10 @@
 """``kith gateway serve``: the Flask app behind gunicorn, started programmatically.
 
-gunicorn runs ``workers`` processes of ``threads`` threads each (``gthread``:
-threads also carry the long-lived ``/v1/stream`` connections, which is why a
-worker admits only ``GatewayConfig.streams_per_process`` of them). The app is
-built in each worker after the fork, so every process has its own gRPC
-channels, database pool and stream consumer. Prometheus metrics are collected
+gunicorn runs ``workers`` processes of ``threads`` threads each (``gthread``). The
+long-lived ``GET /v1/stream`` is not among their work: ``kith gateway stream``
+(:mod:`kith.gateway.stream_server`) serves it without a thread per connection. The app is
+built in each worker after the fork, so every process has its own gRPC channels and
+database pool. Prometheus metrics are collected
 across workers through ``PROMETHEUS_MULTIPROC_DIR`` (set up by the entry point).
 """
 

@@ -31,7 +31,7 @@ from kith.common.config import Settings, with_database
 from kith.common.service import wait_for_signal
 from kith_dev.infra.kafka import EmbeddedKafka
 from kith_dev.infra.postgres import EmbeddedPostgres
-from kith_dev.infra.processes import InfraError, die_with_parent, stop_process
+from kith_dev.infra.processes import InfraError, die_with_parent, free_port, stop_process
 
 log = logging.getLogger("kith.dev")
 
@@ -45,6 +45,7 @@ PROCESSES: list[tuple[str, str, bool]] = [
     ("media", "serve", True),
     ("feed", "fanout", False),
     ("gateway", "serve", False),
+    ("gateway", "stream", False),
 ]
 
 
@@ -126,6 +127,9 @@ class DevStack:
         self.env: dict[str, str] = {}
         self.lock = StackLock(self.home)
         self._watched: list[Server] = []
+        # The one origin (KITH_GATEWAY_PORT) is the stream server: GET /v1/stream itself,
+        # every other request passed on to gunicorn on this private port (see _child_env).
+        self.gunicorn_port = free_port()
 
     def up(self) -> dict[str, str]:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -152,16 +156,18 @@ class DevStack:
         for service, command, _ in PROCESSES:
             if service_available(service):
                 self.children.append(self._spawn(service, command))
-        for service, _command, has_health in PROCESSES:
+        for service, command, has_health in PROCESSES:
             if not service_available(service):
                 continue
             if has_health:
                 addr = settings.grpc_addr(service)
                 self._wait_healthy(service, addr)
                 addresses[service] = addr
-            elif service == "gateway":
+            elif (service, command) == ("gateway", "serve"):
+                self._wait_http(service, f"http://127.0.0.1:{self.gunicorn_port}/healthz")
+            elif (service, command) == ("gateway", "stream"):
                 url = f"http://127.0.0.1:{settings.gateway_port}"
-                self._wait_http(service, f"{url}/healthz")
+                self._wait_http(service, f"{url}/healthz", log_name="gateway-stream")
                 addresses["gateway"] = url
                 addresses["app"] = f"{url}/"  # the web app (web/dist), built by `make run`
         return addresses
@@ -238,10 +244,22 @@ class DevStack:
         logdir = self.home / "logs"
         logdir.mkdir(exist_ok=True)
         out = open(logdir / f"{service}-{command}.log", "ab")  # noqa: SIM115 - owned by the child
-        proc = subprocess.Popen([sys.executable, "-m", "kith.cli", service, command], env=self.env,
+        proc = subprocess.Popen([sys.executable, "-m", "kith.cli", service, command],
+                                env=self._child_env(service, command),
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=die_with_parent())
         return Child(service, command, proc)
+
+    def _child_env(self, service: str, command: str) -> dict[str, str]:
+        """The gateway's two processes share the public port as production's Ingress does:
+        gunicorn listens privately, the stream server on ``KITH_GATEWAY_PORT`` in front."""
+        if service != "gateway" or command not in ("serve", "stream"):
+            return self.env
+        private = f"http://127.0.0.1:{self.gunicorn_port}"
+        if command == "serve":
+            return {**self.env, "KITH_GATEWAY_PORT": str(self.gunicorn_port)}
+        return {**self.env, "KITH_GATEWAY_STREAM_PORT": str(self.settings.gateway_port),
+                "KITH_GATEWAY_STREAM_UPSTREAM": private}
 
     def _check_stop(self) -> None:
         if self.stop.is_set():
@@ -264,7 +282,8 @@ class DevStack:
                          f"{self.home / 'logs' / f'{service}-serve.log'}")
 
 
-    def _wait_http(self, service: str, url: str, timeout: float = 60.0) -> None:
+    def _wait_http(self, service: str, url: str, timeout: float = 60.0,
+                   log_name: str = "") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_stop()
@@ -275,8 +294,8 @@ class DevStack:
             except OSError:
                 pass
             time.sleep(0.2)
-        raise InfraError(f"{service} did not answer {url}; see "
-                         f"{self.home / 'logs' / f'{service}-serve.log'}")
+        log_file = self.home / "logs" / f"{log_name or service + '-serve'}.log"
+        raise InfraError(f"{service} did not answer {url}; see {log_file}")
 
 
 def main(argv: list[str]) -> int:

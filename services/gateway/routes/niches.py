@@ -24,7 +24,6 @@ def create_niche(call: Call) -> Reply:
     n = call.rpc(call.gw.clients.graph.CreateNiche, graph_pb2.CreateNicheRequest(
         actor_id=call.user_id, name=b["name"], kind=b["kind"],
         member_cap=b.get("member_cap", 0), description=b.get("description", "")))
-    call.gw.hub.refresh(call.user_id)
     return Reply(201, render.niche(n), {"Location": f"/v1/niches/{n.id}"})
 
 
@@ -100,7 +99,6 @@ def revoke_invite(call: Call) -> Reply:
 def accept_invite(call: Call) -> Reply:
     n = call.rpc(call.gw.clients.graph.AcceptInvite, graph_pb2.AcceptInviteRequest(
         actor_id=call.user_id, code=call.params["code"]))
-    call.gw.hub.refresh(call.user_id)
     return Reply(200, render.niche(n))
 
 
@@ -110,7 +108,6 @@ def accept_invite(call: Call) -> Reply:
 def remove_member(call: Call) -> Reply:
     call.rpc(call.gw.clients.graph.RemoveMember, graph_pb2.RemoveMemberRequest(
         actor_id=call.user_id, niche_id=call.params["niche_id"], user_id=call.params["user_id"]))
-    call.gw.hub.refresh(call.params["user_id"])
     return Reply(204)
 
 

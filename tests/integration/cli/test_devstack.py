@@ -3,6 +3,7 @@ a clean stop, data kept across restarts, and one stack per data directory."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -13,9 +14,11 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -95,6 +98,24 @@ def dev_env(infra: object) -> Iterator[dict[str, str]]:
         shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+def _opens_a_stream(origin: str) -> bool:
+    """Sign up, sign in and open ``GET /v1/stream`` on the stack's one origin."""
+    def call(path: str, body: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None) -> Any:
+        request = urllib.request.Request(
+            origin + path, data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json", **(headers or {})})
+        return urllib.request.urlopen(request, timeout=30)
+
+    credentials = {"username": f"dev_{uuid.uuid4().hex[:8]}", "password": "correct horse battery"}
+    call("/v1/accounts", {**credentials, "display_name": "Dev"}).close()
+    with call("/v1/sessions", credentials) as reply:
+        token = json.load(reply)["access_token"]
+    with call("/v1/stream", headers={"Authorization": f"Bearer {token}"}) as stream:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        return stream.readline().startswith(b"retry:") and stream.readline() == b": ready\n"
+
+
 def test_the_dev_stack_comes_up_round_trips_and_keeps_its_data(dev_env: dict[str, str]) -> None:
     stack = DevStackProcess(dev_env)
     try:
@@ -102,6 +123,7 @@ def test_the_dev_stack_comes_up_round_trips_and_keeps_its_data(dev_env: dict[str
         for service in ("identity", "graph", "post", "messaging", "feed", "gateway"):
             assert service in addresses, addresses
         assert addresses["app"] == addresses["gateway"] + "/"  # the web app, same origin
+        assert _opens_a_stream(addresses["gateway"])  # and the live stream, same origin
         bootstrap = addresses["kafka"]
         admin_dsn = addresses["postgres"].replace("kith_*", "kith_post")
 

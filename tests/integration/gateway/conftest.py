@@ -3,7 +3,8 @@
 The session-wide ``infra`` (real PostgreSQL and Kafka) comes from tests/conftest.py;
 this module-scoped variant of its ``settings``/``stack`` fixtures gives each test
 module its own databases and topics and starts identity, graph, post, feed and
-messaging once, then serves ``create_app`` with werkzeug on a free port.
+messaging once, then serves ``create_app`` with werkzeug on a free port and the stream
+server (``GET /v1/stream``) in front of it on another.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import pytest
 from kith.common.config import Settings
 from kith.common.service import RunningService
 from kith.feed.entrypoint import fanout_runner
-from kith.gateway.app import create_app
-from tests.integration.gateway.harness import Gateway, gateway_config, serve_app
+from tests.integration.gateway.harness import Gateway, gateway_config, serving_gateway
 from tests.support.environment import Infra, ServiceStack, isolated_settings
 
 STACK_ORDER = ("identity", "graph", "post", "messaging", "feed", "media")
@@ -57,10 +57,5 @@ def stack(module_settings: Settings) -> Iterator[tuple[Settings, dict[str, Runni
 @pytest.fixture(scope="module")
 def gateway(stack: tuple[Settings, dict[str, RunningService]]) -> Iterator[Gateway]:
     settings, running = stack
-    app = create_app(settings, gateway_config())
-    server, url = serve_app(app)
-    try:
-        yield Gateway(url, settings, running)
-    finally:
-        server.shutdown()
-        app.extensions["kith"].close()
+    with serving_gateway(settings, running, gateway_config()) as served:
+        yield served

@@ -1,7 +1,13 @@
-"""Helpers for the gateway's HTTP tests: a small client, a served app, polling."""
+"""Helpers for the gateway's HTTP tests: a small client, a served gateway, polling.
+
+A served gateway is two servers, as in production: the Flask app (every route but the live
+stream) and the asyncio stream server (``GET /v1/stream``), which also passes every other
+request on to the Flask app, so that it is the one origin a browser sees (as ``make run``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -21,25 +27,36 @@ from kith.common.service import RunningService
 from kith.gateway.app import create_app
 from kith.gateway.config import GatewayConfig
 from kith.gateway.ratelimit import RateLimits
+from kith.gateway.stream_server import StreamServer, start
 
 
 class Client:
-    """A tiny HTTP client bound to the gateway under test and, once signed in, to a user."""
+    """A tiny HTTP client bound to the gateway under test and, once signed in, to a user.
+
+    ``GET /v1/stream`` goes to ``stream_url`` (the stream server), everything else to
+    ``base_url``, as the production Ingress routes them."""
 
     def __init__(self, base_url: str, token: str | None = None, user_id: str | None = None,
-                 username: str | None = None) -> None:
+                 username: str | None = None, stream_url: str | None = None) -> None:
         self.base_url = base_url
+        self.stream_url = stream_url or base_url
         self.token = token
         self.user_id = user_id
         self.username = username
         self.http = requests.Session()
 
+    def at(self, origin: str) -> None:
+        """From now on talk to another gateway's one origin (its stream server in front)."""
+        self.base_url = self.stream_url = origin
+
     def request(self, method: str, path: str, body: Any = None, *,
                 headers: dict[str, str] | None = None, **kwargs: Any) -> requests.Response:
         all_headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         all_headers.update(headers or {})
-        return self.http.request(method, self.base_url + path, json=body, headers=all_headers,
-                                 timeout=15, **kwargs)
+        stream = method == "GET" and path.partition("?")[0] == "/v1/stream"
+        url = (self.stream_url if stream else self.base_url) + path
+        return self.http.request(method, url, json=body, headers=all_headers, timeout=15,
+                                 **kwargs)
 
     def get(self, path: str, **kw: Any) -> requests.Response:
         return self.request("GET", path, **kw)
@@ -54,17 +71,19 @@ class Client:
         return self.request("DELETE", path, **kw)
 
     def anonymous(self) -> Client:
-        return Client(self.base_url)
+        return Client(self.base_url, stream_url=self.stream_url)
 
 
 @dataclass
 class Gateway:
-    url: str
+    url: str  # the Flask app
     settings: Settings
     services: dict[str, RunningService]
+    origin: str = ""  # the stream server: GET /v1/stream itself, the rest passed to ``url``
+    stream: StreamServer | None = None
 
     def client(self) -> Client:
-        return Client(self.url)
+        return Client(self.url, stream_url=self.origin or None)
 
     def signup(self, name: str, password: str = "correct horse battery") -> Client:
         """A new account (unique username derived from ``name``) with a signed-in client."""
@@ -76,7 +95,8 @@ class Gateway:
         session = anon.post("/v1/sessions", {"username": username, "password": password})
         assert session.status_code == 201, session.text
         tokens = session.json()
-        return Client(self.url, tokens["access_token"], tokens["user_id"], username)
+        return Client(self.url, tokens["access_token"], tokens["user_id"], username,
+                      self.origin or None)
 
 
 def assert_error(resp: requests.Response, status: int, code: str | None = None) -> dict:
@@ -97,18 +117,57 @@ def serve_app(app: Any) -> tuple[BaseWSGIServer, str]:
 
 
 @contextlib.contextmanager
-def served_gateway(settings: Settings, **config: Any) -> Iterator[str]:
-    """A gateway app over ``settings`` with its own config (and stream hub, limits,
-    idempotency store), served until the block ends; yields its URL."""
-    app = create_app(settings, gateway_config(**config))
+def served_stream(settings: Settings, config: GatewayConfig, upstream: str
+                  ) -> Iterator[tuple[str, StreamServer]]:
+    """The stream server over ``settings`` in front of the gateway at ``upstream``, on its own
+    event loop in one thread, until the block ends; yields its URL and the server."""
+    server = StreamServer(settings, dataclasses.replace(config, stream_upstream=upstream))
+    loop = asyncio.new_event_loop()
+    bound: list[Any] = []
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            bound.extend(loop.run_until_complete(start(server, "127.0.0.1", 0)))
+        finally:
+            started.set()
+        loop.run_forever()
+        loop.run_until_complete(bound[0].cleanup())
+        loop.close()
+
+    thread = threading.Thread(target=run, name="stream-server-loop", daemon=True)
+    thread.start()
+    assert started.wait(30) and bound, "the stream server did not start"
+    try:
+        yield f"http://127.0.0.1:{bound[1]}", server
+    finally:
+        server.hub.stop()  # every open stream ends
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(15)
+        server.close()
+
+
+@contextlib.contextmanager
+def serving_gateway(settings: Settings, services: dict[str, RunningService],
+                    config: GatewayConfig) -> Iterator[Gateway]:
+    """The Flask app and the stream server in front of it, until the block ends."""
+    app = create_app(settings, config)
     server, url = serve_app(app)
     try:
-        yield url
+        with served_stream(settings, config, url) as (origin, stream):
+            yield Gateway(url, settings, services, origin, stream)
     finally:
         server.shutdown()
         app.extensions["kith"].close()
 
 
+@contextlib.contextmanager
+def served_gateway(settings: Settings, **config: Any) -> Iterator[str]:
+    """A further gateway over ``settings`` with its own config (and stream hub, limits,
+    idempotency store), served until the block ends; yields its one origin."""
+    with serving_gateway(settings, {}, gateway_config(**config)) as gateway:
+        yield gateway.origin
 
 
 def gateway_config(**overrides: Any) -> GatewayConfig:

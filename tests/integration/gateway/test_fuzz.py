@@ -17,10 +17,11 @@ import schemathesis
 from hypothesis import HealthCheck, given
 from schemathesis.generation import GenerationMode
 
-from tests.integration.gateway.harness import Gateway
+from tests.integration.gateway.harness import Gateway, served_gateway
 
 EXAMPLES_PER_OPERATION = 12
-SKIP = {("GET", "/v1/stream"),  # long-lived by design; covered by test_stream
+STREAM = ("GET", "/v1/stream")  # the stream server's (test_the_stream_server_never_fails)
+SKIP = {STREAM,
         # these would end the fuzzing user's session
         ("DELETE", "/v1/me"), ("DELETE", "/v1/sessions/current"), ("POST", "/v1/me/password")}
 
@@ -52,6 +53,23 @@ def test_no_input_makes_the_gateway_fail(gateway: Gateway, signed_in: dict[str, 
             _fuzz(operation, mode, gateway.url, signed_in, failures)
     assert checked >= 35
     assert failures == [], "\n".join(failures[:20])
+
+
+def test_no_input_makes_the_stream_server_fail(gateway: Gateway,
+                                               signed_in: dict[str, str]) -> None:
+    # Streams that end at once (and a cap no sequence of cases reaches), so a case that opens
+    # one is answered, not held open.
+    with served_gateway(gateway.settings, stream_max_s=0.2, streams_per_user=50) as origin:
+        spec = gateway.client().get("/openapi.json").json()
+        failures: list[str] = []
+        fuzzed = 0
+        for result in schemathesis.openapi.from_dict(spec).get_all_operations():
+            operation = result.ok()
+            if (operation.method.upper(), operation.path) == STREAM:
+                fuzzed += 1
+                for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                    _fuzz(operation, mode, origin, signed_in, failures)
+        assert fuzzed == 1 and failures == [], "\n".join(failures[:20])
 
 
 def _fuzz(operation: Any, mode: GenerationMode, url: str, auth: dict[str, str],

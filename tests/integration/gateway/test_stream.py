@@ -15,7 +15,9 @@ from tests.integration.gateway.harness import (
     EventStream,
     Gateway,
     assert_error,
+    gateway_config,
     served_gateway,
+    served_stream,
 )
 from tests.integration.media.test_media_photos import uploaded
 from tests.support.rpc import channel
@@ -119,6 +121,20 @@ def test_stream_requires_a_token(gateway: Gateway) -> None:
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "unauthenticated"
 
 
+def test_the_stream_server_answers_only_get_v1_stream_in_the_public_shape(
+        gateway: Gateway, module_settings: Any) -> None:
+    with served_stream(module_settings, gateway_config(), upstream="") as (url, _):
+        anon = Client(url)
+        assert_error(anon.post("/v1/stream"), 405, "method_not_allowed")
+        assert_error(anon.get("/v1/niches"), 404, "not_found")  # no upstream: nothing else
+        assert_error(anon.get("/v1/stream?ticket=not%20a%20ticket"), 400, "invalid_argument")
+        assert anon.get("/healthz").json() == {"status": "ok"}
+        assert anon.get("/readyz").json()["status"] == "ready"
+    # And the Flask gateway no longer serves it: its threads are for ordinary requests.
+    direct = Client(gateway.url, gateway.signup("direct").token)
+    assert_error(direct.get("/v1/stream"), 404, "not_found")
+
+
 @contextlib.contextmanager
 def own_gateway(gateway: Gateway, **config: Any) -> Iterator[str]:
     """A second gateway app over the same stack, with its own config (and stream hub)."""
@@ -126,20 +142,19 @@ def own_gateway(gateway: Gateway, **config: Any) -> Iterator[str]:
         yield url
 
 
-def test_streams_are_capped_per_user_and_per_process_so_threads_stay_free(
-        gateway: Gateway) -> None:
-    # 6 threads: 3 stay free for ordinary requests, so the process takes 3 streams.
-    with own_gateway(gateway, threads=6, streams_per_user=2) as url:
+def test_streams_are_capped_per_user_and_per_process(gateway: Gateway) -> None:
+    # A handful of accounts cannot take every slot: 2 per user, 3 in the whole process.
+    with own_gateway(gateway, streams_per_user=2, streams_per_process=3) as url:
         ann, ben, cat = (gateway.signup(n) for n in ("capann", "capben", "capcat"))
         for c in (ann, ben, cat):
-            c.base_url = url
+            c.at(url)
         open_streams = [EventStream(ann), EventStream(ann)]
         try:
-            refused = ann.get("/v1/stream")
+            refused = _try_stream(ann)
             assert_error(refused, 429, "too_many_streams")
             assert int(refused.headers["Retry-After"]) >= 1
             open_streams.append(EventStream(ben))
-            full = cat.get("/v1/stream")
+            full = _try_stream(cat)
             assert_error(full, 503, "unavailable")
             assert int(full.headers["Retry-After"]) >= 1
             assert cat.get("/v1/me").status_code == 200  # ordinary requests still served
@@ -157,6 +172,7 @@ def test_streams_are_capped_per_user_and_per_process_so_threads_stay_free(
 def _try_stream(client: Client) -> requests.Response:
     resp = client.get("/v1/stream", stream=True)
     if resp.status_code != 200:
+        resp.content  # noqa: B018 - read the (small) error body before closing
         resp.close()
     return resp
 
@@ -169,7 +185,7 @@ def test_a_busy_stream_ends_as_soon_as_its_session_does(gateway: Gateway) -> Non
         invite = ann.post(f"/v1/niches/{niche_id}/invites", {"max_uses": 1}).json()["code"]
         assert ben.post(f"/v1/invites/{invite}/accept").status_code == 200
         conv = ann.post("/v1/conversations", {"member_ids": [ben.user_id]}).json()
-        ben.base_url = url
+        ben.at(url)
         stream = EventStream(ben)
         try:
             first = ann.post(f"/v1/conversations/{conv['id']}/messages",
@@ -183,3 +199,28 @@ def test_a_busy_stream_ends_as_soon_as_its_session_does(gateway: Gateway) -> Non
             assert stream.drain(0.3) == []
         finally:
             stream.close()
+
+
+def test_a_niche_joined_while_streaming_is_live_at_once(gateway: Gateway) -> None:
+    # The stream server is another process than the gateway that took the join: it hears of
+    # it from graph's events, not from the request.
+    ann, ben = gateway.signup("joinann"), gateway.signup("joinben")
+    first = ann.post("/v1/niches", {"name": "First", "kind": "friends"}).json()
+    code = ann.post(f"/v1/niches/{first['id']}/invites", {"max_uses": 1}).json()["code"]
+    assert ben.post(f"/v1/invites/{code}/accept").status_code == 200
+    stream = EventStream(ben)
+    try:
+        ann.post(f"/v1/niches/{first['id']}/posts", {"text": "in the first"})
+        assert stream.next("feed.entry")["text"] == "in the first"  # ben's niches now cached
+        second = ann.post("/v1/niches", {"name": "Second", "kind": "friends"}).json()
+        code = ann.post(f"/v1/niches/{second['id']}/invites", {"max_uses": 1}).json()["code"]
+        assert ben.post(f"/v1/invites/{code}/accept").status_code == 200
+
+        def post_and_see() -> dict[str, Any]:  # the join's event may be a moment behind
+            ann.post(f"/v1/niches/{second['id']}/posts", {"text": "in the second"})
+            return stream.next("feed.entry", timeout=1.0)
+
+        # Well within the 30 s that the cached niches would otherwise be kept.
+        assert eventually(post_and_see, timeout=10.0)["text"] == "in the second"
+    finally:
+        stream.close()

@@ -36,7 +36,7 @@ class Stream:
         if header:
             headers["Last-Event-ID"] = header
         params = {"last_event_id": query} if query else None
-        self._response = requests.get(f"{base_url or client.base_url}/v1/stream", stream=True,
+        self._response = requests.get(f"{base_url or client.stream_url}/v1/stream", stream=True,
                                       headers=headers, params=params, timeout=30)
         assert self._response.status_code == 200, self._response.text
         threading.Thread(target=self._read, daemon=True).start()
@@ -79,7 +79,7 @@ class Stream:
 
 @contextlib.contextmanager
 def second_gateway(gateway: Gateway) -> Iterator[str]:
-    """Another gateway process's worth of state (its own stream hub), e.g. after a restart."""
+    """Another stream server's worth of state (its own stream hub), e.g. after a restart."""
     with served_gateway(gateway.settings) as url:
         yield url
 

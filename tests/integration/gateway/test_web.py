@@ -21,6 +21,7 @@ from tests.integration.gateway.harness import (
     assert_error,
     gateway_config,
     serve_app,
+    served_gateway,
 )
 
 
@@ -150,3 +151,20 @@ def test_only_the_configured_origins_may_call_the_api_from_a_browser(gateway: Ga
     # Without configured origins nothing is granted.
     plain = gateway.client().get("/healthz", headers={"Origin": "http://app.example"})
     assert "Access-Control-Allow-Origin" not in plain.headers
+
+
+def test_an_allowed_origin_may_read_the_stream_from_a_browser(gateway: Gateway) -> None:
+    with served_gateway(gateway.settings, cors_origins=("http://app.example",)) as origin:
+        ann = gateway.signup("corsann")
+        ann.at(origin)
+        ticket = ticket_for(ann)
+        allowed = ann.anonymous().get(f"/v1/stream?ticket={ticket}", stream=True,
+                                      headers={"Origin": "http://app.example"})
+        try:
+            assert allowed.status_code == 200
+            assert allowed.headers["Access-Control-Allow-Origin"] == "http://app.example"
+        finally:
+            allowed.close()
+        denied = ann.anonymous().get("/v1/stream", headers={"Origin": "http://evil.example"})
+        assert_error(denied, 401)
+        assert "Access-Control-Allow-Origin" not in denied.headers

@@ -15,7 +15,7 @@ from kith.common.config import DEFAULT_GRPC_PORTS, SERVICES
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE = REPO / "docker-compose.yml"
-KITH = [*SERVICES, "feed-fanout", "gateway"]
+KITH = [*SERVICES, "feed-fanout", "gateway", "gateway-stream"]
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +48,19 @@ def test_it_runs_the_whole_topology_on_official_kafka_and_postgres_images(
         assert services[name]["command"] == [name, "serve"]
     assert services["feed-fanout"]["command"] == ["feed", "fanout"]
     assert services["gateway"]["command"] == ["gateway", "serve"]
-    assert services["gateway"]["ports"] == ["8080:8080"]
+    assert services["gateway"]["ports"] == ["127.0.0.1:8082:8080"]  # direct, local only
+    # The public origin: the stream server, passing everything but GET /v1/stream on.
+    assert services["gateway-stream"]["command"] == ["gateway", "stream"]
+    assert services["gateway-stream"]["ports"] == ["8080:8081"]
+    env = services["gateway-stream"]["environment"]
+    assert env["KITH_GATEWAY_STREAM_UPSTREAM"] == "http://gateway:8080"
+    assert depends(services["gateway-stream"])["gateway"] == "service_healthy"
 
 
 def test_every_long_running_process_has_a_health_check_on_its_own_port(
     services: dict[str, Any],
 ) -> None:
-    for name in ("postgres", "kafka", *SERVICES, "gateway"):
+    for name in ("postgres", "kafka", *SERVICES, "gateway", "gateway-stream"):
         assert services[name]["healthcheck"]["test"], name
     for name in SERVICES:
         port = DEFAULT_GRPC_PORTS[name]

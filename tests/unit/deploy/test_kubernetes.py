@@ -89,7 +89,7 @@ def test_every_process_has_a_deployment_and_the_grpc_services_a_health_probed_po
     app: list[Doc],
 ) -> None:
     deployments = of_kind(app, "Deployment")
-    assert set(deployments) == {*SERVICES, "feed-fanout", "gateway"}
+    assert set(deployments) == {*SERVICES, "feed-fanout", "gateway", "gateway-stream"}
     for svc in SERVICES:
         port = DEFAULT_GRPC_PORTS[svc]
         (container,) = deployments[svc]["spec"]["template"]["spec"]["containers"]
@@ -102,6 +102,9 @@ def test_every_process_has_a_deployment_and_the_grpc_services_a_health_probed_po
     assert worker["args"] == ["feed", "fanout"]
     (gateway,) = deployments["gateway"]["spec"]["template"]["spec"]["containers"]
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    (stream,) = deployments["gateway-stream"]["spec"]["template"]["spec"]["containers"]
+    assert stream["args"] == ["gateway", "stream"]
+    assert stream["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
 def test_pods_run_restricted_with_requests_and_limits(app: list[Doc]) -> None:
@@ -187,7 +190,8 @@ def test_overlays_namespace_everything_and_commit_no_production_secret() -> None
     assert not of_kind(rendered("base"), "Secret")
     # Autoscalers own the replica counts: at least 3 per service in production, 1 in dev.
     production = of_kind(rendered("overlays/production"), "HorizontalPodAutoscaler")
-    assert all(production[s]["spec"]["minReplicas"] == 3 for s in [*SERVICES, "gateway"])
+    assert all(production[s]["spec"]["minReplicas"] == 3
+               for s in [*SERVICES, "gateway", "gateway-stream"])
     assert all(h["spec"]["maxReplicas"] == 1 for h in of_kind(rendered("overlays/dev"),
                                                              "HorizontalPodAutoscaler").values())
     assert not any("replicas" in d["spec"] for d in of_kind(rendered("overlays/production"),
@@ -348,4 +352,4 @@ def test_the_process_down_alert_watches_every_process() -> None:
     (alert,) = [r for g in rule["spec"]["groups"] for r in g["rules"]
                 if r["alert"] == "KithProcessDown"]
     (pattern,) = re.findall(r'container=~"([^"]+)"', alert["expr"])
-    assert set(pattern.split("|")) == {*SERVICES, "feed-fanout", "gateway"}
+    assert set(pattern.split("|")) == {*SERVICES, "feed-fanout", "gateway", "gateway-stream"}

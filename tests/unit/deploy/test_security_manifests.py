@@ -15,8 +15,10 @@ from kith.common.config import DATABASES, DEFAULT_GRPC_PORTS, SERVICES
 from tests.unit.deploy.test_kubernetes import DEPLOY, of_kind, rendered
 
 SECURITY = DEPLOY / "security"
-PROCESSES = {*SERVICES, "feed-fanout", "gateway"}
-# Who calls whom over gRPC (besides the gateway, which calls every service).
+PROCESSES = {*SERVICES, "feed-fanout", "gateway", "gateway-stream"}
+# Who calls whom over gRPC (besides the gateway, which calls every service, and its stream
+# server, which calls those of STREAM_CALLS to confirm each event per reader).
+STREAM_CALLS = {"identity", "graph", "post", "messaging", "media"}
 CALLERS = {"identity": {"feed"}, "graph": {"post", "messaging", "media"},
            "post": {"feed", "media"}, "messaging": {"media"}, "feed": set(), "media": set()}
 # The topics each service's projections consume (services/<name>/entrypoint.py).
@@ -65,13 +67,14 @@ def test_each_service_is_reached_only_by_its_callers_on_its_port(
         (rule,) = policies[f"{svc}-from-callers"]["spec"]["ingress"]
         (source,) = rule["from"]
         assert "namespaceSelector" not in source  # nobody outside the namespace
-        assert _named(source["podSelector"]) == {"gateway", *CALLERS[svc]}, svc
+        stream = {"gateway-stream"} if svc in STREAM_CALLS else set()
+        assert _named(source["podSelector"]) == {"gateway", *stream, *CALLERS[svc]}, svc
         assert rule["ports"] == [{"protocol": "TCP", "port": DEFAULT_GRPC_PORTS[svc]}]
-    # Only the gateway is reachable from outside (the ingress controller).
+    # Only the gateway and its stream server are reachable from outside (the ingress controller).
     outside = [name for name, p in policies.items() for rule in p["spec"].get("ingress", [])
                for src in rule.get("from", []) if "namespaceSelector" in src
                and "ingress" in str(src)]
-    assert outside == ["gateway-from-ingress"]
+    assert outside == ["gateway-from-ingress", "gateway-stream-from-ingress"]
 
 
 def _grpc_egress(policy: dict[str, Any]) -> tuple[set[str], set[int]]:
@@ -91,6 +94,8 @@ def test_each_process_may_call_exactly_the_services_it_needs(
     policies = _policies(docs)
     assert _grpc_egress(policies["gateway-egress"]) == (
         set(SERVICES), set(DEFAULT_GRPC_PORTS.values()))
+    assert _grpc_egress(policies["gateway-stream-egress"]) == (
+        STREAM_CALLS, {DEFAULT_GRPC_PORTS[s] for s in STREAM_CALLS})
     for svc in SERVICES:
         callees = {callee for callee, callers in CALLERS.items() if svc in callers}
         assert _grpc_egress(policies[f"{svc}-egress"]) == (
@@ -129,6 +134,11 @@ def test_production_kafka_authenticates_and_authorizes_every_process(
     users = of_kind(docs, "KafkaUser")
     principals = {**{p: f"kith-{p}" for p in PROCESSES}, "feed-fanout": "kith-feed"}
     workloads = {**of_kind(docs, "Deployment"), **of_kind(docs, "Job")}
+    # The Flask gateway reads no topic (its stream server does): no principal, no route.
+    (gateway,) = workloads.pop("gateway")["spec"]["template"]["spec"]["containers"]
+    assert "KITH_KAFKA_SASL_USERNAME" not in {e["name"] for e in gateway["env"]}
+    assert "kith-gateway" not in users
+    del principals["gateway"]
     principals |= {name: "kith-infra" for name in workloads if name.startswith("kith-migrate-")}
     assert set(principals) == set(workloads)
     for name, user in principals.items():
@@ -138,6 +148,9 @@ def test_production_kafka_authenticates_and_authorizes_every_process(
         assert env["KITH_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
             "name": user, "key": "password"}
         assert user in users
+    stream_acls = users["kith-gateway-stream"]["spec"]["authorization"]["acls"]
+    assert {a["resource"]["name"]: a["operations"] for a in stream_acls} == {
+        f"{s}.events.v1": ["Read", "Describe"] for s in ("post", "messaging", "media", "graph")}
     # The nightly export reads every topic and writes none.
     (export,) = of_kind(docs, "CronJob")["kith-export"]["spec"]["jobTemplate"]["spec"][
         "template"]["spec"]["initContainers"]
@@ -193,7 +206,8 @@ def test_production_runs_as_production_with_its_secrets_where_they_belong(
         assert env["KITH_ACTOR_VERIFY_KEY"]["valueFrom"]["secretKeyRef"] == {
             "name": "kith-secrets", "key": "KITH_ACTOR_VERIFY_KEY"}
         held = gateway_only & set(env)
-        assert held == (gateway_only if name == "gateway" else set()), name
+        expected = {"gateway": gateway_only, "gateway-stream": {"KITH_ACTOR_SIGNING_KEY"}}
+        assert held == expected.get(name, set()), name
         for var in held:
             assert env[var]["valueFrom"]["secretKeyRef"] == {"name": "kith-gateway-secrets",
                                                              "key": var}

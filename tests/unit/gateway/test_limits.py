@@ -1,4 +1,4 @@
-"""Request ids that may travel as gRPC metadata, and how many threads streams may take."""
+"""Request ids that may travel as gRPC metadata, and how many live streams a process takes."""
 
 from __future__ import annotations
 
@@ -23,13 +23,11 @@ def test_anything_else_gets_a_fresh_id(sent: str | None) -> None:
     assert fresh != sent and re.fullmatch(r"[0-9a-f]{16}", fresh)
 
 
-@pytest.mark.parametrize(("threads", "streams"), [(1, 0), (2, 1), (4, 2), (6, 3), (8, 4),
-                                                  (16, 12), (64, 60)])
-def test_streams_leave_threads_for_ordinary_requests(threads: int, streams: int) -> None:
-    assert GatewayConfig(threads=threads).streams_per_process == streams
-
-
-def test_streams_per_user_is_configurable() -> None:
-    settings = Settings(extra={"KITH_GATEWAY_STREAMS_PER_USER": "5"})
-    assert GatewayConfig.from_settings(settings).streams_per_user == 5
-    assert GatewayConfig.from_settings(Settings()).streams_per_user == 3
+def test_stream_limits_are_configurable_and_no_longer_tied_to_threads() -> None:
+    settings = Settings(extra={"KITH_GATEWAY_STREAMS_PER_USER": "5",
+                               "KITH_GATEWAY_STREAMS_PER_PROCESS": "4000",
+                               "KITH_GATEWAY_THREADS": "4"})
+    config = GatewayConfig.from_settings(settings)
+    assert (config.streams_per_user, config.streams_per_process) == (5, 4000)
+    default = GatewayConfig.from_settings(Settings())
+    assert (default.streams_per_user, default.streams_per_process) == (3, 2000)
