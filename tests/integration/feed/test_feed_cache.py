@@ -38,9 +38,9 @@ from kith.protos import (
     post_pb2,
     post_pb2_grpc,
 )
+from tests.integration.media.test_media_service import chunked
 from tests.support.environment import ServiceStack
 from tests.support.rpc import channel
-from tests.integration.media.test_media_service import chunked
 from tests.support.waiting import eventually
 
 PASSWORD = "correct horse battery"
