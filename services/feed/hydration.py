@@ -49,7 +49,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
@@ -166,7 +166,7 @@ class HydrationCache:
                 if entry is None or viewer not in entry.mine:
                     continue
                 self._posts.move_to_end(p)
-                found[p] = replace(entry.view, my_reactions=list(entry.mine[viewer]))
+                found[p] = entry.view.with_reactions(list(entry.mine[viewer]))
             self.hits += len(found)
             self.misses += len(wanted) - len(found)
         CACHE_LOOKUPS.labels("hit").inc(len(found))
@@ -219,7 +219,7 @@ class HydrationCache:
                     continue
                 entry = self._posts.get(v.id)
                 if entry is None:
-                    entry = self._posts[v.id] = _Post(replace(v, my_reactions=()))
+                    entry = self._posts[v.id] = _Post(v.with_reactions(()))
                 entry.mine[viewer] = tuple(v.my_reactions)
             while len(self._posts) > self.max_posts:
                 self._posts.popitem(last=False)
