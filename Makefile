@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard proto/*.proto)
 GEN    := services/protos/.generated
 
-.PHONY: install proto run test lint lock fmt bench-backbone bench-fanout bench-gateway \
+.PHONY: install proto run test lint lock fmt bench-backbone bench-fanout bench-gateway bench-enforcement \
         bench-media bench-messaging bench-replay bench-directory demo clean web web-test \
         screenshots browser
 
@@ -106,6 +106,9 @@ bench-fanout: install
 
 bench-gateway: install
 	$(KITH) bench gateway
+
+bench-enforcement: install
+	$(KITH) bench enforcement
 
 bench-media: install
 	$(KITH) bench media

@@ -26,6 +26,8 @@ MEMBER_LEFT = "kith.graph.MemberLeft"
 NICHE_ARCHIVED = "kith.graph.NicheArchived"
 USER_BLOCKED = "kith.graph.UserBlocked"
 USER_UNBLOCKED = "kith.graph.UserUnblocked"
+# graph → feed (its page cache: personas)
+MEMBER_PROFILE_CHANGED = "kith.graph.MemberProfileChanged"
 # post → feed, media, the gateway's live stream
 POST_PUBLISHED = "kith.post.PostPublished"
 POST_DELETED = "kith.post.PostDeleted"
@@ -33,8 +35,10 @@ COMMENT_DELETED = "kith.post.CommentDeleted"
 # messaging → the gateway's live stream
 MESSAGE_SENT = "kith.messaging.MessageSent"
 MESSAGES_READ = "kith.messaging.MessagesRead"
-# media → the gateway's live stream
+# media → the gateway's live stream, feed (its page cache: photos)
 MEDIA_ATTACHED = "kith.media.MediaAttached"
+MEDIA_DETACHED = "kith.media.MediaDetached"
+MEDIA_PURGED = "kith.media.MediaPurged"
 
 # Every event one service consumes from another's topic, with the fields its consumers rely
 # on: a producer may add fields, never drop or rename these (tests/unit/common/test_contracts
@@ -53,6 +57,9 @@ CONSUMED: dict[str, tuple[str, ...]] = {
     MESSAGE_SENT: ("conversation_id", "seq", "member_ids"),
     MESSAGES_READ: ("conversation_id", "user_id", "seq", "read_at_ms", "member_ids"),
     MEDIA_ATTACHED: ("uploader_id", "carrier_kind", "carrier_id", "parent_id"),
+    MEMBER_PROFILE_CHANGED: ("niche_id", "user_id"),
+    MEDIA_DETACHED: ("media_id", "carrier_id"),
+    MEDIA_PURGED: ("media_id",),
 }
 
 

@@ -1,15 +1,19 @@
-"""Feed queries: a page of entries from the read model, hydrated from post and identity.
+"""Feed queries: a page of entries from the read model, hydrated from post, identity,
+graph (personas) and media (photos), so the gateway makes one call per page.
 
-Post and identity are reached through the two ports below (gRPC adapters in
+The four are reached through the ports below (gRPC adapters in
 :mod:`kith.feed.clients`). Post applies its own read-time privacy check, so an
-entry whose post it withholds (deleted, or no longer visible) is left out.
+entry whose post it withholds (deleted, or no longer visible) is left out;
+personas and photos are asked only for the posts shown.
 
-With a :class:`PageCache` (:mod:`kith.feed.hydration`) a page asks post and
-identity only for what the cache misses: a post this viewer was shown before
-and that no event has touched since is served from memory, its visibility then
-resting on the read model's memberships and blocks (which the same SQL filters
-on) plus the cache's eviction of the viewer on a leave, removal or block. While
-the cache's event tail is behind, every page takes the synchronous path.
+With a :class:`PageCache` (:mod:`kith.feed.hydration`) a page asks only for what
+the cache misses: a post this viewer was shown before and that no event has
+touched since is served from memory, its visibility then resting on the read
+model's memberships and blocks (which the same SQL filters on) plus the cache's
+eviction of the viewer on a leave, removal or block. Personas are kept per
+(niche, member) and photos per post — neither depends on the viewer once the
+post itself may be shown (the only way either reaches a page). While the
+cache's event tail is behind, every page takes the synchronous path.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import contextvars
 import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,11 +46,36 @@ class PostView:
     typed: Any = None  # the post's type and its fields, passed through as post gave them
     cacheable: bool = True  # False: post tailored more than my_reactions to the viewer
 
+    def with_reactions(self, mine: Sequence[str]) -> PostView:
+        """This view with ``my_reactions`` = ``mine`` (``dataclasses.replace`` costs 5x more,
+        and a cached page makes one per post)."""
+        return PostView(self.id, self.niche_id, self.author_id, self.text, self.created_at_ms,
+                        self.edited_at_ms, self.reactions, mine, self.comment_count,
+                        self.typed, self.cacheable)
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A photo attached to a post, as media describes it (the same for every reader)."""
+
+    id: str
+    uploader_id: str
+    content_type: str
+    width: int
+    height: int
+    bytes: int
+    uploaded_at_ms: int
+
+
+PersonaKey = tuple[str, str]  # (niche_id, user_id)
+
 
 @dataclass(frozen=True)
 class FeedItem:
     post: PostView
-    author_display_name: str
+    author_display_name: str  # the account's display name ("" if it no longer exists)
+    names: Mapping[str, str] = field(default_factory=dict)  # as the niche shows them
+    photos: Sequence[Photo] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +94,17 @@ class Profiles(Protocol):
         """Display names of the users among ``user_ids`` that exist."""
 
 
+class Personas(Protocol):
+    def personas(self, viewer_id: str, keys: Sequence[PersonaKey]) -> dict[PersonaKey, str]:
+        """The personas among ``keys`` (niches the viewer belongs to, of current members)."""
+
+
+class Photos(Protocol):
+    def photos(self, viewer_id: str, post_ids: Sequence[str]
+               ) -> dict[str, list[Photo]] | None:
+        """Post id → its photos (posts without any left out); ``None`` if media is down."""
+
+
 class PageCache(Protocol):
     """What a page may take from memory (:class:`kith.feed.hydration.HydrationCache`)."""
 
@@ -74,16 +114,69 @@ class PageCache(Protocol):
     def end(self, token: int) -> None: ...
     def posts(self, viewer: str, post_ids: Sequence[str]) -> dict[str, PostView]: ...
     def names(self, user_ids: Sequence[str]) -> dict[str, str]: ...
+    def personas(self, keys: Sequence[PersonaKey]) -> dict[PersonaKey, str]:
+        """Cached answers, ``""`` for a key known to have no persona."""
+    def photos(self, post_ids: Sequence[str]) -> dict[str, tuple[Photo, ...]]: ...
     def store_posts(self, token: int, viewer: str, views: Sequence[PostView]) -> None: ...
     def store_names(self, token: int, names: dict[str, str]) -> None: ...
+    def store_personas(self, token: int, personas: dict[PersonaKey, str]) -> None: ...
+    def store_photos(self, token: int, photos: dict[str, tuple[Photo, ...]]) -> None: ...
+
+
+class _Uncached:
+    """The synchronous path: every lookup misses, nothing is kept."""
+
+    def begin(self) -> int:
+        return 0
+
+    def end(self, token: int) -> None:
+        pass
+
+    def posts(self, viewer: str, post_ids: Sequence[str]) -> dict[str, PostView]:
+        return {}
+
+    def names(self, user_ids: Sequence[str]) -> dict[str, str]:
+        return {}
+
+    def personas(self, keys: Sequence[PersonaKey]) -> dict[PersonaKey, str]:
+        return {}
+
+    def photos(self, post_ids: Sequence[str]) -> dict[str, tuple[Photo, ...]]:
+        return {}
+
+    def store_posts(self, token: int, viewer: str, views: Sequence[PostView]) -> None:
+        pass
+
+    def store_names(self, token: int, names: dict[str, str]) -> None:
+        pass
+
+    def store_personas(self, token: int, personas: dict[PersonaKey, str]) -> None:
+        pass
+
+    def store_photos(self, token: int, photos: dict[str, tuple[Photo, ...]]) -> None:
+        pass
+
+
+_UNCACHED = _Uncached()
+
+
+def named_users(post: PostView) -> list[str]:
+    """Whose names an item shows: its author, and an ask's answerer."""
+    typed = post.typed
+    answerer = typed.answered_by.author_id if typed is not None \
+        and typed.HasField("answered_by") else ""
+    return [post.author_id, answerer] if answerer else [post.author_id]
 
 
 class FeedApplication:
     def __init__(self, reader: FeedReader, posts: Posts, profiles: Profiles,
-                 hydration_threads: int = 8, cache: PageCache | None = None) -> None:
+                 personas: Personas, photos: Photos, hydration_threads: int = 8,
+                 cache: PageCache | None = None) -> None:
         self.reader = reader
         self.posts = posts
         self.profiles = profiles
+        self.personas = personas
+        self.photos = photos
         self.cache = cache
         self._hydration = ThreadPoolExecutor(hydration_threads, thread_name_prefix="hydrate")
 
@@ -106,36 +199,65 @@ class FeedApplication:
         next_cursor = encode_cursor(page[-1].key) if more else ""
         if not page:
             return FeedPage([], next_cursor)
-        authors = sorted({str(e.author_id) for e in page})
-        post_ids = [str(e.post_id) for e in page]
+        cache: PageCache | _Uncached = _UNCACHED
         if self.cache is not None and self.cache.admit():
-            posts, names = self._cached(str(viewer), post_ids, authors, self.cache)
-        else:
-            posts, names = self._fetch(str(viewer), post_ids, authors)
-        items = [FeedItem(posts[str(e.post_id)], names.get(str(e.author_id), ""))
-                 for e in page if str(e.post_id) in posts]
-        return FeedPage(items, next_cursor)
-
-    def _fetch(self, viewer: str, post_ids: Sequence[str], authors: Sequence[str]
-               ) -> tuple[dict[str, PostView], dict[str, str]]:
-        """Ask post and identity; the two calls are independent: overlap them."""
-        names_call = self._hydration.submit(  # in this request's context (request id, caller)
-            contextvars.copy_context().run, self.profiles.display_names, authors) \
-            if authors else None
-        posts = self.posts.batch_get(viewer, post_ids) if post_ids else {}
-        return posts, names_call.result() if names_call else {}
-
-    def _cached(self, viewer: str, post_ids: Sequence[str], authors: Sequence[str],
-                cache: PageCache) -> tuple[dict[str, PostView], dict[str, str]]:
-        """Take what the cache holds; ask post and identity for the rest, and keep it."""
+            cache = self.cache
         token = cache.begin()
         try:
-            posts = cache.posts(viewer, post_ids)
-            names = cache.names(authors)
-            fetched, found = self._fetch(viewer, [p for p in post_ids if p not in posts],
-                                         [a for a in authors if a not in names])
-            cache.store_posts(token, viewer, list(fetched.values()))
-            cache.store_names(token, found)
-            return {**posts, **fetched}, {**names, **found}
+            return FeedPage(self._hydrate(str(viewer), page, cache, token), next_cursor)
         finally:
             cache.end(token)
+
+    def _later(self, fn: Any, *args: Any) -> Future[Any]:
+        """``fn(*args)`` on the hydration pool, in this request's context (request id, caller)."""
+        return self._hydration.submit(contextvars.copy_context().run, fn, *args)
+
+    def _hydrate(self, viewer: str, page: list[Entry], cache: PageCache | _Uncached,
+                 token: int) -> list[FeedItem]:
+        """Take what the cache holds; ask post, identity, media, then graph for the rest
+        (independent calls overlapped), and keep what they answered."""
+        post_ids = [str(e.post_id) for e in page]
+        authors = sorted({str(e.author_id) for e in page})
+        posts = cache.posts(viewer, post_ids)
+        names = cache.names(authors)
+        photos: dict[str, tuple[Photo, ...]] = cache.photos(post_ids)
+        want_names = [a for a in authors if a not in names]
+        want_photos = [p for p in post_ids if p not in photos]
+        names_call = self._later(self.profiles.display_names, want_names) if want_names \
+            else None
+        photos_call = self._later(self.photos.photos, viewer, want_photos) if want_photos \
+            else None
+        fetched = self.posts.batch_get(viewer, [p for p in post_ids if p not in posts]) \
+            if len(posts) < len(post_ids) else {}
+        found = names_call.result() if names_call else {}
+        attached = photos_call.result() if photos_call else {}
+        posts.update(fetched)
+        names.update(found)
+        shown = [posts[p] for p in post_ids if p in posts]
+
+        # Names as each niche shows people: the persona there, else the account's name.
+        keys = sorted({(v.niche_id, u) for v in shown for u in named_users(v)})
+        personas = cache.personas(keys)
+        want_keys = [k for k in keys if k not in personas]
+        answerers = sorted({u for _, u in keys if u not in names})
+        answerers_call = self._later(self.profiles.display_names, answerers) if answerers \
+            else None
+        asked = self.personas.personas(viewer, want_keys) if want_keys else {}
+        found_answerers = answerers_call.result() if answerers_call else {}
+        names.update(found_answerers)
+        personas.update({k: asked.get(k, "") for k in want_keys})
+
+        cache.store_posts(token, viewer, list(fetched.values()))
+        cache.store_names(token, {**found, **found_answerers})
+        cache.store_personas(token, {k: personas[k] for k in want_keys})
+        if attached is not None:  # media answered: keep what it said of the posts shown
+            photos.update({p: tuple(attached.get(p, ())) for p in want_photos})
+            cache.store_photos(token, {p: photos[p] for p in want_photos if p in posts})
+        items = []
+        for v in shown:
+            people = {u: personas.get((v.niche_id, u)) or names.get(u, "")
+                      for u in named_users(v)}
+            items.append(FeedItem(v, names.get(v.author_id, ""),
+                                  {u: n for u, n in people.items() if n},
+                                  photos.get(v.id, ())))
+        return items

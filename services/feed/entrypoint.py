@@ -27,7 +27,7 @@ from kith.common.service import (
     wait_for_signal,
 )
 from kith.feed.application import FeedApplication
-from kith.feed.clients import IdentityClient, PostClient
+from kith.feed.clients import GraphClient, IdentityClient, MediaClient, PostClient
 from kith.feed.fanout import FanoutProjection
 from kith.feed.grpc_api import FeedServicer, register
 from kith.feed.hydration import DEFAULT_MAX_LAG_MS, DEFAULT_POSTS, CacheFeed, HydrationCache
@@ -88,7 +88,7 @@ def _tail(ctx: ServiceContext) -> list[Callable[[threading.Event], None]]:
         return []
     settings = ctx.settings
     feed = CacheFeed(cache, settings.require_kafka(),
-                     {s: settings.topic(s) for s in ("post", "identity", "graph")})
+                     {s: settings.topic(s) for s in ("post", "identity", "graph", "media")})
 
     def run(stop: threading.Event) -> None:
         try:
@@ -102,6 +102,8 @@ def _queries(ctx: ServiceContext) -> FeedApplication:
     settings = ctx.settings
     return FeedApplication(FeedReader(_reads(ctx)), PostClient(channel(settings.grpc_addr("post"))),
                            IdentityClient(channel(settings.grpc_addr("identity"))),
+                           GraphClient(channel(settings.grpc_addr("graph"))),
+                           MediaClient(channel(settings.grpc_addr("media"))),
                            cache=_cache(ctx))
 
 

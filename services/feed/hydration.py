@@ -1,22 +1,38 @@
-"""One hop for a feed page: post bodies and display names kept in memory, evicted by events.
+"""One hop for a feed page: post bodies, names, personas and photos kept in memory,
+evicted by events.
 
-The feed server keeps, per process and **in memory only** (post texts and names
-are personal data whose keys post and identity hold: nothing here is written
-anywhere), what post and identity answered for earlier pages:
+The feed server keeps, per process and **in memory only** (post texts, names and
+personas are personal data whose keys post, identity and graph hold: nothing here
+is written anywhere), what post, identity, graph and media answered for earlier
+pages:
 
 * per post, the viewer-independent part of post's answer (text, counts, type
   fields) and, per viewer that read it, ``my_reactions`` — a hit needs both, so
   per-viewer fields are cached per viewer and never shared;
-* per user, the account's display name.
+* per user, the account's display name;
+* per (niche, member), their persona there or ``""`` for none. Graph answers a
+  persona only to members of the niche, so an answer is stored only for the
+  niche of a post the same page shows this viewer (post, or the viewer's own
+  cached entry, vouched for their membership), and every leave from the niche
+  drops all of its personas (an answer given to a viewer who had just left is
+  gone with it);
+* per post, its photos' descriptors (``MediaInfo``: id, size, type — no URL, no
+  bytes; the gateway builds ``/v1/media/{id}`` links and media checks each fetch),
+  ``()`` for none. They reach a page only with a post the viewer may see.
 
-A :class:`CacheFeed` thread in the same process tails the post, identity and
-graph topics from their end and evicts before the next read is served from the
-cache: any event of a post's stream (edit, delete, reaction, comment, answer)
-drops that post; any identity event drops that user's name; ``AccountDeleted``
-drops everything; ``MemberLeft`` drops the leaver's entries of that niche,
-``UserBlocked`` both users' entries of each other's posts, ``NicheArchived`` the
-niche's posts. A dropped entry is a miss, answered by post's ``BatchGetPosts``,
-which checks graph's current truth (and is not cached if post withholds it).
+A :class:`CacheFeed` thread in the same process tails the post, identity, graph
+and media topics from their end and evicts before the next read is served from
+the cache: any event of a post's stream (edit, delete, reaction, comment,
+answer) drops that post and its photos; any identity event drops that user's
+name; ``AccountDeleted`` drops everything; ``MemberLeft`` drops the leaver's
+entries of that niche and the niche's personas, ``UserBlocked`` both users'
+entries of each other's posts, ``NicheArchived`` the niche's posts and personas;
+``MemberJoined`` and ``MemberProfileChanged`` (a persona set, changed or
+removed) that member's persona there; ``MediaAttached``/``MediaDetached`` the
+carrier's photos, ``MediaPurged`` every photo list holding that photo. A dropped
+entry is a miss, answered by the service that owns it (post's
+``BatchGetPosts`` checks graph's current truth, and is not cached if post
+withholds it).
 
 The cache is used only while the tail is caught up: :meth:`HydrationCache.fresh`
 is false unless the consumer stood at the end of every partition within
@@ -33,7 +49,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
@@ -42,12 +58,17 @@ from prometheus_client import Counter
 from kith.common.codec import AvroCodec, default_codec
 from kith.common.contracts import (
     ACCOUNT_DELETED,
+    MEDIA_ATTACHED,
+    MEDIA_DETACHED,
+    MEDIA_PURGED,
+    MEMBER_JOINED,
     MEMBER_LEFT,
+    MEMBER_PROFILE_CHANGED,
     NICHE_ARCHIVED,
     USER_BLOCKED,
 )
 from kith.common.kafka import EventEnvelope, consumer_config
-from kith.feed.application import PostView
+from kith.feed.application import PersonaKey, Photo, PostView
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +91,21 @@ class _Post:
     mine: dict[str, tuple[str, ...]] = field(default_factory=dict)  # viewer → my_reactions
 
 
+def _persona_key(key: PersonaKey) -> str:
+    return f"persona:{key[0]}:{key[1]}"
+
+
+def _photos_key(post_id: str) -> str:
+    return f"photos:{post_id}"
+
+
+def _media_key(media_id: str) -> str:
+    return f"media:{media_id}"
+
+
 class HydrationCache:
-    """Post views and display names, evicted by :class:`CacheFeed`; thread-safe."""
+    """Post views, display names, personas and photos, evicted by :class:`CacheFeed`;
+    thread-safe. Each kind holds at most ``max_posts`` entries."""
 
     def __init__(self, max_posts: int = DEFAULT_POSTS, max_lag_s: float = DEFAULT_MAX_LAG_MS / 1000,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -81,9 +115,11 @@ class HydrationCache:
         self._lock = threading.Lock()
         self._posts: OrderedDict[str, _Post] = OrderedDict()
         self._names: OrderedDict[str, str] = OrderedDict()
+        self._personas: OrderedDict[PersonaKey, str] = OrderedDict()
+        self._photos: OrderedDict[str, tuple[Photo, ...]] = OrderedDict()
         self._caught_up_at: float | None = None
         self._seq = 0  # bumped by every eviction
-        self._evicted: dict[str, int] = {}  # post/user id → seq of its last eviction
+        self._evicted: dict[str, int] = {}  # post/user id or *_key() → seq of its last eviction
         self._wide_at = 0  # seq of the last eviction that was not by id (graph events, erasure)
         self._fills: dict[int, int] = {}  # token → fills in flight that began at it
         self.hits = self.misses = 0
@@ -130,7 +166,7 @@ class HydrationCache:
                 if entry is None or viewer not in entry.mine:
                     continue
                 self._posts.move_to_end(p)
-                found[p] = replace(entry.view, my_reactions=list(entry.mine[viewer]))
+                found[p] = entry.view.with_reactions(list(entry.mine[viewer]))
             self.hits += len(found)
             self.misses += len(wanted) - len(found)
         CACHE_LOOKUPS.labels("hit").inc(len(found))
@@ -140,6 +176,38 @@ class HydrationCache:
     def names(self, user_ids: Iterable[str]) -> dict[str, str]:
         with self._lock:
             return {u: self._names[u] for u in user_ids if u in self._names}
+
+    def personas(self, keys: Iterable[PersonaKey]) -> dict[PersonaKey, str]:
+        """Cached personas (``""``: the member has none there)."""
+        with self._lock:
+            return {k: self._personas[k] for k in keys if k in self._personas}
+
+    def photos(self, post_ids: Iterable[str]) -> dict[str, tuple[Photo, ...]]:
+        with self._lock:
+            return {p: self._photos[p] for p in post_ids if p in self._photos}
+
+    def store_personas(self, token: int, personas: dict[PersonaKey, str]) -> None:
+        """Keep graph's answers (the caller asked only for niches of posts it shows)."""
+        with self._lock:
+            if token < self._wide_at:
+                return
+            for k, name in personas.items():
+                if self._evicted.get(_persona_key(k), -1) <= token:
+                    self._personas[k] = name
+            while len(self._personas) > self.max_posts:
+                self._personas.popitem(last=False)
+
+    def store_photos(self, token: int, photos: dict[str, tuple[Photo, ...]]) -> None:
+        with self._lock:
+            if token < self._wide_at:
+                return
+            for post_id, found in photos.items():
+                if self._evicted.get(_photos_key(post_id), -1) > token or any(
+                        self._evicted.get(_media_key(m.id), -1) > token for m in found):
+                    continue
+                self._photos[post_id] = found
+            while len(self._photos) > self.max_posts:
+                self._photos.popitem(last=False)
 
     def store_posts(self, token: int, viewer: str, views: Iterable[PostView]) -> None:
         """Keep what post answered ``viewer`` (unless evicted since ``token``)."""
@@ -151,7 +219,7 @@ class HydrationCache:
                     continue
                 entry = self._posts.get(v.id)
                 if entry is None:
-                    entry = self._posts[v.id] = _Post(replace(v, my_reactions=()))
+                    entry = self._posts[v.id] = _Post(v.with_reactions(()))
                 entry.mine[viewer] = tuple(v.my_reactions)
             while len(self._posts) > self.max_posts:
                 self._posts.popitem(last=False)
@@ -183,7 +251,26 @@ class HydrationCache:
     def evict_post(self, post_id: str) -> None:
         with self._lock:
             self._posts.pop(post_id, None)
-            self._bump([post_id])
+            self._photos.pop(post_id, None)
+            self._bump([post_id, _photos_key(post_id)])
+
+    def evict_persona(self, niche_id: str, user_id: str) -> None:
+        with self._lock:
+            self._personas.pop((niche_id, user_id), None)
+            self._bump([_persona_key((niche_id, user_id))])
+
+    def evict_photos(self, carrier_id: str) -> None:
+        with self._lock:
+            self._photos.pop(carrier_id, None)
+            self._bump([_photos_key(carrier_id)])
+
+    def evict_photo(self, media_id: str) -> None:
+        """A photo was purged: every cached list holding it goes."""
+        with self._lock:
+            for post_id in [p for p, found in self._photos.items()
+                            if any(m.id == media_id for m in found)]:
+                del self._photos[post_id]
+            self._bump([_media_key(media_id)])
 
     def evict_name(self, user_id: str) -> None:
         with self._lock:
@@ -195,25 +282,36 @@ class HydrationCache:
         with self._lock:
             self._posts.clear()
             self._names.clear()
+            self._personas.clear()
+            self._photos.clear()
             self._bump()
             self._wide_at = self._seq
 
-    def evict_where(self, drop: Callable[[_Post], Iterable[str]]) -> None:
-        """For every cached post, forget the viewers ``drop`` names (a graph change)."""
+    def evict_where(self, drop: Callable[[_Post], Iterable[str]], niche_id: str = "") -> None:
+        """For every cached post, forget the viewers ``drop`` names (a graph change), and
+        every persona of ``niche_id``."""
         with self._lock:
             for entry in self._posts.values():
                 for viewer in list(drop(entry)):
                     entry.mine.pop(viewer, None)
+            for key in [k for k in self._personas if k[0] == niche_id]:
+                del self._personas[key]
             self._bump()
             self._wide_at = self._seq
 
     def on_event(self, envelope: EventEnvelope, data: Callable[[], dict[str, Any]],
-                 post_topic: str, identity_topic: str) -> None:
-        """Evict what one event may have changed."""
+                 post_topic: str, identity_topic: str, media_topic: str = "") -> None:
+        """Evict what one event may have changed (an event of any other topic is graph's)."""
         stream = str(envelope.stream_id)
         CACHE_EVICTIONS.labels("post" if envelope.topic == post_topic else "identity"
-                               if envelope.topic == identity_topic else "graph").inc()
-        if envelope.topic == post_topic:
+                               if envelope.topic == identity_topic else "media"
+                               if envelope.topic == media_topic else "graph").inc()
+        if envelope.topic == media_topic:
+            if envelope.type in (MEDIA_ATTACHED, MEDIA_DETACHED):
+                self.evict_photos(str(uuid.UUID(data()["carrier_id"])))
+            elif envelope.type == MEDIA_PURGED:
+                self.evict_photo(str(uuid.UUID(data()["media_id"])))
+        elif envelope.topic == post_topic:
             self.evict_post(stream)
         elif envelope.topic == identity_topic:
             if envelope.type == ACCOUNT_DELETED:
@@ -223,7 +321,7 @@ class HydrationCache:
         elif envelope.type == MEMBER_LEFT:
             d = data()
             niche, user = str(uuid.UUID(d["niche_id"])), str(uuid.UUID(d["user_id"]))
-            self.evict_where(lambda e: [user] if e.view.niche_id == niche else [])
+            self.evict_where(lambda e: [user] if e.view.niche_id == niche else [], niche)
         elif envelope.type == USER_BLOCKED:
             d = data()
             a, b = str(uuid.UUID(d["blocker_id"])), str(uuid.UUID(d["blocked_id"]))
@@ -231,15 +329,24 @@ class HydrationCache:
                              else [a] if e.view.author_id == b else [])
         elif envelope.type == NICHE_ARCHIVED:
             niche = str(uuid.UUID(data()["niche_id"]))
-            self.evict_where(lambda e: list(e.mine) if e.view.niche_id == niche else [])
+            self.evict_where(lambda e: list(e.mine) if e.view.niche_id == niche else [], niche)
+        elif envelope.type in (MEMBER_JOINED, MEMBER_PROFILE_CHANGED):
+            d = data()
+            self.evict_persona(str(uuid.UUID(d["niche_id"])), str(uuid.UUID(d["user_id"])))
 
     def size(self) -> tuple[int, int]:
+        """(posts, names) held."""
         with self._lock:
             return len(self._posts), len(self._names)
 
+    def sizes(self) -> dict[str, int]:
+        with self._lock:
+            return {"posts": len(self._posts), "names": len(self._names),
+                    "personas": len(self._personas), "photos": len(self._photos)}
+
 
 class CacheFeed:
-    """Tails the post, identity and graph topics from their end and evicts the cache.
+    """Tails the post, identity, graph and media topics from their end and evicts the cache.
 
     Its own consumer, no group, no committed offsets: a restarted process starts
     with an empty cache, so it only needs what happens from then on.
@@ -249,7 +356,7 @@ class CacheFeed:
                  codec: AvroCodec | None = None) -> None:
         self.cache = cache
         self.bootstrap = bootstrap
-        self.topics = topics  # "post", "identity", "graph" → topic name
+        self.topics = topics  # "post", "identity", "graph", "media" → topic name
         self.codec = codec or default_codec()
 
     def run(self, stop: threading.Event) -> None:
@@ -299,7 +406,8 @@ class CacheFeed:
             return
         try:
             self.cache.on_event(envelope, lambda: self.codec.decode(envelope.payload)[1],
-                                self.topics["post"], self.topics["identity"])
+                                self.topics["post"], self.topics["identity"],
+                                self.topics.get("media", ""))
         except Exception:  # malformed: forget everything rather than keep what it changed
             log.exception("feed cache tail: cannot apply %s; dropping the cache", envelope.type)
             self.cache.evict_all()

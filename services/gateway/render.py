@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from kith.gateway.schema import (
@@ -29,6 +30,7 @@ DELETED_USER = "deleted user"
 TIME = string(fmt="date-time")
 
 
+@lru_cache(maxsize=1 << 16)  # a page renders the same few timestamps again and again
 def when(ms: int) -> str | None:
     """RFC 3339 UTC from epoch milliseconds (``None`` for 0 = never)."""
     if not ms:

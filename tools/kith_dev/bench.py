@@ -9,7 +9,8 @@ import importlib
 import sys
 from types import ModuleType
 
-BENCHMARKS = ("backbone", "directory", "fanout", "gateway", "media", "messaging", "replay")
+BENCHMARKS = ("backbone", "directory", "enforcement", "fanout", "gateway", "media", "messaging",
+              "replay")
 
 
 def benchmark(name: str) -> ModuleType:

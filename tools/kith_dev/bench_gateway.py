@@ -36,6 +36,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,14 +56,15 @@ SERVICES = ("identity", "graph", "post", "feed", "media")  # media: each page as
 PASSWORD = "bench-password-123"
 
 
-def run_stack(infra: BenchInfra, workers: int, threads: int,
-              logdir: Path) -> AbstractContextManager[Children]:
-    """The four services, the fan-out worker and the gateway (rate limits out of reach)."""
+def run_stack(infra: BenchInfra, workers: int, threads: int, logdir: Path,
+              extra: Mapping[str, str] | None = None) -> AbstractContextManager[Children]:
+    """The five services, the fan-out worker and the gateway (rate limits out of reach);
+    ``extra`` adds environment variables."""
     env = {"KITH_HOME": str(logdir), "KITH_GATEWAY_WORKERS": str(workers),
            "KITH_GATEWAY_THREADS": str(threads),
            "KITH_GATEWAY_RATE_LIMIT_USER": "1000000/minute",
            "KITH_GATEWAY_RATE_LIMIT_IP": "1000000/minute",
-           "KITH_GATEWAY_RATE_LIMIT_SIGN_IN": "1000000/minute"}
+           "KITH_GATEWAY_RATE_LIMIT_SIGN_IN": "1000000/minute", **(extra or {})}
     commands = [(svc, "serve") for svc in SERVICES] + [("feed", "fanout"), ("gateway", "serve")]
     return spawn_services(infra.settings, commands, logdir, env)
 

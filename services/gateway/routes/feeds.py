@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kith.gateway import render
-from kith.gateway.media import photos_of, with_photos
+from kith.gateway.media import photo, photos_of, with_photos
 from kith.gateway.operations import api
 from kith.gateway.pagination import PAGE_QUERY, open_cursor, seal_cursor
 from kith.gateway.profiles import display_names, personas
@@ -14,7 +14,13 @@ TAG = "feeds"
 
 
 def _page(call: Call, page: feed_pb2.FeedPage, listing: str) -> Reply:
-    # Feed entries stay lean; people are named as each niche shows them (their persona there).
+    next_cursor = seal_cursor(call.gw.cursors, page.next_cursor, listing)
+    if page.hydrated:  # feed named people as each niche shows them and attached the photos
+        return Reply(200, {"items": [{**render.feed_item(i, i.names),
+                                      "media": [photo(m) for m in i.media]}
+                                     for i in page.items],
+                           "next_cursor": next_cursor})
+    # A feed server older than `hydrated`: ask graph for personas and media for photos.
     people = {i.id: [i.author_id, *render.typed_user_ids(i.typed)] for i in page.items}
     found = personas(call, ((i.niche_id, u) for i in page.items for u in people[i.id]))
     answerers = {u for i in page.items for u in people[i.id][1:]}
@@ -26,7 +32,7 @@ def _page(call: Call, page: feed_pb2.FeedPage, listing: str) -> Reply:
     photos = photos_of(call, [("post", i.id, "") for i in page.items])
     return Reply(200, {"items": with_photos([render.feed_item(i, named(i)) for i in page.items],
                                             photos),
-                       "next_cursor": seal_cursor(call.gw.cursors, page.next_cursor, listing)})
+                       "next_cursor": next_cursor})
 
 
 def _cursor(call: Call, listing: str) -> str:

@@ -8,6 +8,7 @@ against graph's current truth) withheld it.
 
 from __future__ import annotations
 
+import io
 import threading
 import uuid
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from functools import partial
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from kith.feed import entrypoint as feed_entrypoint
 from kith.feed.entrypoint import SPEC as FEED
@@ -22,6 +24,7 @@ from kith.feed.entrypoint import fanout_runner
 from kith.feed.hydration import HydrationCache
 from kith.graph.entrypoint import SPEC as GRAPH
 from kith.identity.entrypoint import SPEC as IDENTITY
+from kith.media.entrypoint import SPEC as MEDIA
 from kith.post.entrypoint import SPEC as POST
 from kith.protos import (
     feed_pb2,
@@ -30,9 +33,12 @@ from kith.protos import (
     graph_pb2_grpc,
     identity_pb2,
     identity_pb2_grpc,
+    media_pb2,
+    media_pb2_grpc,
     post_pb2,
     post_pb2_grpc,
 )
+from tests.integration.media.test_media_service import chunked
 from tests.support.environment import ServiceStack
 from tests.support.rpc import channel
 from tests.support.waiting import eventually
@@ -42,7 +48,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def world(stack: ServiceStack) -> Iterator[dict[str, Any]]:
-    for spec in (IDENTITY, GRAPH, POST, FEED):
+    for spec in (IDENTITY, GRAPH, POST, MEDIA, FEED):
         stack.start(spec)
     runner = fanout_runner(stack.settings, batch_size=50)
     stop = threading.Event()
@@ -54,10 +60,12 @@ def world(stack: ServiceStack) -> Iterator[dict[str, Any]]:
         stop.set()
         worker.join(30)
     with channel(addr("identity")) as i, channel(addr("graph")) as g, \
-            channel(addr("post")) as p, channel(addr("feed")) as f:
+            channel(addr("post")) as p, channel(addr("media")) as m, \
+            channel(addr("feed")) as f:
         yield {"identity": identity_pb2_grpc.IdentityServiceStub(i),
                "graph": graph_pb2_grpc.GraphServiceStub(g),
                "post": post_pb2_grpc.PostServiceStub(p),
+               "media": media_pb2_grpc.MediaServiceStub(m),
                "feed": feed_pb2_grpc.FeedServiceStub(f),
                "stop_worker": stop_worker,
                "cache": feed_entrypoint.cache_of(stack.settings)}
@@ -162,3 +170,69 @@ def test_a_page_takes_the_synchronous_path_while_the_tail_is_behind(
     post.Edit(post_pb2.EditRequest(actor_id=alice, post_id=sung, text="alto line"))
     eventually(lambda: texts(), lambda found: found == ["alto line"])
     assert cache.hits == hits  # every page asked post
+
+
+def test_personas_and_photos_come_with_the_page_and_their_changes_evict_them(
+        world: dict[str, Any]) -> None:
+    graph, post, media, feed = world["graph"], world["post"], world["media"], world["feed"]
+    cache: HydrationCache = world["cache"]
+    ann, ben = register(world, "ann"), register(world, "ben")
+    swap = graph.CreateNiche(graph_pb2.CreateNicheRequest(
+        actor_id=ann, name="Bike swap", kind="skills")).id
+    code = graph.CreateInvite(graph_pb2.CreateInviteRequest(actor_id=ann, niche_id=swap)).code
+    graph.AcceptInvite(graph_pb2.AcceptInviteRequest(actor_id=ben, code=code))
+    wheel = post.Publish(post_pb2.PublishRequest(actor_id=ben, niche_id=swap,
+                                                 text="spare wheel, anyone?")).id
+
+    def item() -> feed_pb2.FeedItem:
+        (found,) = feed.GetHomeFeed(feed_pb2.GetHomeFeedRequest(viewer_id=ann)).items
+        return found
+
+    def persona(name: str) -> None:
+        graph.PutProfile(graph_pb2.PutProfileRequest(actor_id=ben, niche_id=swap,
+                                                     display_name=name))
+
+    eventually(lambda: feed.GetHomeFeed(feed_pb2.GetHomeFeedRequest(viewer_id=ann)).items,
+               lambda found: len(found) == 1)
+    world["stop_worker"]()
+    eventually(cache.fresh)
+    cache.max_lag_s = 60.0  # only eviction keeps the pages below right
+
+    # One call answers the page: names as the niche shows them, and the photos (none yet).
+    page = feed.GetHomeFeed(feed_pb2.GetHomeFeedRequest(viewer_id=ann))
+    assert page.hydrated and dict(page.items[0].names) == {ben: "Ben"}
+    assert list(page.items[0].media) == []
+    assert cache.personas([(swap, ben)]) == {(swap, ben): ""}  # "no persona" is kept too
+    assert cache.photos([wheel]) == {wheel: ()}
+
+    # A persona set, changed, removed: the next pages follow each.
+    persona("Benji the Wrench")
+    eventually(lambda: dict(item().names), lambda found: found == {ben: "Benji the Wrench"})
+    hits = cache.hits
+    assert dict(item().names) == {ben: "Benji the Wrench"} and cache.hits == hits + 1
+    persona("")
+    eventually(lambda: dict(item().names), lambda found: found == {ben: "Ben"})
+
+    # A photo attached after the page was read (the gateway attaches right after a create).
+    out = io.BytesIO()
+    Image.effect_noise((120, 90), 60).convert("RGB").save(out, "JPEG")
+    uploaded = media.Upload(chunked(ben, out.getvalue()))
+    claim = str(uuid.uuid4())
+    media.Claim(media_pb2.ClaimRequest(actor_id=ben, claim_id=claim, media_ids=[uploaded.id]))
+    media.Attach(media_pb2.AttachRequest(actor_id=ben, claim_id=claim,
+                                         carrier=media_pb2.Carrier(kind="post", id=wheel)))
+    eventually(lambda: [(m.id, m.width, m.height) for m in item().media],
+               lambda found: found == [(uploaded.id, 120, 90)])
+    assert cache.photos([wheel])[wheel][0].id == uploaded.id
+
+    # Ben leaves the niche: his persona there is no longer shown, although his post stays.
+    persona("Benji the Wrench")
+    eventually(lambda: dict(item().names), lambda found: found == {ben: "Benji the Wrench"})
+    graph.RemoveMember(graph_pb2.RemoveMemberRequest(actor_id=ben, niche_id=swap, user_id=ben))
+    eventually(lambda: dict(item().names), lambda found: found == {ben: "Ben"})
+
+    # Deleting the post detaches its photos: post and photos leave the page and the cache.
+    post.Delete(post_pb2.DeleteRequest(actor_id=ann, post_id=wheel))
+    eventually(lambda: feed.GetHomeFeed(feed_pb2.GetHomeFeedRequest(viewer_id=ann)).items,
+               lambda found: len(found) == 0)
+    assert cache.photos([wheel]) == {}

@@ -23,7 +23,7 @@ from kith.feed.entrypoint import fanout_runner
 from tests.integration.gateway.harness import Gateway, gateway_config, serving_gateway
 from tests.support.environment import Infra, ServiceStack, isolated_settings
 
-STACK_ORDER = ("identity", "graph", "post", "messaging", "feed", "media")
+STACK_ORDER = ("identity", "graph", "post", "messaging", "media", "feed")  # feed calls media
 PARTITIONS = 2
 _modules = itertools.count(1)
 

@@ -19,11 +19,13 @@ PROCESSES = {*SERVICES, "feed-fanout", "gateway", "gateway-stream"}
 # Who calls whom over gRPC (besides the gateway, which calls every service, and its stream
 # server, which calls those of STREAM_CALLS to confirm each event per reader).
 STREAM_CALLS = {"identity", "graph", "post", "messaging", "media"}
-CALLERS = {"identity": {"feed"}, "graph": {"post", "messaging", "media"},
-           "post": {"feed", "media"}, "messaging": {"media"}, "feed": set(), "media": set()}
-# The topics each service's projections consume (services/<name>/entrypoint.py).
+CALLERS = {"identity": {"feed"}, "graph": {"post", "messaging", "media", "feed"},
+           "post": {"feed", "media"}, "messaging": {"media"}, "feed": set(), "media": {"feed"}}
+# The topics each service's projections and in-process tails consume
+# (services/<name>/entrypoint.py; feed's page cache tails identity and media too).
 READS = {"identity": set(), "graph": {"identity"}, "post": {"identity"},
-         "messaging": {"identity", "messaging"}, "feed": {"graph", "post"},
+         "messaging": {"identity", "messaging"},
+         "feed": {"graph", "post", "identity", "media"},
          "media": {"identity", "post"}}
 
 

@@ -1,16 +1,27 @@
 """The feed's in-memory hydration cache: per-viewer hits, eviction before the next read, the
-lag gate, and fills that raced an eviction."""
+lag gate, and fills that raced an eviction; personas per (niche, member) and photos per post."""
 
 from __future__ import annotations
 
 import uuid
 
-from kith.common.contracts import ACCOUNT_DELETED, MEMBER_LEFT, USER_BLOCKED
+from kith.common.contracts import (
+    ACCOUNT_DELETED,
+    MEDIA_ATTACHED,
+    MEDIA_DETACHED,
+    MEDIA_PURGED,
+    MEMBER_JOINED,
+    MEMBER_LEFT,
+    MEMBER_PROFILE_CHANGED,
+    NICHE_ARCHIVED,
+    USER_BLOCKED,
+)
 from kith.common.kafka import EventEnvelope
-from kith.feed.application import PostView
+from kith.feed.application import Photo, PostView
 from kith.feed.hydration import HydrationCache
 
 POSTS, IDENTITY, GRAPH = "post.events.v1", "identity.events.v1", "graph.events.v1"
+MEDIA = "media.events.v1"
 NICHE = str(uuid.uuid4())
 ALICE, BOB, CAROL = (str(uuid.uuid4()) for _ in range(3))
 
@@ -34,7 +45,19 @@ def event(topic: str, stream: str, event_type: str = "x") -> EventEnvelope:
 
 
 def apply(cache: HydrationCache, envelope: EventEnvelope, data: dict | None = None) -> None:
-    cache.on_event(envelope, lambda: data or {}, POSTS, IDENTITY)
+    cache.on_event(envelope, lambda: data or {}, POSTS, IDENTITY, MEDIA)
+
+
+def photo(uploader: str = BOB) -> Photo:
+    return Photo(str(uuid.uuid4()), uploader, "image/jpeg", 120, 90, 2048, 1)
+
+
+def keep(cache: HydrationCache, personas: dict | None = None, photos: dict | None = None
+         ) -> None:
+    token = cache.begin()
+    cache.store_personas(token, personas or {})
+    cache.store_photos(token, photos or {})
+    cache.end(token)
 
 
 def fill(cache: HydrationCache, viewer: str, *views: PostView) -> None:
@@ -135,3 +158,70 @@ def test_the_cache_is_bounded_least_recently_read_first() -> None:
     cache.posts(BOB, [a.id])
     fill(cache, BOB, c)
     assert set(cache.posts(BOB, [a.id, b.id, c.id])) == {a.id, c.id}
+
+
+def test_personas_are_kept_per_niche_and_member_and_every_change_there_evicts_them() -> None:
+    cache = HydrationCache()
+    other = str(uuid.uuid4())
+    keep(cache, {(NICHE, BOB): "Benji", (NICHE, CAROL): "", (other, BOB): "Bob B."})
+    assert cache.personas([(NICHE, BOB), (NICHE, CAROL)]) == {(NICHE, BOB): "Benji",
+                                                             (NICHE, CAROL): ""}
+    apply(cache, event(GRAPH, str(uuid.uuid4()), MEMBER_PROFILE_CHANGED),
+          {"niche_id": NICHE, "user_id": BOB})  # set, changed or removed: the same event
+    assert cache.personas([(NICHE, BOB), (other, BOB)]) == {(other, BOB): "Bob B."}
+    apply(cache, event(GRAPH, NICHE, MEMBER_JOINED), {"niche_id": NICHE, "user_id": CAROL})
+    assert cache.personas([(NICHE, CAROL)]) == {}  # a rejoin may bring a persona back
+
+
+def test_a_leave_or_an_archive_drops_every_persona_of_the_niche() -> None:
+    cache = HydrationCache()
+    other = str(uuid.uuid4())
+    keep(cache, {(NICHE, BOB): "Benji", (NICHE, CAROL): "", (other, BOB): "Bob B."})
+    # Whoever left, an answer graph gave them just before (no persona: not a member) is
+    # not kept for the members who stay.
+    apply(cache, event(GRAPH, NICHE, MEMBER_LEFT), {"niche_id": NICHE, "user_id": ALICE})
+    assert cache.personas([(NICHE, BOB), (NICHE, CAROL), (other, BOB)]) == {
+        (other, BOB): "Bob B."}
+    apply(cache, event(GRAPH, other, NICHE_ARCHIVED), {"niche_id": other})
+    assert cache.personas([(other, BOB)]) == {}
+
+
+def test_photos_are_kept_per_post_and_evicted_by_the_posts_and_the_photos_events() -> None:
+    cache = HydrationCache()
+    shown, bare, gone = photo(), photo(), photo()
+    p, q, r, s = (str(uuid.uuid4()) for _ in range(4))
+    keep(cache, photos={p: (shown,), q: (), r: (gone,), s: (bare,)})
+    assert cache.photos([p, q]) == {p: (shown,), q: ()}  # "no photos" is kept too
+    apply(cache, event(MEDIA, str(uuid.uuid4()), MEDIA_ATTACHED), {"carrier_id": q})
+    apply(cache, event(MEDIA, gone.id, MEDIA_DETACHED), {"media_id": gone.id, "carrier_id": r})
+    apply(cache, event(MEDIA, shown.id, MEDIA_PURGED), {"media_id": shown.id})
+    assert cache.photos([p, q, r, s]) == {s: (bare,)}
+    apply(cache, event(POSTS, s, "kith.post.PostDeleted"))
+    assert cache.photos([s]) == {}
+
+
+def test_persona_and_photo_fills_that_raced_their_eviction_are_not_stored() -> None:
+    cache = HydrationCache()
+    p, purged = str(uuid.uuid4()), photo()
+    token = cache.begin()  # graph and media answered …
+    apply(cache, event(GRAPH, str(uuid.uuid4()), MEMBER_PROFILE_CHANGED),
+          {"niche_id": NICHE, "user_id": BOB})  # … then the persona changed …
+    apply(cache, event(MEDIA, purged.id, MEDIA_PURGED), {"media_id": purged.id})  # … purged
+    cache.store_personas(token, {(NICHE, BOB): "Benji", (NICHE, CAROL): "Caz"})
+    cache.store_photos(token, {p: (purged,)})
+    cache.end(token)
+    assert cache.personas([(NICHE, BOB), (NICHE, CAROL)]) == {(NICHE, CAROL): "Caz"}
+    assert cache.photos([p]) == {}
+    token = cache.begin()
+    apply(cache, event(GRAPH, NICHE, MEMBER_LEFT), {"niche_id": NICHE, "user_id": ALICE})
+    cache.store_personas(token, {(NICHE, ALICE): ""})  # asked by a viewer who just left
+    cache.end(token)
+    assert cache.personas([(NICHE, ALICE)]) == {}
+
+
+def test_an_erased_account_empties_personas_and_photos_too() -> None:
+    cache = HydrationCache()
+    p = str(uuid.uuid4())
+    keep(cache, {(NICHE, BOB): "Benji"}, {p: (photo(),)})
+    apply(cache, event(IDENTITY, BOB, ACCOUNT_DELETED))
+    assert cache.sizes() == {"posts": 0, "names": 0, "personas": 0, "photos": 0}
