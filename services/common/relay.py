@@ -66,6 +66,7 @@ HEALTHY_AFTER_S = 30.0
 BACKLOG_SAMPLE_S = 2.0
 BACKLOG_COUNT_CAP = 10_000_000  # counting the outbox stops here (the gauge saturates)
 MAX_HELD_STREAMS = 10_000  # more held streams than this: pause publishing as a whole
+RECONNECT_BACKOFF_MAX_MS = 1000
 FLUSH_TIMEOUT_S = 30.0  # publish_batch waits this long for its acknowledgements
 REFUSAL_GAP_S = 0.02  # a stream retried after a refusal goes out alone, this far from others
 # Kafka refusing these messages themselves (the broker is fine): only their streams wait.
@@ -97,7 +98,10 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_wait_s = idle_wait_s
         self.max_in_flight = max_in_flight
-        self._producer_config = producer_config(bootstrap, **producer_overrides)
+        # A broker back after an outage is reached within a second, not librdkafka's 10 s.
+        self._producer_config = producer_config(
+            bootstrap, **{"reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS,
+                          **producer_overrides})
         self._producer: Producer | None = None
         self.published = 0
         self._backlog_due = 0.0
