@@ -33,6 +33,13 @@ RELAY_PUBLISHED = Counter(
 RELAY_BACKLOG = Gauge(
     "kith_relay_backlog_events",
     "Events recorded but not yet published, as of the relay's last batch.", ["topic"])
+RELAY_IN_FLIGHT = Gauge(
+    "kith_relay_in_flight_events",
+    "Events handed to the Kafka producer whose delivery is not yet settled.", ["topic"])
+RELAY_HELD_STREAMS = Gauge(
+    "kith_relay_held_streams",
+    "Streams the relay holds back after Kafka refused or timed out one of their events.",
+    ["topic"])
 PROJECTION_APPLIED = Counter(
     "kith_projection_applied_events_total",
     "Events a projection applied (redeliveries dropped by stream version excluded).",

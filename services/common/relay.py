@@ -1,25 +1,44 @@
 """The outbox relay: publishes a service's committed events to its Kafka topic.
 
-It reads the events the ``outbox`` table still lists, in position order,
-produces each keyed by stream id with an idempotent producer, waits for every
-acknowledgement, then deletes those outbox rows. Publication is at-least-once
-(a crash between acknowledgement and delete republishes a batch); consumers
-drop redelivered events by stream version.
+It reads the events the ``outbox`` table still lists, in position order, produces each
+keyed by stream id with an idempotent producer, and deletes an outbox row once Kafka has
+acknowledged that event. The outbox is the per-event "not yet published" mark: what is
+acknowledged leaves it one row at a time, so a crash republishes only events whose
+acknowledgement was not yet recorded (at-least-once; consumers drop redelivered events by
+stream version), and never loses one Kafka did not acknowledge.
 
-Skipping is impossible: an event leaves the outbox only once Kafka has it,
-however late its transaction committed (see :mod:`kith.common.eventstore` for
-why per-stream order still holds). Only one relay per database publishes at a
-time (a session advisory lock); others stand by, so a relay can run beside
-every replica of a service. Leadership is bounded: the leader's session ends after
-``LEADER_IDLE_TIMEOUT_MS`` without a statement (a frozen or cut-off leader), and server
-keepalives end a vanished one, so a standby takes over within seconds.
+Publication is pipelined per stream, not per batch. :meth:`OutboxRelay.run` hands events
+to the producer and settles their delivery reports as they come, without waiting for a
+whole batch: a partition whose leader is unreachable (its messages neither acknowledged nor
+refused) keeps its events in flight — librdkafka retries them until ``message.timeout.ms``
+— while later events of the other streams go on being published, and nothing already
+acknowledged is sent again.
 
-Failures (database restarted, broker away) are retried in-process with back-off and jitter;
-an event Kafka refuses while it takes the others (too large for the topic, say) holds back
-only its own stream — skipped, with back-off, until Kafka takes it — not the whole outbox;
-the backlog gauge keeps being updated through an outage so that alerts fire. When only part
-of a batch is acknowledged, the acknowledged prefix of each partition leaves the outbox, so
-what already succeeded is not sent again.
+Order within a stream (key = partition) rests on this invariant: **a stream's events are
+handed to the producer only while none of its earlier events is in flight.** The events of
+a stream that go out together (its "wave": its oldest outbox rows, in position order) are
+produced back to back to one partition, and the idempotent producer (``enable.idempotence``:
+at most 5 requests in flight per partition, sequence-numbered, retried in order) writes them
+in that order. When one of them fails, only those *below* it leave the outbox; it and the
+rest of its wave are sent again, in order, in a later wave once the stream's retry time
+comes — even one of them the broker did write (a message timing out in flight may be
+written after all), so the topic may repeat an event, never show one whose predecessor has
+not been sent. Streams are independent, so a stream waiting on an unreachable partition
+holds back nobody else — up to ``max_in_flight`` events in flight in all.
+
+Skipping is impossible: an event leaves the outbox only once Kafka has it, however late its
+transaction committed (see :mod:`kith.common.eventstore` for why per-stream order still
+holds). Only one relay per database publishes at a time (a session advisory lock); others
+stand by, so a relay can run beside every replica of a service. Leadership is bounded: the
+leader's session ends after ``LEADER_IDLE_TIMEOUT_MS`` without a statement (a frozen or
+cut-off leader), and server keepalives end a vanished one, so a standby takes over within
+seconds.
+
+Failures are retried in-process with back-off and jitter: the database away (the producer
+and what it holds in flight survive the reconnection), a stream whose event Kafka refused
+(too large for the topic, say) or could not deliver in time (held back alone, with back-off,
+``kith_relay_held_streams``). The backlog gauge keeps being updated through an outage so
+that alerts fire; ``kith_relay_in_flight_events`` shows what waits on Kafka.
 """
 
 from __future__ import annotations
@@ -28,6 +47,7 @@ import logging
 import random
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -45,32 +65,56 @@ RETRY_MAX_S = 30.0
 HEALTHY_AFTER_S = 30.0
 BACKLOG_SAMPLE_S = 2.0
 BACKLOG_COUNT_CAP = 10_000_000  # counting the outbox stops here (the gauge saturates)
-MAX_HELD_STREAMS = 10_000  # more refused streams than this: treat it as an outage
+MAX_HELD_STREAMS = 10_000  # more held streams than this: pause publishing as a whole
+RECONNECT_BACKOFF_MAX_MS = 1000
+FLUSH_TIMEOUT_S = 30.0  # publish_batch waits this long for its acknowledgements
+REFUSAL_GAP_S = 0.02  # a stream retried after a refusal goes out alone, this far from others
 # Kafka refusing these messages themselves (the broker is fine): only their streams wait.
-# Any other delivery error (broker away, timeouts, producer state) stops the whole batch.
 REFUSALS = frozenset({KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.INVALID_RECORD,
                       KafkaError.INVALID_MSG, KafkaError.INVALID_MSG_SIZE,
                       KafkaError.RECORD_LIST_TOO_LARGE})
 
 
 class RelayError(RuntimeError):
-    """Kafka did not acknowledge a batch; nothing was checkpointed."""
+    """Kafka did not acknowledge all a synchronous batch produced (what it did is kept)."""
+
+
+@dataclass
+class _Wave:
+    """One stream's events in flight: produced together, settled report by report."""
+
+    pending: int = 0
+    acked: list[int] = field(default_factory=list)
+    failed: int | None = None  # the lowest position Kafka did not take
+    error: KafkaError | None = None
 
 
 class OutboxRelay:
     def __init__(self, dsn: str, bootstrap: str, topic: str, batch_size: int = 5000,
-                 idle_wait_s: float = 0.5, **producer_overrides: Any) -> None:
+                 idle_wait_s: float = 0.5, max_in_flight: int = 20_000,
+                 **producer_overrides: Any) -> None:
         self.dsn = dsn
         self.topic = topic
         self.batch_size = batch_size
         self.idle_wait_s = idle_wait_s
-        self._producer_config = producer_config(bootstrap, **producer_overrides)
+        self.max_in_flight = max_in_flight
+        # A broker back after an outage is reached within a second, not librdkafka's 10 s.
+        self._producer_config = producer_config(
+            bootstrap, **{"reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS,
+                          **producer_overrides})
         self._producer: Producer | None = None
         self.published = 0
         self._backlog_due = 0.0
-        # Streams whose last event Kafka refused while others went through: left in the
-        # outbox, skipped until their retry time, so they hold back nobody else.
-        self._held: dict[Any, tuple[float, int]] = {}  # stream id → (retry at, failures)
+        self._waves: dict[Any, _Wave] = {}  # streams with events in flight
+        self._in_flight = 0
+        self._settled: list[tuple[Any, _Wave]] = []  # waves whose every report came
+        self._acked: list[int] = []  # acknowledged positions still to leave the outbox
+        # Streams whose event Kafka refused or did not deliver in time: left in the outbox,
+        # skipped until their retry time, so they hold back nobody else.
+        self._held: dict[Any, tuple[float, int, bool]] = {}  # stream → (retry at, failures,
+        self._paused_until = 0.0                             # refused by Kafka)
+        self._pauses = 0
+        self._last_position = 0  # the highest position handed to the producer
 
     def run(self, stop: threading.Event) -> None:
         """Publish until ``stop`` is set; stand by while another relay holds leadership."""
@@ -80,6 +124,7 @@ class OutboxRelay:
                 with psycopg.connect(self.dsn, autocommit=True) as conn:
                     if not scalar(conn, "SELECT pg_try_advisory_lock(%s)",
                                   (RELAY_LEADER_LOCK,)):
+                        self._poll(0)  # settle what an earlier leadership left in flight
                         stop.wait(1.0)
                         continue
                     self._bound_leadership(conn)
@@ -87,20 +132,41 @@ class OutboxRelay:
                     log.info("relay for %s is publishing", self.topic)
                     started = time.monotonic()
                     while not stop.is_set():
-                        if self.publish_batch(conn) < self.batch_size:
-                            self._wait_for_appends(conn)
+                        self._step(conn)
                         if failures and time.monotonic() - started >= HEALTHY_AFTER_S:
                             failures = 0
-            except (psycopg.Error, RelayError, KafkaException) as exc:
+                    self._drain(conn, 10.0)
+            except (psycopg.Error, KafkaException) as exc:
                 failures += 1
                 delay = min(RETRY_MAX_S, 0.5 * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
                 log.warning("relay for %s: %s; retrying in %.1f s", self.topic,
                             str(exc).strip().splitlines()[0] if str(exc) else repr(exc), delay)
-                self._reset_producer()
+                if (isinstance(exc, KafkaException) and exc.args
+                        and isinstance(exc.args[0], KafkaError) and exc.args[0].fatal()):
+                    self._reset_producer()  # unusable; what it held in flight is sent again
                 self._observe_outage_backlog()
                 stop.wait(delay)
         if self._producer is not None:
             self._producer.flush(10)
+
+    def _step(self, conn: psycopg.Connection) -> None:
+        """Settle the delivery reports that came, hand over what may go, wait a little."""
+        self._poll(0)
+        self._settle(conn)
+        produced = self._pump(conn, self.batch_size)
+        self._observe(conn, produced, asked=self.batch_size)
+        if produced:
+            self._poll(0)
+        elif self._waves:  # wake at the next delivery report, or soon for new appends
+            self._poll(min(self.idle_wait_s, 0.05))
+        else:
+            self._wait_for_appends(conn)
+
+    def _drain(self, conn: psycopg.Connection, timeout_s: float) -> None:
+        """On stop: wait a little for what is in flight, and record what Kafka took."""
+        if self._producer is not None and self._waves:
+            self._producer.flush(timeout_s)
+        self._settle(conn)
 
     @staticmethod
     def _bound_leadership(conn: psycopg.Connection) -> None:
@@ -120,46 +186,64 @@ class OutboxRelay:
             pass
 
     def publish_batch(self, conn: psycopg.Connection) -> int:
-        """Publish the oldest batch of the outbox; return how many events it held."""
+        """Publish the oldest batch of the outbox and wait for it; return how many events
+        left the outbox. Raises :class:`RelayError` if some were neither acknowledged nor
+        refused (a stream Kafka refused is held back, as in :meth:`run`)."""
+        before = self.published
+        self._poll(0)
+        self._settle(conn)
+        produced = self._pump(conn, self.batch_size)
+        remaining = self._get_producer().flush(FLUSH_TIMEOUT_S) if self._waves else 0
+        errors = self._settle(conn)
+        self._observe(conn, produced, asked=self.batch_size, force=True)
+        undelivered = [e for e in errors if e.code() not in REFUSALS]
+        if remaining or undelivered:
+            raise RelayError(f"{len(undelivered)} stream(s) undelivered, {remaining} events "
+                             f"unacknowledged ({self.published - before} acknowledged kept): "
+                             f"{undelivered[:1]}")
+        return self.published - before
+
+    def _pump(self, conn: psycopg.Connection, limit: int) -> int:
+        """Hand the oldest outbox events of streams with nothing in flight (and not held) to
+        the producer, at most ``limit`` and ``max_in_flight`` in all; return how many."""
         now = time.monotonic()
-        held = [stream for stream, (retry_at, _) in self._held.items() if retry_at > now]
+        limit = min(limit, self.max_in_flight - self._in_flight)
+        if limit <= 0 or now < self._paused_until:
+            return 0
+        busy = [*self._waves, *(s for s, (at, _, _) in self._held.items() if at > now)]
         rows = conn.execute(
             "SELECT e.position, e.stream_id, e.version, e.event_id, e.event_type, e.payload,"
             " e.metadata FROM outbox o JOIN events e ON e.position = o.position"
-            " WHERE e.stream_id <> ALL(%s) ORDER BY o.position LIMIT %s",
-            (held, self.batch_size),
+            " WHERE NOT e.stream_id = ANY(%s) ORDER BY o.position LIMIT %s",
+            (busy, limit),
         ).fetchall()
-        if not rows:
-            metrics.observe_relay(self.topic, 0, self.backlog(conn) if held else 0)
-            return 0
-        if time.monotonic() >= self._backlog_due:  # also while batches keep failing
-            self._backlog_due = time.monotonic() + BACKLOG_SAMPLE_S
-            metrics.RELAY_BACKLOG.labels(self.topic).set(self.backlog(conn))
+        # A stream Kafka refused before goes out alone, apart in time from every other
+        # message of its partition, so that a refused event cannot take innocent neighbours
+        # of its partition's request down with it (nor they it).
+        retrying = {r[1] for r in rows if r[1] in self._held and self._held[r[1]][2]}
+        if rows:
+            self._last_position = max(self._last_position, rows[-1][0])
+        produced = 0
+        for row in rows:
+            if row[1] not in retrying:
+                self._produce(row)
+                produced += 1
+        for stream in sorted(retrying, key=str):
+            self._poll_for(REFUSAL_GAP_S)
+            for row in rows:
+                if row[1] == stream:
+                    self._produce(row)
+                    produced += 1
+            self._poll_for(REFUSAL_GAP_S)
+        return produced
+
+    def _produce(self, row: tuple[Any, ...]) -> None:
+        position, stream_id, version, event_id, event_type, payload, metadata = row
         producer = self._get_producer()
-        acked: dict[int, int] = {}  # position → partition
-        failed: dict[int, int] = {}  # partition → lowest failed position
-        refused: dict[Any, int] = {}  # stream → its lowest position Kafka refused
-        errors: list[KafkaError] = []
-
-        def on_delivery(err: KafkaError | None, msg: Message, position: int,
-                        stream: Any) -> None:
-            if err is None:
-                acked[position] = msg.partition()
-            else:
-                errors.append(err)
-                refused[stream] = min(refused.get(stream, position), position)
-                failed[msg.partition()] = min(failed.get(msg.partition(), position), position)
-
-        # Streams Kafka refused before go first, each on its own (flushed alone), so that a
-        # refused event cannot take innocent neighbours of its partition's batch down with it.
-        retrying = {r[1] for r in rows}.intersection(self._held)
-        ordered = sorted(rows, key=lambda r: (r[1] not in retrying, str(r[1]) if r[1] in
-                                              retrying else "", r[0]))
-        previous = None
-        for position, stream_id, version, event_id, event_type, payload, metadata in ordered:
-            if previous in retrying and stream_id != previous:
-                producer.flush(30)
-            previous = stream_id
+        wave = self._waves.setdefault(stream_id, _Wave())
+        wave.pending += 1  # before producing: a report served meanwhile cannot settle it
+        self._in_flight += 1
+        try:
             while True:
                 try:
                     producer.produce(self.topic, key=str(stream_id).encode(), value=payload,
@@ -168,56 +252,100 @@ class OutboxRelay:
                                              event_type, event_id, version, position,
                                              metadata)),
                                      on_delivery=lambda e, m, p=position, s=stream_id:
-                                     on_delivery(e, m, p, s))
-                    break
+                                     self._on_delivery(e, m, p, s))
+                    return
                 except BufferError:
                     producer.poll(0.05)
-        remaining = producer.flush(30)
-        if errors or remaining:
-            # Keep only what is safely ordered: an acknowledged event below every failure in
-            # its partition, and below every event whose fate is still unknown.
-            unknown = [r[0] for r in rows if r[0] not in acked and r[0] not in failed.values()]
-            ceiling = min(unknown) if remaining and unknown else None
-            stream_of = {r[0]: r[1] for r in rows}
-            if remaining:
-                done = [p for p, part in acked.items() if (ceiling is None or p < ceiling)
-                        and p < failed.get(part, p + 1)]
-            else:  # every fate known: what Kafka took is done, unless it follows a refused
-                # event of its own stream (that one is sent again after it, in order)
-                done = [p for p in acked if p < refused.get(stream_of[p], p + 1)]
-            if done:
-                conn.execute("DELETE FROM outbox WHERE position = ANY(%s)", (done,))
-                self.published += len(done)
-                metrics.observe_relay(self.topic, len(done), self.backlog(conn))
-            for stream in {stream_of[p] for p in done} - set(refused):
-                self._held.pop(stream, None)
-            if (not remaining and all(e.code() in REFUSALS for e in errors)
-                    and len(self._held) + len(refused) <= MAX_HELD_STREAMS):
-                # Kafka takes the others: hold back only the refused streams (their later
-                # events wait too, so each stream stays in order) and carry on.
-                self._hold(set(refused), errors[0])
-                return len(done)
-            raise RelayError(f"{len(errors)} delivery errors, {remaining} unacknowledged "
-                             f"({len(done)} acknowledged kept): {errors[:1]}")
-        for stream in {r[1] for r in rows}.intersection(self._held):
-            del self._held[stream]  # published again
-        conn.execute("DELETE FROM outbox WHERE position = ANY(%s)", ([r[0] for r in rows],))
-        self.published += len(rows)
-        metrics.observe_relay(self.topic, len(rows), 0 if len(rows) < self.batch_size
-                              else self._max_position(conn) - rows[-1][0])
-        return len(rows)
+        except BaseException:
+            wave.pending -= 1
+            self._in_flight -= 1
+            if wave.pending == 0:
+                del self._waves[stream_id]
+                self._settled.append((stream_id, wave))
+            raise
 
-    def _hold(self, streams: set[Any], error: KafkaError) -> None:
-        """Skip ``streams`` for a while (0.5 s doubling to ``RETRY_MAX_S``, with jitter)."""
+    def _on_delivery(self, err: KafkaError | None, msg: Message, position: int,
+                     stream: Any) -> None:
+        wave = self._waves[stream]
+        wave.pending -= 1
+        self._in_flight -= 1
+        if err is None:
+            wave.acked.append(position)
+        elif wave.failed is None or position < wave.failed:
+            wave.failed, wave.error = position, err
+        if wave.pending == 0:
+            del self._waves[stream]
+            self._settled.append((stream, wave))
+
+    def _settle(self, conn: psycopg.Connection) -> list[KafkaError]:
+        """Take what Kafka acknowledged out of the outbox; hold back streams it did not
+        take (they go again, in order, from their first event not taken); return the
+        errors of those streams."""
+        settled, self._settled = self._settled, []
+        errors: list[KafkaError] = []
+        refused: set[Any] = set()
+        lost: set[Any] = set()
+        for stream, wave in settled:
+            if wave.error is None or wave.failed is None:
+                self._acked.extend(wave.acked)
+                self._held.pop(stream, None)
+                self._pauses = 0
+                continue
+            kept = [p for p in wave.acked if p < wave.failed]
+            self._acked.extend(kept)
+            errors.append(wave.error)
+            (refused if wave.error.code() in REFUSALS else lost).add(stream)
+        if refused:
+            self._hold(refused, True, next(e for e in errors if e.code() in REFUSALS))
+        if lost:
+            self._hold(lost, False, next(e for e in errors if e.code() not in REFUSALS))
+        if self._acked:
+            conn.execute("DELETE FROM outbox WHERE position = ANY(%s)", (self._acked,))
+            self.published += len(self._acked)
+            metrics.RELAY_PUBLISHED.labels(self.topic).inc(len(self._acked))
+            self._acked = []
+        if fatal := next((e for e in errors if e.fatal()), None):
+            raise KafkaException(fatal)  # the producer is unusable: run() replaces it
+        return errors
+
+    def _hold(self, streams: set[Any], refused: bool, error: KafkaError) -> None:
+        """Skip ``streams`` for a while (0.5 s doubling to ``RETRY_MAX_S``, with jitter);
+        pause publishing as a whole when more than ``MAX_HELD_STREAMS`` are held."""
         now = time.monotonic()
-        for stream in [s for s, (at, _) in self._held.items() if at < now - 2 * RETRY_MAX_S]:
-            del self._held[stream]  # long since retried and not refused again
+        for stream in [s for s, (at, _, _) in self._held.items() if at < now - 2 * RETRY_MAX_S]:
+            del self._held[stream]  # long since retried and not failed again
         for stream in streams:
-            failures = self._held.get(stream, (0.0, 0))[1] + 1
+            failures = self._held.get(stream, (0.0, 0, False))[1] + 1
             delay = min(RETRY_MAX_S, 0.5 * 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
-            self._held[stream] = (now + delay, failures)
-        log.warning("relay for %s: Kafka refused %d stream(s) (%s); holding them back, "
-                    "publishing the others", self.topic, len(streams), error)
+            self._held[stream] = (now + delay, failures, refused)
+        if len(self._held) > MAX_HELD_STREAMS:
+            self._pauses += 1
+            delay = min(RETRY_MAX_S, 0.5 * 2 ** (self._pauses - 1)) * random.uniform(0.5, 1.0)
+            self._paused_until = now + delay
+            log.warning("relay for %s: %d streams held back (%s); pausing for %.1f s",
+                        self.topic, len(self._held), error, delay)
+            return
+        log.warning("relay for %s: Kafka %s %d stream(s) (%s); holding them back, "
+                    "publishing the others", self.topic,
+                    "refused" if refused else "did not deliver", len(streams), error)
+
+    def _observe(self, conn: psycopg.Connection, produced: int, asked: int,
+                 force: bool = False) -> None:
+        """The backlog gauge (sampled every ``BACKLOG_SAMPLE_S``, also while publishing fails),
+        and what is in flight and held back."""
+        now = time.monotonic()
+        held = sum(1 for at, _, _ in self._held.values() if at > now)
+        metrics.RELAY_IN_FLIGHT.labels(self.topic).set(self._in_flight)
+        metrics.RELAY_HELD_STREAMS.labels(self.topic).set(held)
+        gauge = metrics.RELAY_BACKLOG.labels(self.topic)
+        settled = not self._waves and not held
+        if settled and (not produced or (force and produced < asked)):
+            gauge.set(0)  # the outbox holds nothing we could publish: it is empty
+        elif settled and force and produced == asked:  # a full batch: cheaper than counting
+            gauge.set(max(0, self._max_position(conn) - self._last_position))
+        elif force or now >= self._backlog_due:
+            self._backlog_due = now + BACKLOG_SAMPLE_S
+            gauge.set(self.backlog(conn))
 
     def backlog(self, conn: psycopg.Connection) -> int:
         """Events recorded but not yet published (for metrics and tests)."""
@@ -238,7 +366,28 @@ class OutboxRelay:
             self._producer = Producer(self._producer_config)
         return self._producer
 
+    def _poll(self, timeout_s: float) -> None:
+        """Serve delivery reports (at most ``timeout_s`` waiting for the first)."""
+        if self._producer is not None:
+            self._producer.poll(timeout_s)
+
+    def _poll_for(self, seconds: float) -> None:
+        """Serve delivery reports for ``seconds`` (and hand nothing new over meanwhile)."""
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            self._poll(left)
+
     def _reset_producer(self) -> None:
+        """A new producer (a fatal error, or the topic's partitions changed): what the old
+        one still held in flight fails and is sent again by the new one."""
         if self._producer is not None:
             self._producer.flush(5)
+            self._producer.purge()
+            self._producer.poll(0)
             self._producer = None
+        for stream, wave in self._waves.items():  # no report will come for these
+            self._settled.append((stream, wave))
+            wave.failed = wave.failed if wave.failed is not None else -1
+            wave.error = wave.error or KafkaError(KafkaError._PURGE_QUEUE)
+        self._waves.clear()
+        self._in_flight = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, TopicPartition
 
 from kith.common.kafka import EventEnvelope
 
@@ -33,3 +33,19 @@ def read_topic(bootstrap: str, topic: str, expect_at_least: int,
     finally:
         consumer.close()
     return records
+
+
+def count_records(bootstrap: str, topic: str, timeout_s: float = 10.0) -> int:
+    """How many records ``topic`` holds (all partitions), duplicates included."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{uuid.uuid4()}",
+                         "log_level": 3})
+    try:
+        partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
+        total = 0
+        for partition in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                       timeout=timeout_s)
+            total += high - low
+        return total
+    finally:
+        consumer.close()

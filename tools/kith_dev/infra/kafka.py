@@ -1,4 +1,5 @@
-"""A real single-node Apache Kafka broker (KRaft) from Maven Central jars.
+"""A real Apache Kafka broker (KRaft) from Maven Central jars: a single combined
+broker+controller node, to which tests may add broker-only nodes (:meth:`EmbeddedKafka.add_broker`).
 
 The jars are resolved once with Maven from ``kafka-pom.xml`` (beside this
 module) into ``<home>/kafka/lib``; the broker runs on the machine's Java 17+,
@@ -130,7 +131,9 @@ def find_java(explicit: str | None = None) -> str:
 
 @dataclass
 class EmbeddedKafka:
-    """A combined broker+controller node whose data lives in ``home``."""
+    """A combined broker+controller node whose data lives in ``home`` — or, when ``joins``
+    names such a node, a broker-only node ``node_id`` of its cluster (``controller_port``
+    unused)."""
 
     home: Path
     port: int
@@ -139,7 +142,20 @@ class EmbeddedKafka:
     heap: str = "512m"
     lib_dir: Path | None = None  # where the jars are cached; default <home>/lib
     die_with_parent: bool = False  # stop if the process that started it dies
+    node_id: int = 1
+    joins: EmbeddedKafka | None = None  # the combined node whose quorum a broker-only node joins
     _proc: subprocess.Popen[bytes] | None = None
+
+    def add_broker(self, home: Path, port: int, node_id: int = 2) -> EmbeddedKafka:
+        """A further broker (not started) of this node's cluster, for multi-broker tests."""
+        return EmbeddedKafka(home, port, 0, java=self.java, heap=self.heap,
+                             lib_dir=self.lib_dir, die_with_parent=self.die_with_parent,
+                             node_id=node_id, joins=self)
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The broker's process while it runs (a test may signal it)."""
+        return self._proc
 
     @property
     def bootstrap(self) -> str:
@@ -151,9 +167,10 @@ class EmbeddedKafka:
         java = find_java(self.java)
         lib = resolve_jars((self.lib_dir or self.home / "lib").resolve())
         require_free_port(self.port, "Kafka", "KITH_KAFKA_PORT")
-        require_free_port(
-            self.controller_port, "the Kafka controller", "KITH_KAFKA_CONTROLLER_PORT"
-        )
+        if self.joins is None:
+            require_free_port(
+                self.controller_port, "the Kafka controller", "KITH_KAFKA_CONTROLLER_PORT"
+            )
         classpath = f"{lib}/*"
         props = self._write_config()
         logfile = self.home / "server.log"
@@ -172,12 +189,15 @@ class EmbeddedKafka:
             classpath,
         ]
         cluster_id_file = self.home / "cluster.id"
+        if self.joins is not None:  # the same cluster as the node it joins
+            cluster_id_file.write_text((self.joins.home / "cluster.id").read_text())
         if not cluster_id_file.exists():
             out = self._run([*jvm, "kafka.tools.StorageTool", "random-uuid"])
             cluster_id_file.write_text(out.strip().splitlines()[-1])
         if not (self.home / "data" / "meta.properties").exists():  # restarts skip a JVM
+            standalone = ["--standalone"] if self.joins is None else []
             self._run([*jvm, "kafka.tools.StorageTool", "format", "-t",
-                       cluster_id_file.read_text().strip(), "-c", str(props), "--standalone",
+                       cluster_id_file.read_text().strip(), "-c", str(props), *standalone,
                        "--ignore-formatted"])
         with open(self.home / "stdout.log", "ab") as stdout:
             self._proc = subprocess.Popen(
@@ -219,15 +239,21 @@ class EmbeddedKafka:
         data = self.home / "data"
         data.mkdir(exist_ok=True)
         props = self.home / "server.properties"
-        ctrl = f"127.0.0.1:{self.controller_port}"
+        ctrl = f"127.0.0.1:{(self.joins or self).controller_port}"
+        if self.joins is None:
+            roles = ["process.roles=broker,controller",
+                     f"listeners=PLAINTEXT://{self.bootstrap},CONTROLLER://{ctrl}",
+                     f"advertised.listeners=PLAINTEXT://{self.bootstrap},CONTROLLER://{ctrl}"]
+        else:
+            roles = ["process.roles=broker",
+                     f"listeners=PLAINTEXT://{self.bootstrap}",
+                     f"advertised.listeners=PLAINTEXT://{self.bootstrap}"]
         props.write_text(
             "\n".join(
                 [
-                    "process.roles=broker,controller",
-                    "node.id=1",
+                    *roles,
+                    f"node.id={self.node_id}",
                     f"controller.quorum.bootstrap.servers={ctrl}",
-                    f"listeners=PLAINTEXT://{self.bootstrap},CONTROLLER://{ctrl}",
-                    f"advertised.listeners=PLAINTEXT://{self.bootstrap},CONTROLLER://{ctrl}",
                     "inter.broker.listener.name=PLAINTEXT",
                     "controller.listener.names=CONTROLLER",
                     "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
