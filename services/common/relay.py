@@ -224,16 +224,24 @@ class OutboxRelay:
         if rows:
             self._last_position = max(self._last_position, rows[-1][0])
         produced = 0
+        handed: set[Any] = set()  # streams handed over by this call
+
+        def produce(row: tuple[Any, ...]) -> int:
+            if row[1] in handed and row[1] not in self._waves:
+                return 0  # its wave settled meanwhile (a report served while the buffer
+                # was full): maybe failed, so its later events wait for the next call
+            handed.add(row[1])
+            self._produce(row)
+            return 1
+
         for row in rows:
             if row[1] not in retrying:
-                self._produce(row)
-                produced += 1
+                produced += produce(row)
         for stream in sorted(retrying, key=str):
             self._poll_for(REFUSAL_GAP_S)
             for row in rows:
                 if row[1] == stream:
-                    self._produce(row)
-                    produced += 1
+                    produced += produce(row)
             self._poll_for(REFUSAL_GAP_S)
         return produced
 
@@ -266,7 +274,9 @@ class OutboxRelay:
 
     def _on_delivery(self, err: KafkaError | None, msg: Message, position: int,
                      stream: Any) -> None:
-        wave = self._waves[stream]
+        wave = self._waves.get(stream)
+        if wave is None:  # a report of a producer already replaced: its event goes again
+            return
         wave.pending -= 1
         self._in_flight -= 1
         if err is None:
