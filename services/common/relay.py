@@ -22,9 +22,12 @@ at most 5 requests in flight per partition, sequence-numbered, retried in order)
 in that order. When one of them fails, only those *below* it leave the outbox; it and the
 rest of its wave are sent again, in order, in a later wave once the stream's retry time
 comes — even one of them the broker did write (a message timing out in flight may be
-written after all), so the topic may repeat an event, never show one whose predecessor has
-not been sent. Streams are independent, so a stream waiting on an unreachable partition
-holds back nobody else — up to ``max_in_flight`` events in flight in all.
+written after all), so the topic may repeat an event but shows none whose predecessor was
+not sent before it — short of one narrow case: a wave spanning two produce requests whose
+first times out *in flight*, after which librdkafka bumps the producer epoch and may still
+write the second (a projection then reports a gap and holds that partition; the old relay
+had the same exposure). Streams are independent, so a stream waiting on an unreachable
+partition holds back nobody else — up to ``max_in_flight`` events in flight in all.
 
 Skipping is impossible: an event leaves the outbox only once Kafka has it, however late its
 transaction committed (see :mod:`kith.common.eventstore` for why per-stream order still
