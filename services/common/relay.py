@@ -22,9 +22,12 @@ at most 5 requests in flight per partition, sequence-numbered, retried in order)
 in that order. When one of them fails, only those *below* it leave the outbox; it and the
 rest of its wave are sent again, in order, in a later wave once the stream's retry time
 comes — even one of them the broker did write (a message timing out in flight may be
-written after all), so the topic may repeat an event, never show one whose predecessor has
-not been sent. Streams are independent, so a stream waiting on an unreachable partition
-holds back nobody else — up to ``max_in_flight`` events in flight in all.
+written after all), so the topic may repeat an event but shows none whose predecessor was
+not sent before it — short of one narrow case: a wave spanning two produce requests whose
+first times out *in flight*, after which librdkafka bumps the producer epoch and may still
+write the second (a projection then reports a gap and holds that partition; the old relay
+had the same exposure). Streams are independent, so a stream waiting on an unreachable
+partition holds back nobody else — up to ``max_in_flight`` events in flight in all.
 
 Skipping is impossible: an event leaves the outbox only once Kafka has it, however late its
 transaction committed (see :mod:`kith.common.eventstore` for why per-stream order still
@@ -224,16 +227,24 @@ class OutboxRelay:
         if rows:
             self._last_position = max(self._last_position, rows[-1][0])
         produced = 0
+        handed: set[Any] = set()  # streams handed over by this call
+
+        def produce(row: tuple[Any, ...]) -> int:
+            if row[1] in handed and row[1] not in self._waves:
+                return 0  # its wave settled meanwhile (a report served while the buffer
+                # was full): maybe failed, so its later events wait for the next call
+            handed.add(row[1])
+            self._produce(row)
+            return 1
+
         for row in rows:
             if row[1] not in retrying:
-                self._produce(row)
-                produced += 1
+                produced += produce(row)
         for stream in sorted(retrying, key=str):
             self._poll_for(REFUSAL_GAP_S)
             for row in rows:
                 if row[1] == stream:
-                    self._produce(row)
-                    produced += 1
+                    produced += produce(row)
             self._poll_for(REFUSAL_GAP_S)
         return produced
 
@@ -266,7 +277,9 @@ class OutboxRelay:
 
     def _on_delivery(self, err: KafkaError | None, msg: Message, position: int,
                      stream: Any) -> None:
-        wave = self._waves[stream]
+        wave = self._waves.get(stream)
+        if wave is None:  # a report of a producer already replaced: its event goes again
+            return
         wave.pending -= 1
         self._in_flight -= 1
         if err is None:
