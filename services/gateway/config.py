@@ -31,6 +31,7 @@ class GatewayConfig:
     stream_port: int = 8081
     stream_threads: int = 8  # the stream server's executor for blocking calls
     stream_upstream: str = ""  # development: where the stream server proxies other paths
+    stream_opens_per_minute: int = 30  # per user and stream server (each may read the log)
     rate_limits: RateLimits = field(default_factory=RateLimits)
     web_dir: Path = field(default_factory=default_web_dir)
     cors_origins: tuple[str, ...] = ()
@@ -56,6 +57,8 @@ class GatewayConfig:
             stream_port=_num(env, "KITH_GATEWAY_STREAM_PORT", 8081, int),
             stream_threads=max(1, _num(env, "KITH_GATEWAY_STREAM_THREADS", 8, int)),
             stream_upstream=env.get("KITH_GATEWAY_STREAM_UPSTREAM", "").rstrip("/"),
+            stream_opens_per_minute=max(
+                1, _num(env, "KITH_GATEWAY_STREAM_OPENS_PER_MINUTE", 30, int)),
             cursor_secret=env.get("KITH_GATEWAY_CURSOR_SECRET", ""),
             idempotency_secret=env.get("KITH_GATEWAY_IDEMPOTENCY_SECRET", ""),
             idempotency_purge_s=_num(env, "KITH_GATEWAY_IDEMPOTENCY_PURGE_S", 600.0, float),

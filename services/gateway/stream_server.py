@@ -27,9 +27,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import signal
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -66,6 +67,33 @@ RID = web.RequestKey("request_id", str)
 # Headers that describe one hop, never passed on by the development proxy.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                         "te", "trailer", "transfer-encoding", "upgrade", "content-length"})
+
+
+class OpenBudget:
+    """How often one user may open a stream: a token bucket per user, ``per_minute`` deep,
+    refilled evenly. Every open may cost a catch-up read of the log (``Last-Event-ID``), so
+    a client reconnecting in a loop is answered 429 before it costs anything. Touched only
+    on the event loop; at most ``users`` buckets are kept (the least recently used go)."""
+
+    def __init__(self, per_minute: int, users: int = 100_000) -> None:
+        self.per_minute = per_minute
+        self._users = users
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when
+
+    def take(self, user_id: str, now: float | None = None) -> float:
+        """Spend one open of ``user_id``; return 0, or the seconds until one is due."""
+        now = time.monotonic() if now is None else now
+        tokens, then = self._buckets.pop(user_id, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - then) * self.per_minute / 60)
+        if tokens >= 1:
+            tokens -= 1
+            wait = 0.0
+        else:
+            wait = (1 - tokens) * 60 / self.per_minute
+        self._buckets[user_id] = (tokens, now)
+        if len(self._buckets) > self._users:
+            self._buckets.popitem(last=False)
+        return wait
 
 
 class LoopSink:
@@ -111,6 +139,7 @@ class StreamServer:
         self.tickets = StreamTickets(self.pool, settings.jwt_secret, self.verifier)
         self.hub = StreamHub(settings, self.clients, per_user=config.streams_per_user,
                              per_process=config.streams_per_process)
+        self.opens = OpenBudget(config.stream_opens_per_minute)
         self.executor = ThreadPoolExecutor(max(1, config.stream_threads),
                                            thread_name_prefix="stream-blocking")
         self._upstream: ClientSession | None = None
@@ -142,6 +171,10 @@ class StreamServer:
     async def stream(self, request: web.Request) -> web.StreamResponse:
         try:
             principal = await self._caller(request)
+            if wait := self.opens.take(principal.user_id):
+                raise ApiError(429, "rate_limited", "too many live streams opened; slow down",
+                               {"limit": f"{self.opens.per_minute} per minute"},
+                               {"Retry-After": str(math.ceil(wait))})
             sink = LoopSink(asyncio.get_running_loop())
             try:
                 sub = self.hub.subscribe(principal.user_id, _last_event_id(request), sink)

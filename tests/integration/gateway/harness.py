@@ -172,6 +172,7 @@ def served_gateway(settings: Settings, **config: Any) -> Iterator[str]:
 
 def gateway_config(**overrides: Any) -> GatewayConfig:
     base = GatewayConfig(threads=10, revocation_cache_s=0.0, stream_heartbeat_s=0.5,
+                         stream_opens_per_minute=100_000,
                          rate_limits=RateLimits(per_user="100000/minute",
                                                 per_ip="100000/minute",
                                                 sign_in="100000/minute"))

@@ -169,6 +169,23 @@ def test_streams_are_capped_per_user_and_per_process(gateway: Gateway) -> None:
                 s.close()
 
 
+def test_a_user_reconnecting_in_a_loop_is_slowed_down_and_nobody_else(gateway: Gateway) -> None:
+    # Each open may cost a catch-up read of the log: a client reopening in a loop gets 429
+    # once its budget (here 2 a minute) is spent, before it costs anything; others go on.
+    with own_gateway(gateway, stream_opens_per_minute=2) as url:
+        ann, ben = gateway.signup("loopann"), gateway.signup("loopben")
+        for c in (ann, ben):
+            c.at(url)
+        for _ in range(2):
+            EventStream(ann).close()
+        refused = _try_stream(ann)
+        assert_error(refused, 429, "rate_limited")
+        assert 1 <= int(refused.headers["Retry-After"]) <= 30
+        assert refused.json()["error"]["details"] == {"limit": "2 per minute"}
+        other = EventStream(ben)  # another user's budget is their own
+        other.close()
+
+
 def _try_stream(client: Client) -> requests.Response:
     resp = client.get("/v1/stream", stream=True)
     if resp.status_code != 200:
