@@ -2,12 +2,14 @@
 
 Its schemas live in ``tests/schemas/ledger``. The ``LedgerProjection`` keeps
 balances and a per-account count of applied events, so a lost event and an
-event applied twice both show up in the read model.
+event applied twice both show up in the read model. ``AccountErased`` (the holder
+deleted the account) takes the account's row out: nothing of it stays readable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import groupby
 from pathlib import Path
 
 import psycopg
@@ -17,6 +19,7 @@ from kith.common.projection import Event
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 DEPOSITED = "kith.ledger.Deposited"
+ERASED = "kith.ledger.AccountErased"
 
 
 def ledger_codec() -> AvroCodec:
@@ -36,14 +39,20 @@ class LedgerProjection:
 
     def apply(self, conn: psycopg.Connection, events: Sequence[Event]) -> None:
         with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO ledger_balances (account_id, balance, applied) VALUES (%s, %s, 1)"
-                " ON CONFLICT (account_id) DO UPDATE SET"
-                " balance = ledger_balances.balance + EXCLUDED.balance,"
-                " applied = ledger_balances.applied + 1",
-                [(e.data["account_id"],
-                  e.data["amount"] if e.type == DEPOSITED else -e.data["amount"]) for e in events],
-            )
+            for erased, run in groupby(events, key=lambda e: e.type == ERASED):
+                if erased:  # in delivery order: an erasure follows the account's deposits
+                    cur.executemany("DELETE FROM ledger_balances WHERE account_id = %s",
+                                    [(e.data["account_id"],) for e in run])
+                    continue
+                cur.executemany(
+                    "INSERT INTO ledger_balances (account_id, balance, applied)"
+                    " VALUES (%s, %s, 1) ON CONFLICT (account_id) DO UPDATE SET"
+                    " balance = ledger_balances.balance + EXCLUDED.balance,"
+                    " applied = ledger_balances.applied + 1",
+                    [(e.data["account_id"],
+                      e.data["amount"] if e.type == DEPOSITED else -e.data["amount"])
+                     for e in run],
+                )
 
     def reset(self, conn: psycopg.Connection) -> None:
         conn.execute("TRUNCATE ledger_balances")

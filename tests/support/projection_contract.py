@@ -5,7 +5,10 @@ tests, a subclass says how to build its projection, publish a story of events an
 read model back. Every subclass then shows that
 
 * redelivered records (the same events again, at new offsets) change nothing;
-* a reset and a replay from offset zero give the same state (and a reset empties it).
+* a reset and a replay from offset zero give the same state (and a reset empties it);
+* an account's deletion, replayed after a reset, leaves the same state: nothing of the
+  deleted person comes back (live, the deletion arrives in a batch of its own; replayed, in
+  the same batches as the person's earlier events — a different path through ``apply``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from tests.support.waiting import eventually
 
 
 class ProjectionContract:
-    """Subclass as ``TestXxxProjectionContract`` and implement the four hooks below."""
+    """Subclass as ``TestXxxProjectionContract`` and implement the six hooks below."""
 
     service = "post"  # whose database holds the read model
 
@@ -42,6 +45,19 @@ class ProjectionContract:
 
     def snapshot(self, conn: psycopg.Connection) -> Any:
         """The whole read model, in a comparable form."""
+        raise NotImplementedError
+
+    def person(self) -> str:
+        """Someone of the published story of whom the read model keeps something."""
+        raise NotImplementedError
+
+    def delete_account(self, settings: Settings, user_id: str) -> None:
+        """Publish what the services record when ``user_id`` deletes their account (through
+        the real relay, after the story)."""
+        raise NotImplementedError
+
+    def personal_data(self, conn: psycopg.Connection, user_id: str) -> Any:
+        """Everything the read model keeps of ``user_id`` (empty once they are deleted)."""
         raise NotImplementedError
 
     def codec(self) -> AvroCodec:
@@ -74,6 +90,30 @@ class ProjectionContract:
         runner.open()
         try:
             assert self._drained(runner, settings, dsn) == before
+        finally:
+            runner.close()
+
+    def test_a_deletion_replayed_after_a_reset_brings_nothing_back(self, settings: Settings
+                                                                   ) -> None:
+        runner, dsn = self._started(settings)
+        try:
+            self.publish_story(settings)
+            self._drained(runner, settings, dsn)
+            user = self.person()
+            with psycopg.connect(dsn) as conn:
+                assert self.personal_data(conn, user), "the story kept nothing of the person"
+            self.delete_account(settings, user)
+            before = self._drained(runner, settings, dsn)
+            with psycopg.connect(dsn) as conn:
+                assert not self.personal_data(conn, user), "the deletion left data behind"
+        finally:
+            runner.close()
+        runner.rebuild()
+        runner.open()
+        try:
+            assert self._drained(runner, settings, dsn) == before
+            with psycopg.connect(dsn) as conn:
+                assert not self.personal_data(conn, user), "the replay brought data back"
         finally:
             runner.close()
 
