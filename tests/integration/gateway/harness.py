@@ -110,6 +110,15 @@ def assert_error(resp: requests.Response, status: int, code: str | None = None) 
     return error
 
 
+def try_stream(client: Client) -> requests.Response:
+    """``GET /v1/stream``: a refusal is read and closed; an open stream is the caller's to close."""
+    resp = client.get("/v1/stream", stream=True)
+    if resp.status_code != 200:
+        resp.content  # noqa: B018 - read the (small) error body before closing
+        resp.close()
+    return resp
+
+
 def serve_app(app: Any) -> tuple[BaseWSGIServer, str]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()

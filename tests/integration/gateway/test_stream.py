@@ -7,8 +7,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import requests
-
 from kith.protos import media_pb2, media_pb2_grpc
 from tests.integration.gateway.harness import (
     Client,
@@ -18,6 +16,7 @@ from tests.integration.gateway.harness import (
     gateway_config,
     served_gateway,
     served_stream,
+    try_stream,
 )
 from tests.integration.media.test_media_photos import uploaded
 from tests.support.rpc import channel
@@ -150,18 +149,18 @@ def test_streams_are_capped_per_user_and_per_process(gateway: Gateway) -> None:
             c.at(url)
         open_streams = [EventStream(ann), EventStream(ann)]
         try:
-            refused = _try_stream(ann)
+            refused = try_stream(ann)
             assert_error(refused, 429, "too_many_streams")
             assert int(refused.headers["Retry-After"]) >= 1
             open_streams.append(EventStream(ben))
-            full = _try_stream(cat)
+            full = try_stream(cat)
             assert_error(full, 503, "unavailable")
             assert int(full.headers["Retry-After"]) >= 1
             assert cat.get("/v1/me").status_code == 200  # ordinary requests still served
 
             # A closed stream gives its slot back (noticed at the next heartbeat).
             open_streams.pop(0).close()
-            again = eventually(lambda: _try_stream(ann), lambda r: r.status_code != 429)
+            again = eventually(lambda: try_stream(ann), lambda r: r.status_code != 429)
             assert again.status_code == 200
             again.close()
         finally:
@@ -178,20 +177,13 @@ def test_a_user_reconnecting_in_a_loop_is_slowed_down_and_nobody_else(gateway: G
             c.at(url)
         for _ in range(2):
             EventStream(ann).close()
-        refused = _try_stream(ann)
+        refused = try_stream(ann)
         assert_error(refused, 429, "rate_limited")
         assert 1 <= int(refused.headers["Retry-After"]) <= 30
         assert refused.json()["error"]["details"] == {"limit": "2 per minute"}
         other = EventStream(ben)  # another user's budget is their own
         other.close()
 
-
-def _try_stream(client: Client) -> requests.Response:
-    resp = client.get("/v1/stream", stream=True)
-    if resp.status_code != 200:
-        resp.content  # noqa: B018 - read the (small) error body before closing
-        resp.close()
-    return resp
 
 
 def test_a_busy_stream_ends_as_soon_as_its_session_does(gateway: Gateway) -> None:

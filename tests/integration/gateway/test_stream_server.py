@@ -14,14 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import aiohttp
-import requests
 
 from tests.integration.gateway.harness import (
-    Client,
     EventStream,
     Gateway,
     assert_error,
     served_gateway,
+    try_stream,
 )
 
 STREAMS = int(os.environ.get("KITH_TEST_STREAMS", "300"))  # more to measure (see the report)
@@ -140,8 +139,8 @@ def test_hundreds_of_open_streams_take_no_thread_each(gateway: Gateway) -> None:
                         time.sleep(0.05)
                     assert len(many.got) == STREAMS  # one event to every one of ben's streams
                     spread = max(many.got.values()) - sent_at
-                    assert_error(_try_stream(ben), 429, "too_many_streams")
-                    assert_error(_try_stream(cat), 503, "unavailable")  # the process is full
+                    assert_error(try_stream(ben), 429, "too_many_streams")
+                    assert_error(try_stream(cat), 503, "unavailable")  # the process is full
                 finally:
                     another.close()
                 print(f"\n{STREAMS} streams opened in {opened:.1f} s: threads {before} -> "
@@ -150,10 +149,3 @@ def test_hundreds_of_open_streams_take_no_thread_each(gateway: Gateway) -> None:
         finally:
             first.close()
 
-
-def _try_stream(client: Client) -> requests.Response:
-    resp = client.get("/v1/stream", stream=True)
-    if resp.status_code != 200:
-        resp.content  # noqa: B018 - read the (small) error body before closing
-    resp.close()
-    return resp
