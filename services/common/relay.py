@@ -118,6 +118,8 @@ class OutboxRelay:
         self._paused_until = 0.0                             # refused by Kafka)
         self._pauses = 0
         self._last_position = 0  # the highest position handed to the producer
+        self._look = True  # the outbox may hold events that could go now
+        self._looked_at = 0.0
 
     def run(self, stop: threading.Event) -> None:
         """Publish until ``stop`` is set; stand by while another relay holds leadership."""
@@ -153,17 +155,37 @@ class OutboxRelay:
             self._producer.flush(10)
 
     def _step(self, conn: psycopg.Connection) -> None:
-        """Settle the delivery reports that came, hand over what may go, wait a little."""
+        """Settle the delivery reports that came, hand over what may go, wait a little.
+
+        The outbox is read only when something may have become sendable: an append was
+        announced (NOTIFY, also one that came in during our own statements), a stream's
+        events settled, a held stream's retry time came, the last read was full, or
+        ``idle_wait_s`` passed (which also keeps the leader's session from idling out).
+        Reading it after every delivery report instead costs a statement per event and,
+        under load, the latency of every publish in this process."""
         self._poll(0)
+        if self._settled:
+            self._look = True
         self._settle(conn)
-        produced = self._pump(conn, self.batch_size)
+        now = time.monotonic()
+        if (now - self._looked_at >= self.idle_wait_s
+                or any(at <= now for at, _, _ in self._held.values())):
+            self._look = True
+        produced = 0
+        if self._look:
+            self._look, self._looked_at = False, now
+            produced = self._pump(conn, self.batch_size)
+            self._look = produced >= self.batch_size  # a full read: more may be waiting
         self._observe(conn, produced, asked=self.batch_size)
         if produced:
             self._poll(0)
         elif self._waves:  # wake at the next delivery report, or soon for new appends
-            self._poll(min(self.idle_wait_s, 0.05))
+            self._poll(min(self.idle_wait_s, 0.005))
+            for _ in conn.notifies(timeout=0, stop_after=1):
+                self._look = True
         else:
             self._wait_for_appends(conn)
+            self._look = True
 
     def _drain(self, conn: psycopg.Connection, timeout_s: float) -> None:
         """On stop: wait a little for what is in flight, and record what Kafka took."""
