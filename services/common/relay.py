@@ -169,7 +169,8 @@ class OutboxRelay:
         self._settle(conn)
         now = time.monotonic()
         if (now - self._looked_at >= self.idle_wait_s
-                or any(at <= now for at, _, _ in self._held.values())):
+                or any(at <= now and stream not in self._waves  # due, not in flight
+                       for stream, (at, _, _) in self._held.items())):
             self._look = True
         produced = 0
         if self._look:
