@@ -260,5 +260,9 @@ class GraphApplication:
         return self.commands.run(name, attempt, actor_id=actor_id, result=result)
 
     def _load(self, conn: psycopg.Connection, stream_id: uuid.UUID) -> list[GraphEvent]:
-        return niche_keys.unseal(conn, [from_data(*self.store.codec.decode(r.payload))
-                                        for r in self.store.load(stream_id, conn)])
+        """A niche's (or a block list's) events, opened: one statement reads the payloads
+        and, for a niche, its key (a block list's stream has no key row)."""
+        loaded = self.store.load_payloads(stream_id, conn, keyed_by=niche_keys.NICHE_KEYS)
+        decode = self.store.codec.decode
+        return niche_keys.unseal(loaded.stored_key,
+                                 [from_data(*decode(p)) for p in loaded.payloads])

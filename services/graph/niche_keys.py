@@ -37,13 +37,15 @@ def seal(conn: psycopg.Connection, events: Sequence[GraphEvent]) -> list[GraphEv
     return sealed
 
 
-def unseal(conn: psycopg.Connection, events: Sequence[GraphEvent]) -> list[GraphEvent]:
+def unseal(stored_key: bytes | None, events: Sequence[GraphEvent]) -> list[GraphEvent]:
     """Recorded events readable again (a shredded niche's name reads as empty); events
-    recorded before sealing existed are plain already."""
+    recorded before sealing existed are plain already. ``stored_key``: the niche's key row
+    as stored (wrapped), read with the events (``EventStore.load_payloads(…, NICHE_KEYS)``,
+    one statement); ``None`` once destroyed."""
     opened: list[GraphEvent] = []
     for event in events:
         if isinstance(event, NicheCreated) and crypto.is_encrypted(event.name):
-            key = NICHE_KEYS.key_of(conn, event.niche_id)
+            key = None if stored_key is None else NICHE_KEYS.unwrap(stored_key, event.niche_id)
             event = replace(event, name=_open(key, event.niche_id, event.name),
                             description=_open(key, event.niche_id, event.description))
         opened.append(event)

@@ -131,8 +131,8 @@ class ProfileApplication:
         return found[1]
 
     def _load(self, conn: psycopg.Connection, stream: uuid.UUID) -> list[ProfileEvent]:
-        events = [from_data(*self.store.codec.decode(r.payload))
-                  for r in self.store.load(stream, conn)]
+        decode = self.store.codec.decode
+        events = [from_data(*decode(p)) for p in self.store.load_payloads(stream, conn).payloads]
         return events  # type: ignore[return-value]
 
 
