@@ -237,10 +237,15 @@ class OutboxRelay:
         if limit <= 0 or now < self._paused_until:
             return 0
         busy = [*self._waves, *(s for s, (at, _, _) in self._held.items() if at > now)]
+        # "position >= the oldest outbox row" changes no result, but lets the planner read
+        # events by index from there on: the outbox is rarely analyzed (a fresh database, a
+        # churning table), and on default estimates it scanned the whole events table on
+        # every read (a cost growing with the log: 4.3 ms per read at 10,000 events).
         rows = conn.execute(
             "SELECT e.position, e.stream_id, e.version, e.event_id, e.event_type, e.payload,"
             " e.metadata FROM outbox o JOIN events e ON e.position = o.position"
-            " WHERE NOT e.stream_id = ANY(%s) ORDER BY o.position LIMIT %s",
+            " WHERE e.position >= (SELECT min(position) FROM outbox)"
+            " AND NOT e.stream_id = ANY(%s) ORDER BY o.position LIMIT %s",
             (busy, limit),
         ).fetchall()
         # A stream Kafka refused before goes out alone, apart in time from every other
