@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from kith.common.errors import NotFound, require
 from kith.feed.domain import check_limit, decode_cursor, encode_cursor, parse_id
@@ -89,11 +89,8 @@ ItemEncoder = Callable[[FeedItem], bytes]
 it); :func:`kith.feed.grpc_api.encode_item`."""
 
 
-class EncodedItem(NamedTuple):
-    """One item of a page: its encoding without ``my_reactions``, and the viewer's own."""
-
-    body: bytes
-    my_reactions: Sequence[str]
+EncodedItem = tuple[bytes, Sequence[str]]
+"""One item of a page: its encoding without ``my_reactions``, and the viewer's own."""
 
 
 @dataclass(frozen=True)
@@ -248,16 +245,16 @@ class FeedApplication:
                  token: int) -> list[EncodedItem]:
         """The page's items: encoded ones from the cache, the others built and encoded
         (:meth:`_build`), their encodings kept when every part of them is known."""
-        post_ids = [str(e.post_id) for e in page]
+        post_ids = [e.post_id for e in page]
         ready = cache.items(viewer, post_ids)
         if len(ready) == len(post_ids):
             return [ready[p] for p in post_ids]
-        built, complete = self._build(viewer, [e for e in page if str(e.post_id) not in ready],
+        built, complete = self._build(viewer, [e for e in page if e.post_id not in ready],
                                       cache, token)
         encoded = [(i, self.encode(i)) for i in built]
         cache.store_items(token, [(i, b) for i, b in encoded if i.post.id in complete])
         for i, body in encoded:
-            ready[i.post.id] = EncodedItem(body, i.post.my_reactions)
+            ready[i.post.id] = (body, i.post.my_reactions)
         return [ready[p] for p in post_ids if p in ready]
 
     def _build(self, viewer: str, page: list[Entry], cache: PageCache | _Uncached,
@@ -265,8 +262,8 @@ class FeedApplication:
         """Take what the cache holds; ask post, identity, media, then graph for the rest
         (independent calls overlapped), and keep what they answered. Returns the items
         shown and the ids of those whose every part is known (photos: media answered)."""
-        post_ids = [str(e.post_id) for e in page]
-        authors = sorted({str(e.author_id) for e in page})
+        post_ids = [e.post_id for e in page]
+        authors = sorted({e.author_id for e in page})
         posts = cache.posts(viewer, post_ids)
         names = cache.names(authors)
         photos: dict[str, tuple[Photo, ...]] = cache.photos(post_ids)

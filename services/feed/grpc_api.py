@@ -12,7 +12,8 @@ passes those bytes through. What the caller parses is the same ``FeedPage``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable
 
 import grpc
 
@@ -24,12 +25,9 @@ _ITEMS = b"\x0a"  # FeedPage.items: field 1, length-delimited
 _NEXT_CURSOR = b"\x12"  # FeedPage.next_cursor: field 2, length-delimited
 _HYDRATED = b"\x18\x01"  # FeedPage.hydrated = true: field 3, varint 1
 _MY_REACTIONS = b"\x4a"  # FeedItem.my_reactions: field 9, length-delimited
-_SMALL = [bytes([n]) for n in range(0x80)]
 
 
 def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return _SMALL[n]
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -38,8 +36,14 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-def _field(tag: bytes, data: bytes) -> bytes:
-    return tag + _varint(len(data)) + data
+_HEADERS = [_ITEMS + _varint(n) for n in range(4096)]  # an item's tag and length, precomputed
+
+
+@functools.lru_cache(maxsize=256)
+def _reaction(kind: str) -> bytes:
+    """One ``my_reactions`` entry (the kinds are few)."""
+    data = kind.encode()
+    return _MY_REACTIONS + _varint(len(data)) + data
 
 
 def encode_item(i: FeedItem) -> bytes:
@@ -57,18 +61,20 @@ def encode_item(i: FeedItem) -> bytes:
     ).SerializeToString()
 
 
-def _with_reactions(body: bytes, mine: Sequence[str]) -> bytes:
-    if not mine:
-        return body
-    return body + b"".join(_field(_MY_REACTIONS, m.encode()) for m in mine)
-
-
 def encode_page(page: FeedPage) -> bytes:
     """The serialized ``FeedPage`` (``hydrated`` set) of an application page."""
-    parts = [_field(_ITEMS, _with_reactions(body, mine)) for body, mine in page.items]
+    parts: list[bytes] = []
+    add = parts.append
+    for body, mine in page.items:
+        if mine:
+            body = body + b"".join(map(_reaction, mine))
+        size = len(body)
+        add(_HEADERS[size] if size < 4096 else _ITEMS + _varint(size))
+        add(body)
     if page.next_cursor:
-        parts.append(_field(_NEXT_CURSOR, page.next_cursor.encode()))
-    parts.append(_HYDRATED)
+        cursor = page.next_cursor.encode()
+        parts += (_NEXT_CURSOR, _varint(len(cursor)), cursor)
+    add(_HYDRATED)
     return b"".join(parts)
 
 

@@ -179,7 +179,7 @@ class HydrationCache:
                 if mine is None:
                     continue
                 posts.move_to_end(p)
-                found[p] = EncodedItem(entry.item, mine)
+                found[p] = (entry.item, mine)
             self.hits += len(found)
         _HITS.inc(len(found))
         return found

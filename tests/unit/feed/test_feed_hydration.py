@@ -17,7 +17,7 @@ from kith.common.contracts import (
     USER_BLOCKED,
 )
 from kith.common.kafka import EventEnvelope
-from kith.feed.application import EncodedItem, FeedItem, Photo, PostView
+from kith.feed.application import FeedItem, Photo, PostView
 from kith.feed.hydration import HydrationCache
 from kith.protos import post_pb2
 
@@ -244,8 +244,8 @@ def test_an_encoded_item_is_served_only_to_viewers_post_answered_with_their_reac
     p = view(mine=("like",))
     shown(cache, BOB, p)
     fill(cache, CAROL, view(post_id=p.id))
-    assert cache.items(BOB, [p.id]) == {p.id: EncodedItem(b"item", ("like",))}
-    assert cache.items(CAROL, [p.id]) == {p.id: EncodedItem(b"item", ())}
+    assert cache.items(BOB, [p.id]) == {p.id: (b"item", ("like",))}
+    assert cache.items(CAROL, [p.id]) == {p.id: (b"item", ())}
     assert cache.items(DAVE, [p.id]) == {}  # never asked of post for dave
     assert cache.sizes()["items"] == 1
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from kith.feed.application import EncodedItem, FeedItem, FeedPage, Photo, PostView
+from kith.feed.application import FeedItem, FeedPage, Photo, PostView
 from kith.feed.grpc_api import encode_item, encode_page
 from kith.protos import feed_pb2, media_pb2, post_pb2
 
@@ -40,7 +40,7 @@ def built(items: list[FeedItem], next_cursor: str) -> feed_pb2.FeedPage:
 
 
 def assembled(items: list[FeedItem], next_cursor: str) -> feed_pb2.FeedPage:
-    page = FeedPage([EncodedItem(encode_item(i), i.post.my_reactions) for i in items],
+    page = FeedPage([(encode_item(i), i.post.my_reactions) for i in items],
                     next_cursor)
     return feed_pb2.FeedPage.FromString(encode_page(page))
 
