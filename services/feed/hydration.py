@@ -19,6 +19,13 @@ pages:
 * per post, its photos' descriptors (``MediaInfo``: id, size, type — no URL, no
   bytes; the gateway builds ``/v1/media/{id}`` links and media checks each fetch),
   ``()`` for none. They reach a page only with a post the viewer may see.
+* per post, next to its view, the page item as it was last encoded
+  (:func:`kith.feed.grpc_api.encode_item`: the view, its author's name, the names
+  or personas it shows, its photos — everything but ``my_reactions``). A page
+  whose posts all have one is served from these bytes and each viewer's own
+  ``my_reactions`` without any other lookup. An encoding is dropped whenever any
+  part of it would be (see below), and is stored only if no part was evicted
+  since its page began.
 
 A :class:`CacheFeed` thread in the same process tails the post, identity, graph
 and media topics from their end and evicts before the next read is served from
@@ -29,7 +36,10 @@ entries of that niche and the niche's personas, ``UserBlocked`` both users'
 entries of each other's posts, ``NicheArchived`` the niche's posts and personas;
 ``MemberJoined`` and ``MemberProfileChanged`` (a persona set, changed or
 removed) that member's persona there; ``MediaAttached``/``MediaDetached`` the
-carrier's photos, ``MediaPurged`` every photo list holding that photo. A dropped
+carrier's photos, ``MediaPurged`` every photo list holding that photo. Each of
+these also drops the encoded items that showed what it evicted: a name change
+those naming the user, a persona change those of the niche naming the member, a
+leave or archive those of the niche, a photo change those carrying it. A dropped
 entry is a miss, answered by the service that owns it (post's
 ``BatchGetPosts`` checks graph's current truth, and is not cached if post
 withholds it).
