@@ -14,13 +14,19 @@ eviction of the viewer on a leave, removal or block. Personas are kept per
 (niche, member) and photos per post — neither depends on the viewer once the
 post itself may be shown (the only way either reaches a page). While the
 cache's event tail is behind, every page takes the synchronous path.
+
+A page leaves here encoded: each item is the adapter's encoding of everything but
+the viewer's ``my_reactions`` (an :data:`ItemEncoder`, given by the gRPC adapter),
+plus those reactions. The cache keeps each post's encoding next to its view and
+serves a page whose items it all holds without looking up, building or encoding
+anything (its eviction drops an encoding whenever any part of it changes).
 """
 
 from __future__ import annotations
 
 import contextvars
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -78,9 +84,18 @@ class FeedItem:
     photos: Sequence[Photo] = ()
 
 
+ItemEncoder = Callable[[FeedItem], bytes]
+"""An item's wire encoding without ``my_reactions`` (the same for every viewer who may see
+it); :func:`kith.feed.grpc_api.encode_item`."""
+
+
+EncodedItem = tuple[bytes, Sequence[str]]
+"""One item of a page: its encoding without ``my_reactions``, and the viewer's own."""
+
+
 @dataclass(frozen=True)
 class FeedPage:
-    items: list[FeedItem]
+    items: list[EncodedItem]
     next_cursor: str
 
 
@@ -112,6 +127,10 @@ class PageCache(Protocol):
         """Whether this page may be served from the cache (its event tail is caught up)."""
     def begin(self) -> int: ...
     def end(self, token: int) -> None: ...
+    def items(self, viewer: str, post_ids: Sequence[str]) -> dict[str, EncodedItem]:
+        """Encoded items of the posts ``viewer`` may be shown from memory, with their
+        ``my_reactions``; a post whose view or any part of its encoding is not held is left
+        out."""
     def posts(self, viewer: str, post_ids: Sequence[str]) -> dict[str, PostView]: ...
     def names(self, user_ids: Sequence[str]) -> dict[str, str]: ...
     def personas(self, keys: Sequence[PersonaKey]) -> dict[PersonaKey, str]:
@@ -121,6 +140,9 @@ class PageCache(Protocol):
     def store_names(self, token: int, names: dict[str, str]) -> None: ...
     def store_personas(self, token: int, personas: dict[PersonaKey, str]) -> None: ...
     def store_photos(self, token: int, photos: dict[str, tuple[Photo, ...]]) -> None: ...
+    def store_items(self, token: int, items: Sequence[tuple[FeedItem, bytes]]) -> None:
+        """Keep each item's encoding (built from cached or just-answered parts after
+        ``token``) next to its post's view, unless any part was evicted since."""
 
 
 class _Uncached:
@@ -131,6 +153,9 @@ class _Uncached:
 
     def end(self, token: int) -> None:
         pass
+
+    def items(self, viewer: str, post_ids: Sequence[str]) -> dict[str, EncodedItem]:
+        return {}
 
     def posts(self, viewer: str, post_ids: Sequence[str]) -> dict[str, PostView]:
         return {}
@@ -156,6 +181,9 @@ class _Uncached:
     def store_photos(self, token: int, photos: dict[str, tuple[Photo, ...]]) -> None:
         pass
 
+    def store_items(self, token: int, items: Sequence[tuple[FeedItem, bytes]]) -> None:
+        pass
+
 
 _UNCACHED = _Uncached()
 
@@ -170,9 +198,10 @@ def named_users(post: PostView) -> list[str]:
 
 class FeedApplication:
     def __init__(self, reader: FeedReader, posts: Posts, profiles: Profiles,
-                 personas: Personas, photos: Photos, hydration_threads: int = 8,
-                 cache: PageCache | None = None) -> None:
+                 personas: Personas, photos: Photos, encode: ItemEncoder,
+                 hydration_threads: int = 8, cache: PageCache | None = None) -> None:
         self.reader = reader
+        self.encode = encode
         self.posts = posts
         self.profiles = profiles
         self.personas = personas
@@ -213,11 +242,28 @@ class FeedApplication:
         return self._hydration.submit(contextvars.copy_context().run, fn, *args)
 
     def _hydrate(self, viewer: str, page: list[Entry], cache: PageCache | _Uncached,
-                 token: int) -> list[FeedItem]:
+                 token: int) -> list[EncodedItem]:
+        """The page's items: encoded ones from the cache, the others built and encoded
+        (:meth:`_build`), their encodings kept when every part of them is known."""
+        post_ids = [e.post_id for e in page]
+        ready = cache.items(viewer, post_ids)
+        if len(ready) == len(post_ids):
+            return [ready[p] for p in post_ids]
+        built, complete = self._build(viewer, [e for e in page if e.post_id not in ready],
+                                      cache, token)
+        encoded = [(i, self.encode(i)) for i in built]
+        cache.store_items(token, [(i, b) for i, b in encoded if i.post.id in complete])
+        for i, body in encoded:
+            ready[i.post.id] = (body, i.post.my_reactions)
+        return [ready[p] for p in post_ids if p in ready]
+
+    def _build(self, viewer: str, page: list[Entry], cache: PageCache | _Uncached,
+               token: int) -> tuple[list[FeedItem], set[str]]:
         """Take what the cache holds; ask post, identity, media, then graph for the rest
-        (independent calls overlapped), and keep what they answered."""
-        post_ids = [str(e.post_id) for e in page]
-        authors = sorted({str(e.author_id) for e in page})
+        (independent calls overlapped), and keep what they answered. Returns the items
+        shown and the ids of those whose every part is known (photos: media answered)."""
+        post_ids = [e.post_id for e in page]
+        authors = sorted({e.author_id for e in page})
         posts = cache.posts(viewer, post_ids)
         names = cache.names(authors)
         photos: dict[str, tuple[Photo, ...]] = cache.photos(post_ids)
@@ -260,4 +306,4 @@ class FeedApplication:
             items.append(FeedItem(v, names.get(v.author_id, ""),
                                   {u: n for u, n in people.items() if n},
                                   photos.get(v.id, ())))
-        return items
+        return items, {v.id for v in shown if v.id in photos}

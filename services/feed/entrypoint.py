@@ -29,7 +29,7 @@ from kith.common.service import (
 from kith.feed.application import FeedApplication
 from kith.feed.clients import GraphClient, IdentityClient, MediaClient, PostClient
 from kith.feed.fanout import FanoutProjection
-from kith.feed.grpc_api import FeedServicer, register
+from kith.feed.grpc_api import FeedServicer, encode_item, register
 from kith.feed.hydration import DEFAULT_MAX_LAG_MS, DEFAULT_POSTS, CacheFeed, HydrationCache
 from kith.feed.readmodel import FeedReader, read_pool
 from kith.protos import feed_pb2
@@ -104,7 +104,7 @@ def _queries(ctx: ServiceContext) -> FeedApplication:
                            IdentityClient(channel(settings.grpc_addr("identity"))),
                            GraphClient(channel(settings.grpc_addr("graph"))),
                            MediaClient(channel(settings.grpc_addr("media"))),
-                           cache=_cache(ctx))
+                           encode_item, cache=_cache(ctx))
 
 
 SPEC = ServiceSpec(

@@ -1,43 +1,124 @@
-"""The FeedService servicer: validation and mapping around :class:`FeedApplication`."""
+"""The FeedService servicer: validation and mapping around :class:`FeedApplication`.
+
+A page goes out pre-serialized. Protobuf's wire format is a concatenation of fields,
+and a parser appends repeated fields it meets again, so a ``FeedPage`` is, byte for
+byte, each item as (tag of ``items``, length, item) followed by ``next_cursor`` and
+``hydrated``; and an item is its viewer-independent encoding (:func:`encode_item`,
+which the page cache keeps per post) followed by the viewer's ``my_reactions``, each
+as (tag, length, text). :func:`encode_page` assembles that without building a
+message, and :func:`register` serves the two RPCs with a response serializer that
+passes those bytes through. What the caller parses is the same ``FeedPage``.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import grpc
 
-from kith.feed.application import FeedApplication, FeedPage
+from kith.feed.application import FeedApplication, FeedItem, FeedPage
 from kith.protos import feed_pb2, feed_pb2_grpc, media_pb2
+
+SERVICE = feed_pb2.DESCRIPTOR.services_by_name["FeedService"].full_name
+_ITEMS = b"\x0a"  # FeedPage.items: field 1, length-delimited
+_NEXT_CURSOR = b"\x12"  # FeedPage.next_cursor: field 2, length-delimited
+_HYDRATED = b"\x18\x01"  # FeedPage.hydrated = true: field 3, varint 1
+_MY_REACTIONS = b"\x4a"  # FeedItem.my_reactions: field 9, length-delimited
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_HEADERS = [_ITEMS + _varint(n) for n in range(4096)]  # an item's tag and length, precomputed
+
+
+@functools.lru_cache(maxsize=256)
+def _reaction(kind: str) -> bytes:
+    """One ``my_reactions`` entry (the kinds are few)."""
+    data = kind.encode()
+    return _MY_REACTIONS + _varint(len(data)) + data
+
+
+def encode_item(i: FeedItem) -> bytes:
+    """A page item serialized without ``my_reactions``: the same for every viewer."""
+    return feed_pb2.FeedItem(
+        id=i.post.id, niche_id=i.post.niche_id, author_id=i.post.author_id,
+        author_display_name=i.author_display_name, text=i.post.text,
+        created_at_ms=i.post.created_at_ms, edited_at_ms=i.post.edited_at_ms,
+        reactions=dict(i.post.reactions), comment_count=i.post.comment_count,
+        typed=i.post.typed, names=dict(i.names),
+        media=[media_pb2.MediaInfo(id=m.id, uploader_id=m.uploader_id,
+                                   content_type=m.content_type, width=m.width,
+                                   height=m.height, bytes=m.bytes,
+                                   uploaded_at_ms=m.uploaded_at_ms) for m in i.photos],
+    ).SerializeToString()
+
+
+def encode_page(page: FeedPage) -> bytes:
+    """The serialized ``FeedPage`` (``hydrated`` set) of an application page."""
+    parts: list[bytes] = []
+    add = parts.append
+    for body, mine in page.items:
+        if mine:
+            body = body + b"".join(map(_reaction, mine))
+        size = len(body)
+        add(_HEADERS[size] if size < 4096 else _ITEMS + _varint(size))
+        add(body)
+    if page.next_cursor:
+        cursor = page.next_cursor.encode()
+        parts += (_NEXT_CURSOR, _varint(len(cursor)), cursor)
+    add(_HYDRATED)
+    return b"".join(parts)
 
 
 class FeedServicer(feed_pb2_grpc.FeedServiceServicer):
     def __init__(self, queries: FeedApplication) -> None:
         self.queries = queries
 
+    def home_feed_bytes(self, request: feed_pb2.GetHomeFeedRequest,
+                        context: grpc.ServicerContext) -> bytes:
+        return encode_page(self.queries.home_feed(request.viewer_id, request.limit,
+                                                  request.cursor))
+
+    def niche_feed_bytes(self, request: feed_pb2.GetNicheFeedRequest,
+                         context: grpc.ServicerContext) -> bytes:
+        return encode_page(self.queries.niche_feed(request.viewer_id, request.niche_id,
+                                                   request.limit, request.cursor))
+
     def GetHomeFeed(self, request: feed_pb2.GetHomeFeedRequest,
                     context: grpc.ServicerContext) -> feed_pb2.FeedPage:
-        return _page(self.queries.home_feed(request.viewer_id, request.limit, request.cursor))
+        return feed_pb2.FeedPage.FromString(self.home_feed_bytes(request, context))
 
     def GetNicheFeed(self, request: feed_pb2.GetNicheFeedRequest,
                      context: grpc.ServicerContext) -> feed_pb2.FeedPage:
-        return _page(self.queries.niche_feed(request.viewer_id, request.niche_id, request.limit,
-                                             request.cursor))
+        return feed_pb2.FeedPage.FromString(self.niche_feed_bytes(request, context))
 
 
-def _page(page: FeedPage) -> feed_pb2.FeedPage:
-    return feed_pb2.FeedPage(next_cursor=page.next_cursor, hydrated=True, items=[
-        feed_pb2.FeedItem(
-            id=i.post.id, niche_id=i.post.niche_id, author_id=i.post.author_id,
-            author_display_name=i.author_display_name, text=i.post.text,
-            created_at_ms=i.post.created_at_ms, edited_at_ms=i.post.edited_at_ms,
-            reactions=dict(i.post.reactions), my_reactions=list(i.post.my_reactions),
-            comment_count=i.post.comment_count, typed=i.post.typed, names=dict(i.names),
-            media=[media_pb2.MediaInfo(id=m.id, uploader_id=m.uploader_id,
-                                       content_type=m.content_type, width=m.width,
-                                       height=m.height, bytes=m.bytes,
-                                       uploaded_at_ms=m.uploaded_at_ms) for m in i.photos])
-        for i in page.items])
+def _pre_serialized(response: bytes) -> bytes:
+    return response
 
 
 def register(servicer: FeedServicer) -> Callable[[grpc.Server], None]:
-    return lambda server: feed_pb2_grpc.add_FeedServiceServicer_to_server(servicer, server)
+    """Serve ``FeedService`` answering with :func:`encode_page`'s bytes as they are."""
+    def add(server: grpc.Server) -> None:
+        handlers = {
+            "GetHomeFeed": grpc.unary_unary_rpc_method_handler(
+                servicer.home_feed_bytes,
+                request_deserializer=feed_pb2.GetHomeFeedRequest.FromString,
+                response_serializer=_pre_serialized),
+            "GetNicheFeed": grpc.unary_unary_rpc_method_handler(
+                servicer.niche_feed_bytes,
+                request_deserializer=feed_pb2.GetNicheFeedRequest.FromString,
+                response_serializer=_pre_serialized),
+        }
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE,
+                                                                              handlers),))
+        server.add_registered_method_handlers(SERVICE, handlers)
+    return add

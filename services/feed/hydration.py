@@ -19,6 +19,13 @@ pages:
 * per post, its photos' descriptors (``MediaInfo``: id, size, type — no URL, no
   bytes; the gateway builds ``/v1/media/{id}`` links and media checks each fetch),
   ``()`` for none. They reach a page only with a post the viewer may see.
+* per post, next to its view, the page item as it was last encoded
+  (:func:`kith.feed.grpc_api.encode_item`: the view, its author's name, the names
+  or personas it shows, its photos — everything but ``my_reactions``). A page
+  whose posts all have one is served from these bytes and each viewer's own
+  ``my_reactions`` without any other lookup. An encoding is dropped whenever any
+  part of it would be (see below), and is stored only if no part was evicted
+  since its page began.
 
 A :class:`CacheFeed` thread in the same process tails the post, identity, graph
 and media topics from their end and evicts before the next read is served from
@@ -29,7 +36,10 @@ entries of that niche and the niche's personas, ``UserBlocked`` both users'
 entries of each other's posts, ``NicheArchived`` the niche's posts and personas;
 ``MemberJoined`` and ``MemberProfileChanged`` (a persona set, changed or
 removed) that member's persona there; ``MediaAttached``/``MediaDetached`` the
-carrier's photos, ``MediaPurged`` every photo list holding that photo. A dropped
+carrier's photos, ``MediaPurged`` every photo list holding that photo. Each of
+these also drops the encoded items that showed what it evicted: a name change
+those naming the user, a persona change those of the niche naming the member, a
+leave or archive those of the niche, a photo change those carrying it. A dropped
 entry is a miss, answered by the service that owns it (post's
 ``BatchGetPosts`` checks graph's current truth, and is not cached if post
 withholds it).
@@ -68,7 +78,7 @@ from kith.common.contracts import (
     USER_BLOCKED,
 )
 from kith.common.kafka import EventEnvelope, consumer_config
-from kith.feed.application import PersonaKey, Photo, PostView
+from kith.feed.application import EncodedItem, FeedItem, PersonaKey, Photo, PostView, named_users
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +93,19 @@ CACHE_PAGES = Counter("kith_feed_cache_pages_total",
                       ["path"])
 CACHE_EVICTIONS = Counter("kith_feed_cache_evictions_total",
                           "Events the page cache's tail acted on, by kind.", ["kind"])
+_HITS, _MISSES = CACHE_LOOKUPS.labels("hit"), CACHE_LOOKUPS.labels("miss")
+_CACHE_PAGES, _SYNC_PAGES = CACHE_PAGES.labels("cache"), CACHE_PAGES.labels("synchronous")
 
 
 @dataclass
 class _Post:
     view: PostView  # my_reactions emptied: the viewer-independent part
     mine: dict[str, tuple[str, ...]] = field(default_factory=dict)  # viewer → my_reactions
+    # The post's encoded page item (no my_reactions) and what it shows besides the view:
+    # the names (and personas) of these users, and these photos.
+    item: bytes | None = None
+    item_users: tuple[str, ...] = ()
+    item_media: tuple[str, ...] = ()
 
 
 def _persona_key(key: PersonaKey) -> str:
@@ -122,6 +139,7 @@ class HydrationCache:
         self._evicted: dict[str, int] = {}  # post/user id or *_key() → seq of its last eviction
         self._wide_at = 0  # seq of the last eviction that was not by id (graph events, erasure)
         self._fills: dict[int, int] = {}  # token → fills in flight that began at it
+        self._shown_by: dict[str, set[str]] = {}  # user → posts whose encoded item names them
         self.hits = self.misses = 0
 
     # -- the read side ---------------------------------------------------------------------
@@ -134,7 +152,7 @@ class HydrationCache:
     def admit(self) -> bool:
         """Whether a page may use the cache now (:meth:`fresh`), counted by path."""
         fresh = self.fresh()
-        CACHE_PAGES.labels("cache" if fresh else "synchronous").inc()
+        (_CACHE_PAGES if fresh else _SYNC_PAGES).inc()
         return fresh
 
     def begin(self) -> int:
@@ -156,6 +174,26 @@ class HydrationCache:
                 oldest = min(self._fills)
                 self._evicted = {k: s for k, s in self._evicted.items() if s > oldest}
 
+    def items(self, viewer: str, post_ids: Iterable[str]) -> dict[str, EncodedItem]:
+        """The encoded items of ``post_ids`` that ``viewer`` has read before, each with the
+        viewer's own ``my_reactions``; posts without an encoding held are left out (and
+        counted by the :meth:`posts` lookup that follows)."""
+        found: dict[str, EncodedItem] = {}
+        with self._lock:
+            posts = self._posts
+            for p in post_ids:
+                entry = posts.get(p)
+                if entry is None or entry.item is None:
+                    continue
+                mine = entry.mine.get(viewer)
+                if mine is None:
+                    continue
+                posts.move_to_end(p)
+                found[p] = (entry.item, mine)
+            self.hits += len(found)
+        _HITS.inc(len(found))
+        return found
+
     def posts(self, viewer: str, post_ids: Iterable[str]) -> dict[str, PostView]:
         """The cached views of ``post_ids`` that ``viewer`` has read before, as post gave them."""
         found: dict[str, PostView] = {}
@@ -169,8 +207,8 @@ class HydrationCache:
                 found[p] = entry.view.with_reactions(list(entry.mine[viewer]))
             self.hits += len(found)
             self.misses += len(wanted) - len(found)
-        CACHE_LOOKUPS.labels("hit").inc(len(found))
-        CACHE_LOOKUPS.labels("miss").inc(len(wanted) - len(found))
+        _HITS.inc(len(found))
+        _MISSES.inc(len(wanted) - len(found))
         return found
 
     def names(self, user_ids: Iterable[str]) -> dict[str, str]:
@@ -222,7 +260,51 @@ class HydrationCache:
                     entry = self._posts[v.id] = _Post(v.with_reactions(()))
                 entry.mine[viewer] = tuple(v.my_reactions)
             while len(self._posts) > self.max_posts:
-                self._posts.popitem(last=False)
+                self._drop_item(*self._posts.popitem(last=False))
+
+    def store_items(self, token: int, items: Iterable[tuple[FeedItem, bytes]]) -> None:
+        """Keep each item's encoding next to its post's view (held, viewer-independent),
+        unless the view, a name or persona it shows, or its photos were evicted since
+        ``token``: an encoding is only ever as fresh as every part it was built from."""
+        with self._lock:
+            if token < self._wide_at:
+                return
+            evicted = self._evicted
+            for item, body in items:
+                v = item.post
+                entry = self._posts.get(v.id)
+                if entry is None or not v.cacheable:
+                    continue
+                users = tuple(named_users(v))
+                media = tuple(m.id for m in item.photos)
+                keys = [v.id, _photos_key(v.id), *users,
+                        *(_persona_key((v.niche_id, u)) for u in users),
+                        *(_media_key(m) for m in media)]
+                if any(evicted.get(k, -1) > token for k in keys):
+                    continue
+                self._drop_item(v.id, entry)
+                entry.item, entry.item_users, entry.item_media = body, users, media
+                for u in users:
+                    self._shown_by.setdefault(u, set()).add(v.id)
+
+    def _drop_item(self, post_id: str, entry: _Post) -> None:
+        """Forget a post's encoded item (the lock held)."""
+        if entry.item is None:
+            return
+        for u in entry.item_users:
+            shown = self._shown_by.get(u)
+            if shown is not None:
+                shown.discard(post_id)
+                if not shown:
+                    del self._shown_by[u]
+        entry.item, entry.item_users, entry.item_media = None, (), ()
+
+    def _drop_items_naming(self, user_id: str, niche_id: str | None = None) -> None:
+        """Forget the encoded items that show ``user_id``'s name (in ``niche_id``, if given)."""
+        for post_id in list(self._shown_by.get(user_id, ())):
+            entry = self._posts.get(post_id)
+            if entry is not None and (niche_id is None or entry.view.niche_id == niche_id):
+                self._drop_item(post_id, entry)
 
     def store_names(self, token: int, names: dict[str, str]) -> None:
         with self._lock:
@@ -250,18 +332,23 @@ class HydrationCache:
 
     def evict_post(self, post_id: str) -> None:
         with self._lock:
-            self._posts.pop(post_id, None)
+            entry = self._posts.pop(post_id, None)
+            if entry is not None:
+                self._drop_item(post_id, entry)
             self._photos.pop(post_id, None)
             self._bump([post_id, _photos_key(post_id)])
 
     def evict_persona(self, niche_id: str, user_id: str) -> None:
         with self._lock:
             self._personas.pop((niche_id, user_id), None)
+            self._drop_items_naming(user_id, niche_id)
             self._bump([_persona_key((niche_id, user_id))])
 
     def evict_photos(self, carrier_id: str) -> None:
         with self._lock:
             self._photos.pop(carrier_id, None)
+            if (entry := self._posts.get(carrier_id)) is not None:
+                self._drop_item(carrier_id, entry)
             self._bump([_photos_key(carrier_id)])
 
     def evict_photo(self, media_id: str) -> None:
@@ -270,17 +357,22 @@ class HydrationCache:
             for post_id in [p for p, found in self._photos.items()
                             if any(m.id == media_id for m in found)]:
                 del self._photos[post_id]
+            for post_id, entry in self._posts.items():
+                if media_id in entry.item_media:
+                    self._drop_item(post_id, entry)
             self._bump([_media_key(media_id)])
 
     def evict_name(self, user_id: str) -> None:
         with self._lock:
             self._names.pop(user_id, None)
+            self._drop_items_naming(user_id)
             self._bump([user_id])
 
     def evict_all(self) -> None:
         """An account was erased: nothing cached survives (its texts, names, reactions)."""
         with self._lock:
             self._posts.clear()
+            self._shown_by.clear()
             self._names.clear()
             self._personas.clear()
             self._photos.clear()
@@ -289,11 +381,13 @@ class HydrationCache:
 
     def evict_where(self, drop: Callable[[_Post], Iterable[str]], niche_id: str = "") -> None:
         """For every cached post, forget the viewers ``drop`` names (a graph change), and
-        every persona of ``niche_id``."""
+        every persona of ``niche_id`` (with every encoded item of the niche's posts)."""
         with self._lock:
-            for entry in self._posts.values():
+            for post_id, entry in self._posts.items():
                 for viewer in list(drop(entry)):
                     entry.mine.pop(viewer, None)
+                if niche_id and entry.view.niche_id == niche_id:
+                    self._drop_item(post_id, entry)
             for key in [k for k in self._personas if k[0] == niche_id]:
                 del self._personas[key]
             self._bump()
@@ -342,6 +436,7 @@ class HydrationCache:
     def sizes(self) -> dict[str, int]:
         with self._lock:
             return {"posts": len(self._posts), "names": len(self._names),
+                    "items": sum(e.item is not None for e in self._posts.values()),
                     "personas": len(self._personas), "photos": len(self._photos)}
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -22,16 +21,21 @@ _VISIBLE = (" AND NOT EXISTS (SELECT 1 FROM feed_blocks b"
 _AFTER = " AND (e.created_at_ms, e.post_id) < (%(ts)s, %(post)s)"
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """A page entry; ids as text (the statements cast them: no ``uuid.UUID`` made per row
+    only to be turned back into text for the page)."""
+
     created_at_ms: int
-    post_id: uuid.UUID
-    niche_id: uuid.UUID
-    author_id: uuid.UUID
+    post_id: str
+    niche_id: str
+    author_id: str
 
     @property
     def key(self) -> PostKey:
-        return (self.created_at_ms, self.post_id)
+        return (self.created_at_ms, uuid.UUID(self.post_id))
+
+
+_entry = Entry._make  # tuple.__new__: a row becomes an Entry without a Python-level call
 
 
 T = TypeVar("T")
@@ -78,12 +82,13 @@ class FeedReader:
             return None
         params.update(viewer_id=member[0], niche_id=member[1])
         rows = conn.execute(
-            "SELECT e.created_at_ms, e.post_id, %(niche)s::uuid, a.uuid FROM feed_entries e"
+            "SELECT e.created_at_ms, e.post_id::text, %(niche)s::uuid::text, a.uuid::text"
+            " FROM feed_entries e"
             " JOIN feed_refs a ON a.id = e.author_id"
             " WHERE e.user_id = %(viewer_id)s AND e.niche_id = %(niche_id)s"
             + (_AFTER if after else "") + _VISIBLE
             + " ORDER BY e.created_at_ms DESC, e.post_id DESC LIMIT %(limit)s", params)
-        return [Entry(*r) for r in rows]
+        return list(map(_entry, rows))
 
     def home_page(self, viewer: uuid.UUID, after: PostKey | None, limit: int) -> list[Entry]:
         """Up to ``limit`` entries of all the viewer's niches below ``after``, newest first."""
@@ -94,7 +99,7 @@ class FeedReader:
         params = {"viewer": viewer, "limit": limit,
                   "ts": after[0] if after else None, "post": after[1] if after else None}
         rows = conn.execute(
-            "SELECT e.created_at_ms, e.post_id, n.uuid, a.uuid"
+            "SELECT e.created_at_ms, e.post_id::text, n.uuid::text, a.uuid::text"
             " FROM feed_refs v JOIN feed_members m ON m.user_id = v.id"
             " CROSS JOIN LATERAL (SELECT * FROM feed_entries e"
             "   WHERE e.user_id = m.user_id AND e.niche_id = m.niche_id"
@@ -103,4 +108,4 @@ class FeedReader:
             " JOIN feed_refs n ON n.id = e.niche_id JOIN feed_refs a ON a.id = e.author_id"
             " WHERE v.uuid = %(viewer)s"
             " ORDER BY e.created_at_ms DESC, e.post_id DESC LIMIT %(limit)s", params)
-        return [Entry(*r) for r in rows]
+        return list(map(_entry, rows))

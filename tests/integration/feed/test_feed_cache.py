@@ -1,5 +1,9 @@
 """One hop for a feed page: pages served from the feed's in-memory cache, evicted by events.
 
+A page held whole is served as each post's cached serialized item plus the viewer's own
+reactions; these stories read the pages back through the real gRPC stub, so every change
+below must reach those bytes as well.
+
 The fan-out worker is stopped once the feeds are built, so the feed's own tables
 keep listing every entry and membership: whatever disappears from a page after
 that disappears because the cache's event tail evicted it and post (asked again,
@@ -112,18 +116,29 @@ def test_pages_come_from_memory_and_every_change_evicts_before_it_is_read(
     # (never the lag gate's fallback) keeps them right.
     cache.max_lag_s = 60.0
 
-    # A page read twice: the second is served from memory (post and identity not asked).
+    # A page read twice: the second is served from memory (post and identity not asked),
+    # each item as the bytes the first read encoded.
     home(bob)
     hits = cache.hits
     page = home(bob)
-    assert cache.hits == hits + 3
+    assert cache.hits == hits + 3 and cache.sizes()["items"] == 3
     assert page[by_carol].author_display_name == "Carol" and page[by_carol].text == "slugs again"
+    assert dict(page[by_carol].names) == {carol: "Carol"}
 
     # Per-viewer fields are per viewer: bob's reaction is his, and evicts the post for all.
     post.AddReaction(post_pb2.ReactionRequest(actor_id=bob, post_id=by_alice, kind="love"))
     eventually(lambda: list(home(bob)[by_alice].my_reactions), lambda found: found == ["love"])
+    hits = cache.hits
+    assert list(home(bob)[by_alice].my_reactions) == ["love"] and cache.hits == hits + 3
     assert list(home(carol)[by_alice].my_reactions) == []
     assert dict(home(carol)[by_alice].reactions) == {"love": 1}
+
+    # A display name changed: the items showing it (author, names) are encoded afresh.
+    world["identity"].UpdateProfile(identity_pb2.UpdateProfileRequest(
+        actor_id=carol, display_name="Caroline"))
+    eventually(lambda: home(bob)[by_carol].author_display_name,
+               lambda found: found == "Caroline")
+    assert dict(home(dave)[by_carol].names) == {carol: "Caroline"}
 
     # An edit: the next pages show it; a delete: gone although feed's tables still list it.
     post.Edit(post_pb2.EditRequest(actor_id=alice, post_id=by_alice, text="beans are flowering"))
@@ -141,11 +156,12 @@ def test_pages_come_from_memory_and_every_change_evicts_before_it_is_read(
     eventually(lambda: ids(bob), lambda found: found == {by_alice})
     assert ids(alice) == {by_alice, by_carol}
 
-    # An erased account: its posts and its name leave every page.
+    # An erased account: its posts and its name leave every page (the encoded items too).
     world["identity"].DeleteAccount(identity_pb2.DeleteAccountRequest(actor_id=carol,
                                                                       password=PASSWORD))
     eventually(lambda: ids(alice), lambda found: found == {by_alice})
     eventually(lambda: cache.posts(alice, [by_carol]) == {} and cache.names([carol]) == {})
+    assert cache.items(alice, [by_carol]) == {}
 
 
 def test_a_page_takes_the_synchronous_path_while_the_tail_is_behind(

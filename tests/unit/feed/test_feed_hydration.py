@@ -17,13 +17,14 @@ from kith.common.contracts import (
     USER_BLOCKED,
 )
 from kith.common.kafka import EventEnvelope
-from kith.feed.application import Photo, PostView
+from kith.feed.application import FeedItem, Photo, PostView
 from kith.feed.hydration import HydrationCache
+from kith.protos import post_pb2
 
 POSTS, IDENTITY, GRAPH = "post.events.v1", "identity.events.v1", "graph.events.v1"
 MEDIA = "media.events.v1"
 NICHE = str(uuid.uuid4())
-ALICE, BOB, CAROL = (str(uuid.uuid4()) for _ in range(3))
+ALICE, BOB, CAROL, DAVE = (str(uuid.uuid4()) for _ in range(4))
 
 
 class Clock:
@@ -224,4 +225,96 @@ def test_an_erased_account_empties_personas_and_photos_too() -> None:
     p = str(uuid.uuid4())
     keep(cache, {(NICHE, BOB): "Benji"}, {p: (photo(),)})
     apply(cache, event(IDENTITY, BOB, ACCOUNT_DELETED))
-    assert cache.sizes() == {"posts": 0, "names": 0, "personas": 0, "photos": 0}
+    assert cache.sizes() == {"posts": 0, "names": 0, "items": 0, "personas": 0, "photos": 0}
+
+
+# -- encoded page items: each post's serialized item (no my_reactions) next to its view ------
+
+def shown(cache: HydrationCache, viewer: str, v: PostView, *photos: Photo,
+          body: bytes = b"item") -> None:
+    """A page showed ``v`` to ``viewer``: its view, then its encoded item, are kept."""
+    token = cache.begin()
+    cache.store_posts(token, viewer, [v])
+    cache.store_items(token, [(FeedItem(v, "Alice", {}, photos), body)])
+    cache.end(token)
+
+
+def test_an_encoded_item_is_served_only_to_viewers_post_answered_with_their_reactions() -> None:
+    cache = HydrationCache()
+    p = view(mine=("like",))
+    shown(cache, BOB, p)
+    fill(cache, CAROL, view(post_id=p.id))
+    assert cache.items(BOB, [p.id]) == {p.id: (b"item", ("like",))}
+    assert cache.items(CAROL, [p.id]) == {p.id: (b"item", ())}
+    assert cache.items(DAVE, [p.id]) == {}  # never asked of post for dave
+    assert cache.sizes()["items"] == 1
+
+
+def test_an_item_post_tailored_to_its_viewer_is_never_kept() -> None:
+    cache = HydrationCache()
+    p = view()
+    fill(cache, CAROL, p)  # carol's answer was cacheable: the view is held …
+    shown(cache, BOB, view(post_id=p.id, cacheable=False))  # … bob's was tailored to him
+    assert cache.items(CAROL, [p.id]) == {}
+
+
+def test_every_part_of_an_encoded_item_evicts_it_when_it_changes() -> None:
+    cache = HydrationCache()
+    answered = PostView(str(uuid.uuid4()), NICHE, CAROL, "who welds?", 1, 0, {}, [], 0,
+                        post_pb2.Typed(type="ask", answered_by=post_pb2.AnsweredBy(
+                            comment_id=str(uuid.uuid4()), author_id=BOB)))
+    other_niche = str(uuid.uuid4())
+    purged = photo()
+
+    def evicted_by(envelope: EventEnvelope, data: dict | None = None,
+                   v: PostView | None = None, *photos: Photo) -> bool:
+        v = v or view()
+        shown(cache, BOB, v, *photos)
+        assert cache.items(BOB, [v.id])
+        apply(cache, envelope, data)
+        return cache.items(BOB, [v.id]) == {}
+
+    assert evicted_by(event(POSTS, (p := view()).id, "kith.post.ReactionAdded"), None, p)
+    assert evicted_by(event(IDENTITY, ALICE, "kith.identity.ProfileUpdated"))  # author's name
+    assert evicted_by(event(IDENTITY, BOB, "kith.identity.ProfileUpdated"), None, answered)
+    assert evicted_by(event(GRAPH, NICHE, MEMBER_PROFILE_CHANGED),
+                      {"niche_id": NICHE, "user_id": ALICE})  # author's persona here
+    assert not evicted_by(event(GRAPH, other_niche, MEMBER_PROFILE_CHANGED),
+                          {"niche_id": other_niche, "user_id": ALICE})  # … not elsewhere
+    assert evicted_by(event(GRAPH, NICHE, MEMBER_JOINED), {"niche_id": NICHE, "user_id": BOB},
+                      answered)  # the answerer's persona here
+    assert not evicted_by(event(IDENTITY, DAVE, "kith.identity.ProfileUpdated"))
+    assert evicted_by(event(MEDIA, str(uuid.uuid4()), MEDIA_ATTACHED),
+                      {"carrier_id": (p := view()).id}, p)
+    assert evicted_by(event(MEDIA, purged.id, MEDIA_PURGED), {"media_id": purged.id},
+                      None, purged)
+    assert evicted_by(event(GRAPH, NICHE, MEMBER_LEFT), {"niche_id": NICHE, "user_id": DAVE})
+    assert evicted_by(event(GRAPH, NICHE, NICHE_ARCHIVED), {"niche_id": NICHE})
+    assert evicted_by(event(IDENTITY, DAVE, ACCOUNT_DELETED))
+    assert cache.sizes()["items"] == 0
+    assert cache._shown_by == {}  # nothing indexed is left behind
+
+
+def test_an_item_built_before_any_of_its_parts_was_evicted_is_not_stored() -> None:
+    cache = HydrationCache()
+    for envelope, data in ((event(IDENTITY, ALICE, "kith.identity.ProfileUpdated"), None),
+                           (event(GRAPH, str(uuid.uuid4()), MEMBER_PROFILE_CHANGED),
+                            {"niche_id": NICHE, "user_id": ALICE}),
+                           (event(MEDIA, str(uuid.uuid4()), MEDIA_DETACHED), "carrier")):
+        p = view()
+        fill(cache, BOB, p)
+        token = cache.begin()  # the page read the view, name, persona and photos …
+        apply(cache, envelope, {"carrier_id": p.id} if data == "carrier" else data)  # …
+        cache.store_items(token, [(FeedItem(p, "Alice", {}, ()), b"stale")])  # … then stored
+        cache.end(token)
+        assert cache.items(BOB, [p.id]) == {}
+
+
+def test_items_leave_with_their_posts_when_the_cache_is_full() -> None:
+    cache = HydrationCache(max_posts=2)
+    a, b, c = view(), view(), view()
+    shown(cache, BOB, a)
+    shown(cache, BOB, b)
+    shown(cache, BOB, c)
+    assert set(cache.items(BOB, [a.id, b.id, c.id])) == {b.id, c.id}
+    assert cache._shown_by == {ALICE: {b.id, c.id}}
