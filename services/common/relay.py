@@ -74,6 +74,7 @@ RECONNECT_BACKOFF_MAX_MS = 1000
 # streams and partitions) share one produce request, one broker round and one batch of
 # delivery reports (so one outbox DELETE and one read), instead of one of each per event.
 LINGER_MS = 5
+GATHER_S = LINGER_MS / 1000  # an append announced while events are in flight waits this long
 FLUSH_TIMEOUT_S = 30.0  # publish_batch waits this long for its acknowledgements
 REFUSAL_GAP_S = 0.02  # a stream retried after a refusal goes out alone, this far from others
 # Kafka refusing these messages themselves (the broker is fine): only their streams wait.
@@ -124,6 +125,7 @@ class OutboxRelay:
         self._last_position = 0  # the highest position handed to the producer
         self._look = True  # the outbox may hold events that could go now
         self._looked_at = 0.0
+        self._announced = 0.0  # when an append not yet read was first announced (0: none)
 
     def run(self, stop: threading.Event) -> None:
         """Publish until ``stop`` is set; stand by while another relay holds leadership."""
@@ -166,7 +168,10 @@ class OutboxRelay:
         events settled, a held stream's retry time came, the last read was full, or
         ``idle_wait_s`` passed (which also keeps the leader's session from idling out).
         Reading it after every delivery report instead costs a statement per event and,
-        under load, the latency of every publish in this process."""
+        under load, the latency of every publish in this process. While events are in
+        flight, an announced append waits for the next delivery reports or ``GATHER_S``
+        (the producer's own linger), whichever comes first: under load one read then
+        serves several appends and a settled wave, instead of one read for each."""
         self._poll(0)
         if self._settled:
             self._look = True
@@ -176,9 +181,11 @@ class OutboxRelay:
                 or any(at <= now and stream not in self._waves  # due, not in flight
                        for stream, (at, _, _) in self._held.items())):
             self._look = True
+        if self._announced and (not self._waves or now - self._announced >= GATHER_S):
+            self._look = True
         produced = 0
         if self._look:
-            self._look, self._looked_at = False, now
+            self._look, self._looked_at, self._announced = False, now, 0.0
             produced = self._pump(conn, self.batch_size)
             self._look = produced >= self.batch_size  # a full read: more may be waiting
         self._observe(conn, produced, asked=self.batch_size)
@@ -187,7 +194,7 @@ class OutboxRelay:
         elif self._waves:  # wake at the next delivery report, or soon for new appends
             self._poll(min(self.idle_wait_s, 0.005))
             for _ in conn.notifies(timeout=0, stop_after=1):
-                self._look = True
+                self._announced = self._announced or time.monotonic()
         else:
             self._wait_for_appends(conn)
             self._look = True
