@@ -71,6 +71,15 @@ class RecordedEvent:
     recorded_at: datetime
 
 
+# One event: its row, its outbox row and the relay's wake-up in one round trip (the data-
+# modifying CTE runs whether or not the outer query reads it; one NOTIFY per transaction).
+_APPEND_ONE = (
+    "WITH e AS (INSERT INTO events (stream_id, version, event_id, event_type, payload,"
+    " metadata) VALUES (%s, %s, %s, %s, %s, %s) RETURNING position, recorded_at),"
+    " o AS (INSERT INTO outbox (position) SELECT position FROM e)"
+    " SELECT position, recorded_at, pg_notify('kith_events', '') FROM e")
+
+
 class EventStore:
     """Append to and read from one service's ``events`` table."""
 
@@ -103,24 +112,30 @@ class EventStore:
              self.codec.encode(e.type, e.data), meta)
             for i, e in enumerate(events)
         ]
+        recorded: list[RecordedEvent] = []
         try:
             # A savepoint: a conflict leaves the caller's transaction usable.
             with conn.transaction(), conn.cursor() as cur:
+                if len(rows) == 1:  # the common case: event, outbox row and NOTIFY at once
+                    (row,) = rows
+                    position, recorded_at, _ = cur.execute(_APPEND_ONE, row).fetchone()  # type: ignore[misc]
+                    recorded.append(RecordedEvent(position, row[0], row[1], row[2], row[3],
+                                                  row[4], metadata or {}, recorded_at))
+                    return recorded
                 cur.executemany(
                     "INSERT INTO events (stream_id, version, event_id, event_type, payload,"
                     " metadata) VALUES (%s, %s, %s, %s, %s, %s)"
                     " RETURNING position, recorded_at",
                     rows, returning=True,
                 )
-                recorded: list[RecordedEvent] = []
                 for row in rows:
                     position, recorded_at = cur.fetchone()  # type: ignore[misc]
                     recorded.append(RecordedEvent(position, row[0], row[1], row[2], row[3],
                                                   row[4], metadata or {}, recorded_at))
                     cur.nextset()
-                cur.execute("INSERT INTO outbox (position) SELECT unnest(%s::bigint[])",
+                cur.execute("WITH o AS (INSERT INTO outbox (position)"
+                            " SELECT unnest(%s::bigint[])) SELECT pg_notify('kith_events', '')",
                             ([r.position for r in recorded],))
-                cur.execute("SELECT pg_notify('kith_events', '')")
         except psycopg.errors.UniqueViolation as exc:
             if exc.diag.constraint_name == "events_stream_id_version_key":
                 raise ConcurrencyError(stream_id, expected_version) from None

@@ -323,11 +323,14 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rates: li
             cpu = StackCpu(processes)
             for rate in rates:
                 lags = Backlogs(settings.database_url("post"), feed_dsn, settings.topic("post"))
-                before = cpu.snapshot()
+                before, load_before = cpu.snapshot(), os.getloadavg()[0]
                 result = _publish_and_watch(post_pb2_grpc.PostServiceStub(p), feed_dsn,
                                             circles, rate, seconds, rng, pool, lags)
                 runs.append(result | {
                     "services": "in-process" if in_process else "processes",
+                    # The machine's 1-minute load average at the start and end of the run:
+                    # above the core count, latencies measure the queue for a CPU.
+                    "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                     "cpu_ms_per_post": StackCpu.per_unit(before, cpu.snapshot(),
                                                          result["posts"])})
             return runs
