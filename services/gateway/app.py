@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import grpc
 import psycopg
 from flask import Flask, Response, request
+from limits import parse
 from psycopg_pool import ConnectionPool, PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -36,6 +37,7 @@ from kith.gateway.operations import api
 from kith.gateway.pagination import Cursors
 from kith.gateway.proxies import TrustedProxies, parse_cidrs
 from kith.gateway.ratelimit import (
+    Limit,
     RateLimits,
     account_key,
     install_limiter,
@@ -118,10 +120,12 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
         if op.server != "gateway":  # GET /v1/stream: `kith gateway stream` serves it
             continue
         view = make_view(op, gw)
-        if config.rate_limits.enabled:
-            for limit, key in _route_limits(op.operation_id, config.rate_limits, verifier):
-                view = limiter.limit(limit, key_func=key,
-                                     scope=f"{op.operation_id}:{key.__name__}")(view)
+        if config.rate_limits.enabled and (
+                own := _route_limits(op.operation_id, config.rate_limits, verifier)):
+            # The scope repeats the endpoint, as flask-limiter built it: counters keep their keys.
+            view = limiter.wrap(view, [
+                Limit(parse(limit), key, f"{op.operation_id}:{op.operation_id}:{key.__name__}")
+                for limit, key in own])
         app.add_url_rule(op.flask_rule, endpoint=op.operation_id, view_func=view,
                          methods=[op.method])
     install_web(app, config.web_dir)

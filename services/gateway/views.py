@@ -101,7 +101,7 @@ def make_view(op: Operation, gw: Gateway) -> Callable[..., Response]:
             reply = op.handler(call)
         return reply if isinstance(reply, Response) else reply.to_response()
 
-    view.__name__ = view.__qualname__ = op.operation_id  # flask-limiter keys routes by name
+    view.__name__ = view.__qualname__ = op.operation_id
     return view
 
 

@@ -13,8 +13,9 @@ from limits.strategies import FixedWindowRateLimiter
 from psycopg_pool import ConnectionPool
 
 from kith.common.db import migrate_service
-from kith.gateway.ratelimit import LeasedStorage
-from tests.integration.gateway.harness import Gateway
+from kith.gateway.app import create_app
+from kith.gateway.ratelimit import LeasedStorage, RateLimits
+from tests.integration.gateway.harness import Gateway, assert_error, gateway_config, serve_app
 
 
 @pytest.fixture
@@ -69,3 +70,41 @@ def test_a_small_limit_stays_exact_one_update_per_request(pool: ConnectionPool) 
                 for s in (first, second, first, second, first, second, first)]
     assert outcomes == [True] * 5 + [False] * 2
     assert shared_count(pool, limit.key_for("ip", "10.0.0.9")) == 7
+
+
+def test_every_v1_answer_states_its_budget_and_the_one_past_it_is_refused(
+        gateway: Gateway, pool: ConnectionPool) -> None:
+    # The per-user budget of an ordinary route, then a route with its own (sign-in) limit:
+    # the headers name the limit that applies, a refusal says which one and when to retry,
+    # and the shared counters keep the keys they always had.
+    limits = RateLimits(per_user="3/minute", per_ip="1000/minute", sign_in="2/minute")
+    app = create_app(gateway.settings, gateway_config(rate_limits=limits))
+    server, url = serve_app(app)
+    try:
+        user = gateway.signup("budgeted")
+        user.base_url = url
+        answers = [user.get("/v1/me") for _ in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert [a.headers["RateLimit-Limit"] for a in answers] == ["3"] * 4
+        assert [a.headers["RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
+        assert all(0 <= int(a.headers["RateLimit-Reset"]) <= 61 for a in answers)
+        refused = assert_error(answers[-1], 429, "rate_limited")
+        assert refused["details"] == {"limit": "3 per 1 minute"}
+        assert 1 <= int(answers[-1].headers["Retry-After"]) <= 61
+        assert shared_count(pool, f"LIMITER/kith/{user.user_id}/user/3/1/minute") == 4
+
+        anon = gateway.client()
+        anon.base_url = url
+        unrouted = anon.delete("/v1/no-such-route")  # no route: neither counted nor stated
+        assert unrouted.status_code == 405 and "RateLimit-Limit" not in unrouted.headers
+        guesses = [anon.post("/v1/sessions", {"username": "nobody_here", "password": "x" * 12})
+                   for _ in range(3)]
+        assert [g.status_code for g in guesses] == [401, 401, 429]
+        assert [g.headers["RateLimit-Limit"] for g in guesses] == ["2"] * 3  # the route's own
+        assert assert_error(guesses[-1], 429, "rate_limited")["details"] == {
+            "limit": "2 per 1 minute"}
+        assert shared_count(pool, "LIMITER/kith/127.0.0.1:nobody_here/"
+                                  "create_session:create_session:sign_in_key/2/1/minute") == 3
+    finally:
+        server.shutdown()
+        app.extensions["kith"].close()
