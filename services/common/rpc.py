@@ -23,7 +23,7 @@ from concurrent import futures
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -341,13 +341,15 @@ class _CallDetails(grpc.ClientCallDetails):
 
 
 def channel(address: str, deadline_s: float = DEFAULT_DEADLINE_S,
-            signer: ActorSigner | None = None) -> grpc.Channel:
+            signer: ActorSigner | None = None, direct_unary: bool = False) -> grpc.Channel:
     """A reusable channel to ``address`` whose calls carry a deadline and the caller's assertion.
 
     ``signer``: mint assertions (the gateway only); otherwise forward the one
     of the call being served. The name is resolved by DNS to every address it has
     (a headless Service lists each pod) and calls are spread over them round robin,
-    per call rather than per connection."""
+    per call rather than per connection. ``direct_unary``: plain unary calls do the
+    same (deadline, metadata, span, latency metric) without grpc's interceptor
+    machinery, a tenth of a millisecond of CPU per call (:class:`_DirectChannel`)."""
     target = address if "://" in address or address.startswith("dns:") else f"dns:///{address}"
     raw = grpc.insecure_channel(target, options=[
         ("grpc.keepalive_time_ms", 30_000),
@@ -359,7 +361,70 @@ def channel(address: str, deadline_s: float = DEFAULT_DEADLINE_S,
         # its first calls with "Connection refused".
         ("grpc.use_local_subchannel_pool", 1),
     ])
-    return grpc.intercept_channel(raw, _ClientInterceptor(deadline_s, signer))
+    interceptor = _ClientInterceptor(deadline_s, signer)
+    intercepted = grpc.intercept_channel(raw, interceptor)
+    if direct_unary:
+        return cast(grpc.Channel, _DirectChannel(raw, intercepted, interceptor))
+    return intercepted
+
+
+class _DirectUnary:
+    """A blocking unary call made on the raw channel with what :class:`_ClientInterceptor`
+    adds; ``with_call``/``future`` go through the intercepted channel."""
+
+    def __init__(self, raw: Any, intercepted: Any, method: str,
+                 interceptor: _ClientInterceptor) -> None:
+        self._raw = raw
+        self._intercepted = intercepted
+        self._method = method
+        self._interceptor = interceptor
+
+    def __call__(self, request: Any, timeout: float | None = None,
+                 metadata: Sequence[tuple[str, str]] | None = None,
+                 credentials: grpc.CallCredentials | None = None,
+                 wait_for_ready: bool | None = None,
+                 compression: grpc.Compression | None = None) -> Any:
+        details = self._interceptor._details(_CallDetails(
+            self._method, timeout, list(metadata or ()), credentials, wait_for_ready,
+            compression), request)
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            with tracing.client_span(details.method, details.metadata):
+                return self._raw(request, timeout=details.timeout, metadata=details.metadata,
+                                 credentials=details.credentials,
+                                 wait_for_ready=details.wait_for_ready,
+                                 compression=details.compression)
+        except grpc.RpcError as exc:
+            code = exc.code().name if isinstance(exc, grpc.Call) else "UNKNOWN"
+            raise
+        finally:
+            metrics.observe_client_rpc(self._method, code, time.perf_counter() - started)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._intercepted, name)
+
+
+class _DirectChannel:
+    """A channel whose unary-unary calls are :class:`_DirectUnary`; everything else is the
+    intercepted channel's."""
+
+    def __init__(self, raw: grpc.Channel, intercepted: grpc.Channel,
+                 interceptor: _ClientInterceptor) -> None:
+        self._raw = raw
+        self._intercepted = intercepted
+        self._interceptor = interceptor
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> _DirectUnary:
+        return _DirectUnary(self._raw.unary_unary(method, *args, **kwargs),
+                            self._intercepted.unary_unary(method, *args, **kwargs),
+                            method, self._interceptor)
+
+    def close(self) -> None:
+        self._intercepted.close()  # closes the raw channel
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._intercepted, name)
 
 
 @contextmanager

@@ -9,9 +9,9 @@ failure — including Flask's own 404/405/413 — in the public error shape.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -207,7 +207,7 @@ def _install_request_ids(app: Flask) -> None:
 
 def sane_request_id(sent: str | None) -> str:
     """The client's request id if it is 1-64 of ``[A-Za-z0-9._-]``, else a fresh one."""
-    return sent if sent and REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex[:16]
+    return sent if sent and REQUEST_ID.fullmatch(sent) else os.urandom(8).hex()
 
 
 def _install_error_handlers(app: Flask) -> None:

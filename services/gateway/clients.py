@@ -54,7 +54,7 @@ class Clients:
                 stub = self._stubs.get(service)
                 if stub is None:
                     ch = channel(self._settings.grpc_addr(service), self._deadline_s,
-                                 signer=self._signer)
+                                 signer=self._signer, direct_unary=True)
                     self._channels[service] = ch
                     stub = self._stubs[service] = _STUBS[service](ch)
         return stub

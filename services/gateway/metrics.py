@@ -44,6 +44,10 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 
 
 def install_metrics(app: Flask) -> None:
+    # The (counter, histogram) children per label set: ``labels()`` validates and locks on
+    # every call; the set of label values is bounded (routes x methods x statuses).
+    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
     @app.before_request
     def start_timer() -> None:
         g.started = time.perf_counter()
@@ -54,9 +58,13 @@ def install_metrics(app: Flask) -> None:
         if started is not None:
             route = request.url_rule.rule if request.url_rule else "unmatched"
             method = request.method if request.method in KNOWN_METHODS else "other"
-            labels = (method, route, str(response.status_code))
-            REQUESTS.labels(*labels).inc()
-            LATENCY.labels(*labels).observe(time.perf_counter() - started)
+            labels = (method, route, response.status_code)
+            found = children.get(labels)
+            if found is None:
+                text = (method, route, str(response.status_code))
+                found = children[labels] = (REQUESTS.labels(*text), LATENCY.labels(*text))
+            found[0].inc()
+            found[1].observe(time.perf_counter() - started)
         return response
 
 

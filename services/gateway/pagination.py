@@ -60,7 +60,7 @@ class Cursors:
         raise invalid({"cursor": "is not a cursor this API issued"})
 
     def _mac(self, body: bytes) -> bytes:
-        return hmac.new(self._key, body, hashlib.sha256).digest()[:16]
+        return hmac.digest(self._key, body, "sha256")[:16]  # one C call, no HMAC object
 
 
 @dataclass(frozen=True)

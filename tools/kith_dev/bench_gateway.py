@@ -74,13 +74,19 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def proc_cpu_s(pid: int) -> float | None:
     """utime + stime of one process from ``/proc/<pid>/stat`` (``None`` once it is gone)."""
+    times = proc_times_s(pid)
+    return None if times is None else times[0] + times[1]
+
+
+def proc_times_s(pid: int) -> tuple[float, float] | None:
+    """``(utime, stime)`` of one process from ``/proc/<pid>/stat``: user and kernel CPU."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return None
     fields = stat[stat.rindex(b")") + 2:].split()  # after "pid (comm) "; field 3 is fields[0]
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 class StackCpu:
@@ -119,29 +125,32 @@ class StackCpu:
                 roles[child.pid] = "postgres" if name.startswith("postgres") else "kafka"
         return roles
 
-    def snapshot(self) -> dict[int, tuple[str, float]]:
+    def snapshot(self) -> dict[int, tuple[str, float, float]]:
+        """``{pid: (role, CPU seconds, of which kernel seconds)}``."""
         found = {}
         for pid, role in self._roles().items():
-            used = proc_cpu_s(pid)
-            if used is not None:
-                found[pid] = (role, used)
-        found[os.getpid()] = ("load-generator", proc_cpu_s(os.getpid()) or 0.0)
+            times = proc_times_s(pid)
+            if times is not None:
+                found[pid] = (role, times[0] + times[1], times[1])
+        own = proc_times_s(os.getpid()) or (0.0, 0.0)
+        found[os.getpid()] = ("load-generator", own[0] + own[1], own[1])
         return found
 
     @staticmethod
-    def per_unit(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]],
-                 units: int) -> dict[str, Any]:
-        """``{"per_process_ms": {role: ms per unit}, "processes": {role: count},
-        "total_ms": sum without the load generator}``."""
+    def per_unit(before: dict[int, tuple[str, float, float]],
+                 after: dict[int, tuple[str, float, float]], units: int) -> dict[str, Any]:
+        """``{"per_process_ms": {role: ms per unit}, "total_ms": sum without the load
+        generator, "kernel_ms": {role: the kernel's (system calls, scheduling) part}}``."""
         ms: dict[str, float] = {}
-        count: dict[str, int] = {}
-        for pid, (role, used) in after.items():
-            prior = before.get(pid, (role, 0.0))[1]
+        kernel: dict[str, float] = {}
+        for pid, (role, used, sys_s) in after.items():
+            _, prior, prior_sys = before.get(pid, (role, 0.0, 0.0))
             ms[role] = ms.get(role, 0.0) + (used - prior) * 1000 / max(1, units)
-            count[role] = count.get(role, 0) + 1
+            kernel[role] = kernel.get(role, 0.0) + (sys_s - prior_sys) * 1000 / max(1, units)
         total = sum(v for role, v in ms.items() if role != "load-generator")
         return {"per_process_ms": {k: round(v, 3) for k, v in sorted(ms.items())},
-                "total_ms": round(total, 3)}
+                "total_ms": round(total, 3),
+                "kernel_ms": {k: round(v, 3) for k, v in sorted(kernel.items())}}
 
 
 def raw_home_pages(settings: Settings, viewers: list[uuid.UUID], seconds: float,
