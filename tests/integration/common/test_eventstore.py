@@ -6,6 +6,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from kith.common.config import Settings
@@ -92,3 +93,21 @@ def test_read_all_returns_every_stream_in_global_order(store: EventStore) -> Non
     events = store.read_all()
     assert [(e.stream_id, e.version) for e in events] == [(a, 1), (b, 1), (a, 2)]
     assert store.read_all(after_position=events[1].position) == events[2:]
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_an_append_lists_its_events_for_the_relay_and_wakes_it_once(
+        store: EventStore, settings: Settings, count: int) -> None:
+
+    with psycopg.connect(settings.database_url("post"), autocommit=True) as relay:
+        relay.execute("LISTEN kith_events")
+        recorded = store.append(uuid.uuid4(), 0, [deposit("a", n) for n in range(count)])
+
+        with store.pool.connection() as conn:
+            listed = {r[0] for r in conn.execute(
+                "SELECT position FROM outbox WHERE position = ANY(%s)",
+                ([e.position for e in recorded],))}
+        woken = list(relay.notifies(timeout=1.0))
+
+    assert listed == {e.position for e in recorded}
+    assert len(woken) == 1  # one NOTIFY per transaction, however many events
