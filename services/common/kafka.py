@@ -62,9 +62,10 @@ def consumer_config(bootstrap: str, group_id: str, **overrides: Any) -> dict[str
         "partition.assignment.strategy": "cooperative-sticky",
         # How long the broker may hold a fetch that finds nothing new. Data arriving ends
         # the wait at once (fetch.min.bytes is 1), so this bounds only how often an idle
-        # consumer asks: 10 fetches/s per consumer instead of 50, which was most of an idle
-        # broker's CPU with a dozen consumers.
-        "fetch.wait.max.ms": 100,
+        # consumer asks: twice a second. Each idle fetch costs the broker and librdkafka CPU;
+        # at 50/s per consumer that was most of an idle broker's CPU. What it delays is a
+        # change of what is fetched (an assign, a seek after a hold) by up to this long.
+        "fetch.wait.max.ms": 500,
         "session.timeout.ms": 10_000,  # a crashed member's partitions move on within 10 s
         "heartbeat.interval.ms": 2_000,
         "log_level": 4,
