@@ -33,9 +33,9 @@ from kith.common.config import Settings
 from kith.gateway.config import GatewayConfig
 
 GRACEFUL_TIMEOUT_S = 20  # below Kubernetes' terminationGracePeriodSeconds (30)
-HEADER_READ_TIMEOUT_MS = 30_000  # a request's headers, or an idle kept-alive connection's next
+HEADER_READ_TIMEOUT_MS = 5_000  # for a request's headers; also closes idle kept-alive connections
 # granian's own log records go to the root logger (``kith.common.logs``'s format); the access
-# log stays off, as it was under gunicorn: requests are counted by the metrics.
+# log stays off, as before: requests are counted by the metrics.
 _LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

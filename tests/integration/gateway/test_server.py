@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from kith.gateway.server import HEADER_READ_TIMEOUT_MS
 from kith_dev.infra.processes import free_port, stop_process
 from tests.integration.gateway.harness import Client, Gateway
 
@@ -175,3 +177,16 @@ def test_a_worker_that_dies_is_replaced(tiny: tuple[str, subprocess.Popen[bytes]
             time.sleep(0.2)  # between the death and the replacement
     assert after is not None and after != before  # another worker process answers
     assert proc.poll() is None
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_header_timeout(
+        tiny: tuple[str, subprocess.Popen[bytes]]) -> None:
+    url, _ = tiny
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: tiny\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        sock.settimeout(HEADER_READ_TIMEOUT_MS / 1000 + 5)
+        started = time.monotonic()
+        assert sock.recv(1) == b""  # closed by the server, not by us
+        assert time.monotonic() - started >= HEADER_READ_TIMEOUT_MS / 1000 - 1
