@@ -27,7 +27,7 @@ from typing import Any
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
-from granian.server import Server
+from granian.server.mp import MPServer
 
 from kith.common.config import Settings
 from kith.gateway.config import GatewayConfig
@@ -46,10 +46,10 @@ _LOGGING = {
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def build_server(settings: Settings, config: GatewayConfig, bind: str | None = None) -> Server:
+def build_server(settings: Settings, config: GatewayConfig, bind: str | None = None) -> MPServer:
     """The granian server of ``kith gateway serve`` (not started)."""
     host, _, port = (bind or f"0.0.0.0:{settings.gateway_port}").rpartition(":")
-    server = Server(
+    server = MPServer(
         "kith.gateway.app:create_app",  # named for granian's logs; the loader below builds it
         address=host.strip("[]") or "0.0.0.0",
         port=int(port),
