@@ -1,1 +1,1 @@
-"""The public HTTP/JSON gateway (Flask behind gunicorn): see docs/gateway.md."""
+"""The public HTTP/JSON gateway (Flask behind granian): see docs/gateway.md."""

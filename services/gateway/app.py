@@ -1,6 +1,6 @@
 """The Flask application factory: ``create_app(settings)``.
 
-One app per process (gunicorn worker): it migrates and pools the gateway's own
+One app per process (server worker): it migrates and pools the gateway's own
 database (idempotency keys, rate-limit counters), builds the gRPC clients,
 registers every operation of :data:`kith.gateway.operations.api`, and renders every
 failure — including Flask's own 404/405/413 — in the public error shape.
@@ -83,7 +83,7 @@ class Gateway:
 def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask:
     config = config or GatewayConfig.from_settings(settings)
     if not tracing.enabled():
-        tracing.configure("gateway", settings.extra)  # in each worker, after gunicorn's fork
+        tracing.configure("gateway", settings.extra)  # in each worker, after the server's fork
     dsn = settings.database_url("gateway")
     migrate_service(dsn, "kith.gateway")
     pool = gateway_pool(dsn, max(4, config.threads))

@@ -1,6 +1,6 @@
 """gRPC stubs of the services the gateway fronts: one channel per service and process, reused.
 
-Channels are created lazily, i.e. inside each gunicorn worker after the fork
+Channels are created lazily, i.e. inside each server worker after the fork
 (gRPC channels must not cross a fork); every call carries a deadline
 (``kith.common.rpc.channel``).
 """

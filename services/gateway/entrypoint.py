@@ -50,7 +50,7 @@ def _check_secrets(settings: Settings) -> None:
 
 
 def _multiprocess_metrics(settings: Settings) -> None:
-    """Point prometheus_client at a fresh per-port directory shared by every gunicorn worker.
+    """Point prometheus_client at a fresh per-port directory shared by every server worker.
 
     prometheus_client decides at import time whether it runs multi-process, so
     this must happen before anything imports it (kith.common.rpc does).

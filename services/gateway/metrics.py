@@ -1,12 +1,12 @@
 """Prometheus metrics: request counts and latency by route, method and status.
 
-Under gunicorn each worker is a process, so ``kith gateway serve`` points
+Under granian each worker is a process, so ``kith gateway serve`` points
 ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before any worker starts;
 ``/metrics`` then aggregates every worker's files. Without it (tests, a single
 process) the default registry is served.
 
 ``/metrics`` is served on the operations port (``KITH_METRICS_PORT``, by the
-gunicorn master), never on the public API port. Label values come from fixed
+server's main process), never on the public API port. Label values come from fixed
 sets only — the route template (or ``unmatched``), a known method (or
 ``other``) and the status — so clients cannot mint new series.
 """
@@ -69,7 +69,7 @@ def install_metrics(app: Flask) -> None:
 
 
 def registry() -> CollectorRegistry:
-    """Every worker's metrics under gunicorn; this process's otherwise."""
+    """Every worker's metrics under ``kith gateway serve``; this process's otherwise."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         collected = CollectorRegistry()
         multiprocess.MultiProcessCollector(collected)

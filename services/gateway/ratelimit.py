@@ -1,6 +1,6 @@
 """Rate limits per user, per IP and per route, counted in PostgreSQL.
 
-``limits`` ships no PostgreSQL storage and the gateway runs several gunicorn
+``limits`` ships no PostgreSQL storage and the gateway runs several worker
 workers (and possibly several hosts), so :class:`PostgresStorage` implements
 the fixed-window counter on the gateway's own database: one ``UPSERT … RETURNING``
 on an UNLOGGED table, with the database clock as the single time source. Every

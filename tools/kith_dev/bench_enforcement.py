@@ -2,7 +2,7 @@
 block was acknowledged, when only the feed's page cache can hide it.
 
 The stack of ``kith bench gateway`` (every service its own process, the gateway under
-gunicorn, rate limits out of reach) with the feed's lag gate held open
+granian, rate limits out of reach) with the feed's lag gate held open
 (``KITH_FEED_CACHE_MAX_LAG_MS`` = 1 h: once its event tail has caught up, every page is
 served from memory) and the fan-out worker **stopped** once the post is in the viewer's feed,
 so the feed's tables keep listing the post and the membership: a page stops showing the post
@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kith bench enforcement",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=40, help="cycles per kind")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="gateway worker processes")
     parser.add_argument("--threads", type=int, default=16, help="threads per worker")
     args = parser.parse_args(argv)
 

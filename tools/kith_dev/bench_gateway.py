@@ -1,7 +1,7 @@
 """``kith bench gateway``: home-feed reads through the gateway at a stated request rate.
 
 identity, graph, post and feed (server and fan-out worker) run as their own
-processes, and the gateway as ``kith gateway serve`` (gunicorn, ``--workers`` x
+processes, and the gateway as ``kith gateway serve`` (granian, ``--workers`` x
 ``--threads``), against databases and topics of this run; PostgreSQL and Kafka
 are embedded ones started here unless ``KITH_PG_DSN`` / ``KITH_KAFKA_BOOTSTRAP``
 name existing servers. The gateway runs with its production path intact: JWT
@@ -16,7 +16,7 @@ from keep-alive connections, each request as a random member (several rates:
 so a stalled server cannot hide its queueing (no coordinated omission).
 
 For every rate it reports the CPU time per page of every process of the stack
-(``/proc/<pid>/stat`` utime + stime deltas ÷ requests; each gunicorn worker,
+(``/proc/<pid>/stat`` utime + stime deltas ÷ requests; each gateway worker,
 the embedded PostgreSQL and Kafka included) and their sum. Then the read's
 floor: the feed's home-page query run directly against the same feed database
 (closed loop, one connection per core), in queries/s, and the end-to-end ÷ raw
@@ -92,7 +92,7 @@ def proc_times_s(pid: int) -> tuple[float, float] | None:
 class StackCpu:
     """CPU time of every process of a benchmark's stack, by role, from ``/proc``.
 
-    Roles: each ``kith <service> <command>`` child (a gunicorn master and each of its
+    Roles: each ``kith <service> <command>`` child (the gateway's main process and each of its
     workers counted separately), and the embedded PostgreSQL (postmaster and every
     backend) and Kafka started by this benchmark — the descendants of this process. The
     load generator (this process) is reported apart and never summed. Processes that
@@ -112,7 +112,7 @@ class StackCpu:
             except psutil.Error:
                 continue
             for i, child in enumerate(sorted(children, key=lambda c: c.pid)):
-                roles[child.pid] = f"{name}.{i + 1}"  # gunicorn workers, gRPC helpers
+                roles[child.pid] = f"{name}.{i + 1}"  # gateway workers, gRPC helpers
         mine = {proc.pid for _, proc in self.procs}
         for child in psutil.Process().children(recursive=True):
             if child.pid in roles or child.pid in mine:
@@ -301,7 +301,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds per rate")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds at the rate, unrecorded")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="gateway worker processes")
     parser.add_argument("--threads", type=int, default=16, help="threads per worker")
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--niches", type=int, default=3)

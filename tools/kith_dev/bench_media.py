@@ -1,6 +1,6 @@
 """``kith bench media``: photo uploads and thumbnail fetches through the gateway.
 
-identity, graph, post, messaging, media and the gateway (gunicorn) run as their
+identity, graph, post, messaging, media and the gateway (granian) run as their
 own processes on databases and topics of this run (embedded PostgreSQL and
 Kafka unless ``KITH_PG_DSN`` / ``KITH_KAFKA_BOOTSTRAP`` name servers). Images
 are drawn here with Pillow (gradients, shapes and sensor-like noise, no

@@ -128,8 +128,8 @@ class DevStack:
         self.lock = StackLock(self.home)
         self._watched: list[Server] = []
         # The one origin (KITH_GATEWAY_PORT) is the stream server: GET /v1/stream itself,
-        # every other request passed on to gunicorn on this private port (see _child_env).
-        self.gunicorn_port = free_port()
+        # every other request passed on to the gateway on this private port (see _child_env).
+        self.private_gateway_port = free_port()
 
     def up(self) -> dict[str, str]:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -164,7 +164,7 @@ class DevStack:
                 self._wait_healthy(service, addr)
                 addresses[service] = addr
             elif (service, command) == ("gateway", "serve"):
-                self._wait_http(service, f"http://127.0.0.1:{self.gunicorn_port}/healthz")
+                self._wait_http(service, f"http://127.0.0.1:{self.private_gateway_port}/healthz")
             elif (service, command) == ("gateway", "stream"):
                 url = f"http://127.0.0.1:{settings.gateway_port}"
                 self._wait_http(service, f"{url}/healthz", log_name="gateway-stream")
@@ -252,12 +252,12 @@ class DevStack:
 
     def _child_env(self, service: str, command: str) -> dict[str, str]:
         """The gateway's two processes share the public port as production's Ingress does:
-        gunicorn listens privately, the stream server on ``KITH_GATEWAY_PORT`` in front."""
+        the gateway listens privately, the stream server on ``KITH_GATEWAY_PORT`` in front."""
         if service != "gateway" or command not in ("serve", "stream"):
             return self.env
-        private = f"http://127.0.0.1:{self.gunicorn_port}"
+        private = f"http://127.0.0.1:{self.private_gateway_port}"
         if command == "serve":
-            return {**self.env, "KITH_GATEWAY_PORT": str(self.gunicorn_port)}
+            return {**self.env, "KITH_GATEWAY_PORT": str(self.private_gateway_port)}
         return {**self.env, "KITH_GATEWAY_STREAM_PORT": str(self.settings.gateway_port),
                 "KITH_GATEWAY_STREAM_UPSTREAM": private}
 

@@ -2,7 +2,7 @@
 
 The live stream is served by the asyncio stream server (``kith gateway stream``,
 :mod:`kith.gateway.stream_server`), not by this Flask app: an open stream must not hold a
-gunicorn thread. Its declaration stays in the registry so that the OpenAPI document and
+server worker thread. Its declaration stays in the registry so that the OpenAPI document and
 ``/docs`` describe the whole public API; the stream server validates its query with
 :data:`STREAM_QUERY` from here.
 """
