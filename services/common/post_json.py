@@ -8,7 +8,7 @@ than ``FeedPage.items_json``) use the same functions.
 A feed item's JSON is split around the viewer's own ``my_reactions``
 (:func:`feed_item_parts`): everything before it and everything after it are the same
 for every viewer who may see the post, so they are rendered once, and
-:func:`join_item` splices each viewer's reactions in between. Key order is API.md's:
+:func:`items_array` splices each viewer's reactions in between. Key order is API.md's:
 ``id, niche_id, author, author_id, text, created_at, edited_at, reactions,
 my_reactions, comment_count, type`` (+ the type's fields), ``media``.
 """
@@ -137,7 +137,7 @@ _MINE = b',"my_reactions":'
 def feed_item_parts(p: FeedPost, author_name: str, names: Mapping[str, str],
                     photos: Iterable[PhotoInfo]) -> tuple[bytes, bytes]:
     """:func:`feed_item` as JSON text, cut where the viewer's ``my_reactions`` go: the part
-    before (ending in ``"my_reactions":``) and the part after; see :func:`join_item`."""
+    before (ending in ``"my_reactions":``) and the part after; see :func:`items_array`."""
     head = orjson.dumps(_head(p, author_name, names))
     tail = orjson.dumps(_tail(p, names, photos))
     return head[:-1] + _MINE, b"," + tail[1:]
@@ -148,6 +148,15 @@ def _reactions(mine: tuple[str, ...]) -> bytes:
     return orjson.dumps(mine)
 
 
-def join_item(parts: tuple[bytes, bytes], my_reactions: Sequence[str]) -> bytes:
-    """One viewer's feed item: :func:`feed_item_parts` around their own reactions."""
-    return parts[0] + _reactions(tuple(my_reactions)) + parts[1]
+def items_array(items: Iterable[tuple[tuple[bytes, bytes], Sequence[str]]]) -> bytes:
+    """A JSON array of feed items, each :func:`feed_item_parts` around one viewer's own
+    ``my_reactions``."""
+    parts: list[bytes] = []
+    add = parts.extend
+    for (head, tail), mine in items:
+        add((b",", head, _reactions(tuple(mine)) if mine else b"[]", tail))
+    if not parts:
+        return b"[]"
+    parts[0] = b"["
+    parts.append(b"]")
+    return b"".join(parts)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import grpc
 
-from kith.common.post_json import feed_item_parts, join_item
+from kith.common.post_json import feed_item_parts, items_array
 from kith.feed.application import Encoded, FeedApplication, FeedItem, FeedPage
 from kith.protos import feed_pb2, feed_pb2_grpc, media_pb2
 
@@ -86,7 +86,7 @@ def _tail(page: FeedPage) -> bytes:
 
 def encode_json_page(page: FeedPage) -> bytes:
     """The serialized ``FeedPage`` (``items_json``, ``hydrated`` set) of an application page."""
-    items = b"[" + b",".join([join_item(e.json, mine) for e, mine in page.items]) + b"]"
+    items = items_array([(e.json, mine) for e, mine in page.items])
     return _ITEMS_JSON + _varint(len(items)) + items + _tail(page)
 
 
