@@ -18,41 +18,7 @@ from kith.feed.domain import PostKey
 _VISIBLE = (" AND NOT EXISTS (SELECT 1 FROM feed_blocks b"
             " WHERE (b.blocker = e.user_id AND b.blocked = e.author_id)"
             " OR (b.blocker = e.author_id AND b.blocked = e.user_id))")
-
-
-def _after(ts: int) -> str:
-    """Below the cursor's key, in parameters ``$ts`` and the next."""
-    return f" AND (e.created_at_ms, e.post_id) < (${ts}, ${ts + 1})"
-
-
-def _home_sql(after: bool) -> str:
-    return ("SELECT e.created_at_ms, e.post_id::text, n.uuid::text, a.uuid::text"
-            " FROM feed_refs v JOIN feed_members m ON m.user_id = v.id"
-            " CROSS JOIN LATERAL (SELECT * FROM feed_entries e"
-            "   WHERE e.user_id = m.user_id AND e.niche_id = m.niche_id"
-            + (_after(3) if after else "") + _VISIBLE
-            + "   ORDER BY e.created_at_ms DESC, e.post_id DESC LIMIT $2) e"
-            " JOIN feed_refs n ON n.id = e.niche_id JOIN feed_refs a ON a.id = e.author_id"
-            " WHERE v.uuid = $1"
-            " ORDER BY e.created_at_ms DESC, e.post_id DESC LIMIT $2")
-
-
-def _niche_sql(after: bool) -> str:
-    return ("SELECT e.created_at_ms, e.post_id::text, $4::uuid::text, a.uuid::text"
-            " FROM feed_entries e"
-            " JOIN feed_refs a ON a.id = e.author_id"
-            " WHERE e.user_id = $1 AND e.niche_id = $3"
-            + (_after(5) if after else "") + _VISIBLE
-            + " ORDER BY e.created_at_ms DESC, e.post_id DESC LIMIT $2")
-
-
-# The statements, in PostgreSQL's own placeholders for a RawCursor (home: $1 viewer, $2 limit,
-# $3 $4 the cursor's key; niche: $1 the viewer's ref, $2 limit, $3 $4 the niche's ref and id,
-# $5 $6 the key): no per-call query conversion, prepared on each connection at first use.
-_HOME = {after: _home_sql(after) for after in (False, True)}
-_NICHE = {after: _niche_sql(after) for after in (False, True)}
-_MEMBER = ("SELECT v.id, n.id FROM feed_refs v, feed_refs n, feed_members m"
-           " WHERE v.uuid = $1 AND n.uuid = $2 AND m.niche_id = n.id AND m.user_id = v.id")
+_AFTER = " AND (e.created_at_ms, e.post_id) < (%(ts)s, %(post)s)"
 
 
 class Entry(NamedTuple):
@@ -106,13 +72,22 @@ class FeedReader:
 
     def _niche_page(self, conn: psycopg.Connection, viewer: uuid.UUID, niche: uuid.UUID,
                     after: PostKey | None, limit: int) -> list[Entry] | None:
-        cur = psycopg.RawCursor(conn)
-        member = cur.execute(_MEMBER, (viewer, niche), prepare=True).fetchone()
+        params = {"viewer": viewer, "niche": niche, "limit": limit,
+                  "ts": after[0] if after else None, "post": after[1] if after else None}
+        member = conn.execute(
+            "SELECT v.id, n.id FROM feed_refs v, feed_refs n, feed_members m"
+            " WHERE v.uuid = %(viewer)s AND n.uuid = %(niche)s"
+            " AND m.niche_id = n.id AND m.user_id = v.id", params).fetchone()
         if member is None:
             return None
-        keys = (after[0], after[1]) if after else ()
-        rows = cur.execute(_NICHE[bool(after)], (member[0], limit, member[1], niche, *keys),
-                           prepare=True)
+        params.update(viewer_id=member[0], niche_id=member[1])
+        rows = conn.execute(
+            "SELECT e.created_at_ms, e.post_id::text, %(niche)s::uuid::text, a.uuid::text"
+            " FROM feed_entries e"
+            " JOIN feed_refs a ON a.id = e.author_id"
+            " WHERE e.user_id = %(viewer_id)s AND e.niche_id = %(niche_id)s"
+            + (_AFTER if after else "") + _VISIBLE
+            + " ORDER BY e.created_at_ms DESC, e.post_id DESC LIMIT %(limit)s", params)
         return list(map(_entry, rows))
 
     def home_page(self, viewer: uuid.UUID, after: PostKey | None, limit: int) -> list[Entry]:
@@ -121,7 +96,16 @@ class FeedReader:
 
     def _home_page(self, conn: psycopg.Connection, viewer: uuid.UUID, after: PostKey | None,
                    limit: int) -> list[Entry]:
-        keys = (after[0], after[1]) if after else ()
-        rows = psycopg.RawCursor(conn).execute(_HOME[bool(after)], (viewer, limit, *keys),
-                                               prepare=True)
+        params = {"viewer": viewer, "limit": limit,
+                  "ts": after[0] if after else None, "post": after[1] if after else None}
+        rows = conn.execute(
+            "SELECT e.created_at_ms, e.post_id::text, n.uuid::text, a.uuid::text"
+            " FROM feed_refs v JOIN feed_members m ON m.user_id = v.id"
+            " CROSS JOIN LATERAL (SELECT * FROM feed_entries e"
+            "   WHERE e.user_id = m.user_id AND e.niche_id = m.niche_id"
+            + (_AFTER if after else "") + _VISIBLE
+            + "   ORDER BY e.created_at_ms DESC, e.post_id DESC LIMIT %(limit)s) e"
+            " JOIN feed_refs n ON n.id = e.niche_id JOIN feed_refs a ON a.id = e.author_id"
+            " WHERE v.uuid = %(viewer)s"
+            " ORDER BY e.created_at_ms DESC, e.post_id DESC LIMIT %(limit)s", params)
         return list(map(_entry, rows))
