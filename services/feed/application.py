@@ -15,8 +15,9 @@ eviction of the viewer on a leave, removal or block. Personas are kept per
 post itself may be shown (the only way either reaches a page). While the
 cache's event tail is behind, every page takes the synchronous path.
 
-A page leaves here encoded: each item is the adapter's encoding of everything but
-the viewer's ``my_reactions`` (an :data:`ItemEncoder`, given by the gRPC adapter),
+A page leaves here encoded: each item is the adapter's encodings of everything but
+the viewer's ``my_reactions`` (an :data:`ItemEncoder`, given by the gRPC adapter: a
+serialized ``FeedItem``, and API.md's JSON of the item cut around ``my_reactions``),
 plus those reactions. The cache keeps each post's encoding next to its view and
 serves a page whose items it all holds without looking up, building or encoding
 anything (its eviction drops an encoding whenever any part of it changes).
@@ -29,7 +30,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from kith.common.errors import NotFound, require
 from kith.feed.domain import check_limit, decode_cursor, encode_cursor, parse_id
@@ -84,13 +85,19 @@ class FeedItem:
     photos: Sequence[Photo] = ()
 
 
-ItemEncoder = Callable[[FeedItem], bytes]
-"""An item's wire encoding without ``my_reactions`` (the same for every viewer who may see
-it); :func:`kith.feed.grpc_api.encode_item`."""
+class Encoded(NamedTuple):
+    """An item encoded without ``my_reactions`` (the same for every viewer who may see it)."""
+
+    proto: bytes  # a serialized ``FeedItem``
+    json: tuple[bytes, bytes]  # API.md's JSON around my_reactions (post_json.feed_item_parts)
 
 
-EncodedItem = tuple[bytes, Sequence[str]]
-"""One item of a page: its encoding without ``my_reactions``, and the viewer's own."""
+ItemEncoder = Callable[[FeedItem], Encoded]
+"""An item's encodings; :func:`kith.feed.grpc_api.encode_item`."""
+
+
+EncodedItem = tuple[Encoded, Sequence[str]]
+"""One item of a page: its encodings without ``my_reactions``, and the viewer's own."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,7 @@ class PageCache(Protocol):
     def store_names(self, token: int, names: dict[str, str]) -> None: ...
     def store_personas(self, token: int, personas: dict[PersonaKey, str]) -> None: ...
     def store_photos(self, token: int, photos: dict[str, tuple[Photo, ...]]) -> None: ...
-    def store_items(self, token: int, items: Sequence[tuple[FeedItem, bytes]]) -> None:
+    def store_items(self, token: int, items: Sequence[tuple[FeedItem, Encoded]]) -> None:
         """Keep each item's encoding (built from cached or just-answered parts after
         ``token``) next to its post's view, unless any part was evicted since."""
 
@@ -181,7 +188,7 @@ class _Uncached:
     def store_photos(self, token: int, photos: dict[str, tuple[Photo, ...]]) -> None:
         pass
 
-    def store_items(self, token: int, items: Sequence[tuple[FeedItem, bytes]]) -> None:
+    def store_items(self, token: int, items: Sequence[tuple[FeedItem, Encoded]]) -> None:
         pass
 
 

@@ -1,10 +1,17 @@
 """The FeedService servicer: validation and mapping around :class:`FeedApplication`.
 
-A page goes out pre-serialized. Protobuf's wire format is a concatenation of fields,
-and a parser appends repeated fields it meets again, so a ``FeedPage`` is, byte for
-byte, each item as (tag of ``items``, length, item) followed by ``next_cursor`` and
-``hydrated``; and an item is its viewer-independent encoding (:func:`encode_item`,
-which the page cache keeps per post) followed by the viewer's ``my_reactions``, each
+A page goes out pre-serialized, in one of two forms. Asked with ``json`` (the
+gateway), its items are one JSON array in API.md's shape (``FeedPage.items_json``):
+each item is its viewer-independent JSON (:func:`kith.common.post_json.feed_item_parts`,
+which the page cache keeps per post) with the viewer's ``my_reactions`` spliced in,
+so the gateway writes it into its answer without parsing or rendering anything.
+
+Otherwise (a gateway older than ``json``) the items are ``FeedItem`` messages.
+Protobuf's wire format is a concatenation of fields, and a parser appends repeated
+fields it meets again, so such a ``FeedPage`` is, byte for byte, each item as (tag
+of ``items``, length, item) followed by ``next_cursor`` and ``hydrated``; and an
+item is its viewer-independent encoding (:func:`encode_item`, which the page cache
+keeps per post) followed by the viewer's ``my_reactions``, each
 as (tag, length, text). :func:`encode_page` assembles that without building a
 message, and :func:`register` serves the two RPCs with a response serializer that
 passes those bytes through. What the caller parses is the same ``FeedPage``.
@@ -17,7 +24,8 @@ from collections.abc import Callable
 
 import grpc
 
-from kith.feed.application import FeedApplication, FeedItem, FeedPage
+from kith.common.post_json import feed_item_parts, items_array
+from kith.feed.application import Encoded, FeedApplication, FeedItem, FeedPage
 from kith.protos import feed_pb2, feed_pb2_grpc, media_pb2
 
 SERVICE = feed_pb2.DESCRIPTOR.services_by_name["FeedService"].full_name
@@ -25,6 +33,7 @@ _ITEMS = b"\x0a"  # FeedPage.items: field 1, length-delimited
 _NEXT_CURSOR = b"\x12"  # FeedPage.next_cursor: field 2, length-delimited
 _HYDRATED = b"\x18\x01"  # FeedPage.hydrated = true: field 3, varint 1
 _MY_REACTIONS = b"\x4a"  # FeedItem.my_reactions: field 9, length-delimited
+_ITEMS_JSON = b"\x22"  # FeedPage.items_json: field 4, length-delimited
 
 
 def _varint(n: int) -> bytes:
@@ -46,8 +55,14 @@ def _reaction(kind: str) -> bytes:
     return _MY_REACTIONS + _varint(len(data)) + data
 
 
-def encode_item(i: FeedItem) -> bytes:
-    """A page item serialized without ``my_reactions``: the same for every viewer."""
+def encode_item(i: FeedItem) -> Encoded:
+    """A page item without ``my_reactions`` (the same for every viewer), as a serialized
+    ``FeedItem`` and as API.md's JSON cut where ``my_reactions`` goes."""
+    return Encoded(_item_message(i), feed_item_parts(i.post, i.author_display_name, i.names,
+                                                     i.photos))
+
+
+def _item_message(i: FeedItem) -> bytes:
     return feed_pb2.FeedItem(
         id=i.post.id, niche_id=i.post.niche_id, author_id=i.post.author_id,
         author_display_name=i.author_display_name, text=i.post.text,
@@ -61,20 +76,32 @@ def encode_item(i: FeedItem) -> bytes:
     ).SerializeToString()
 
 
+def _tail(page: FeedPage) -> bytes:
+    """``next_cursor`` and ``hydrated``, serialized."""
+    if page.next_cursor:
+        cursor = page.next_cursor.encode()
+        return _NEXT_CURSOR + _varint(len(cursor)) + cursor + _HYDRATED
+    return _HYDRATED
+
+
+def encode_json_page(page: FeedPage) -> bytes:
+    """The serialized ``FeedPage`` (``items_json``, ``hydrated`` set) of an application page."""
+    items = items_array([(e.json, mine) for e, mine in page.items])
+    return _ITEMS_JSON + _varint(len(items)) + items + _tail(page)
+
+
 def encode_page(page: FeedPage) -> bytes:
-    """The serialized ``FeedPage`` (``hydrated`` set) of an application page."""
+    """The serialized ``FeedPage`` (``items``, ``hydrated`` set) of an application page."""
     parts: list[bytes] = []
     add = parts.append
-    for body, mine in page.items:
+    for encoded, mine in page.items:
+        body = encoded.proto
         if mine:
             body = body + b"".join(map(_reaction, mine))
         size = len(body)
         add(_HEADERS[size] if size < 4096 else _ITEMS + _varint(size))
         add(body)
-    if page.next_cursor:
-        cursor = page.next_cursor.encode()
-        parts += (_NEXT_CURSOR, _varint(len(cursor)), cursor)
-    add(_HYDRATED)
+    add(_tail(page))
     return b"".join(parts)
 
 
@@ -84,13 +111,14 @@ class FeedServicer(feed_pb2_grpc.FeedServiceServicer):
 
     def home_feed_bytes(self, request: feed_pb2.GetHomeFeedRequest,
                         context: grpc.ServicerContext) -> bytes:
-        return encode_page(self.queries.home_feed(request.viewer_id, request.limit,
-                                                  request.cursor))
+        page = self.queries.home_feed(request.viewer_id, request.limit, request.cursor)
+        return encode_json_page(page) if request.json else encode_page(page)
 
     def niche_feed_bytes(self, request: feed_pb2.GetNicheFeedRequest,
                          context: grpc.ServicerContext) -> bytes:
-        return encode_page(self.queries.niche_feed(request.viewer_id, request.niche_id,
-                                                   request.limit, request.cursor))
+        page = self.queries.niche_feed(request.viewer_id, request.niche_id, request.limit,
+                                       request.cursor)
+        return encode_json_page(page) if request.json else encode_page(page)
 
     def GetHomeFeed(self, request: feed_pb2.GetHomeFeedRequest,
                     context: grpc.ServicerContext) -> feed_pb2.FeedPage:
@@ -106,7 +134,8 @@ def _pre_serialized(response: bytes) -> bytes:
 
 
 def register(servicer: FeedServicer) -> Callable[[grpc.Server], None]:
-    """Serve ``FeedService`` answering with :func:`encode_page`'s bytes as they are."""
+    """Serve ``FeedService`` answering with :func:`encode_page`'s (or
+    :func:`encode_json_page`'s) bytes as they are."""
     def add(server: grpc.Server) -> None:
         handlers = {
             "GetHomeFeed": grpc.unary_unary_rpc_method_handler(

@@ -17,15 +17,16 @@ pages:
   drops all of its personas (an answer given to a viewer who had just left is
   gone with it);
 * per post, its photos' descriptors (``MediaInfo``: id, size, type — no URL, no
-  bytes; the gateway builds ``/v1/media/{id}`` links and media checks each fetch),
-  ``()`` for none. They reach a page only with a post the viewer may see.
+  bytes; an item links each to the gateway's ``/v1/media/{id}``, where media checks
+  each fetch), ``()`` for none. They reach a page only with a post the viewer may see.
 * per post, next to its view, the page item as it was last encoded
   (:func:`kith.feed.grpc_api.encode_item`: the view, its author's name, the names
-  or personas it shows, its photos — everything but ``my_reactions``). A page
-  whose posts all have one is served from these bytes and each viewer's own
-  ``my_reactions`` without any other lookup. An encoding is dropped whenever any
-  part of it would be (see below), and is stored only if no part was evicted
-  since its page began.
+  or personas it shows, its photos — everything but ``my_reactions`` — both as a
+  serialized ``FeedItem`` and as API.md's JSON, which the gateway writes into its
+  answer as it is). A page whose posts all have one is served from these bytes and
+  each viewer's own ``my_reactions`` without any other lookup. An encoding is
+  dropped whenever any part of it would be (see below), and is stored only if no
+  part was evicted since its page began.
 
 A :class:`CacheFeed` thread in the same process tails the post, identity, graph
 and media topics from their end and evicts before the next read is served from
@@ -78,7 +79,15 @@ from kith.common.contracts import (
     USER_BLOCKED,
 )
 from kith.common.kafka import EventEnvelope, consumer_config
-from kith.feed.application import EncodedItem, FeedItem, PersonaKey, Photo, PostView, named_users
+from kith.feed.application import (
+    Encoded,
+    EncodedItem,
+    FeedItem,
+    PersonaKey,
+    Photo,
+    PostView,
+    named_users,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +112,7 @@ class _Post:
     mine: dict[str, tuple[str, ...]] = field(default_factory=dict)  # viewer → my_reactions
     # The post's encoded page item (no my_reactions) and what it shows besides the view:
     # the names (and personas) of these users, and these photos.
-    item: bytes | None = None
+    item: Encoded | None = None
     item_users: tuple[str, ...] = ()
     item_media: tuple[str, ...] = ()
 
@@ -262,7 +271,7 @@ class HydrationCache:
             while len(self._posts) > self.max_posts:
                 self._drop_item(*self._posts.popitem(last=False))
 
-    def store_items(self, token: int, items: Iterable[tuple[FeedItem, bytes]]) -> None:
+    def store_items(self, token: int, items: Iterable[tuple[FeedItem, Encoded]]) -> None:
         """Keep each item's encoding next to its post's view (held, viewer-independent),
         unless the view, a name or persona it shows, or its photos were evicted since
         ``token``: an encoding is only ever as fresh as every part it was built from."""

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import grpc
 
 from kith.common.logs import command_id
+from kith.common.post_json import photo as photo
 from kith.gateway.schema import array, integer, obj, string, uuid_string
 from kith.gateway.views import Call
 from kith.protos import media_pb2
@@ -39,13 +40,6 @@ PHOTO = obj({"id": uuid_string(), "width": integer(), "height": integer(), "url"
              "thumb_url": string()}, closed=False)
 PHOTOS = array(PHOTO)
 Carrier = tuple[str, str, str]  # (kind, id, parent id)
-
-
-def photo(info: media_pb2.MediaInfo) -> dict[str, Any]:
-    url = f"/v1/media/{info.id}"
-    return {"id": info.id, "width": info.width, "height": info.height,
-            "content_type": info.content_type, "url": f"{url}?size=display",
-            "thumb_url": f"{url}?size=thumb"}
 
 
 _CLAIMS = uuid.UUID("5c0e3a4e-52b4-4a8e-9d43-6f0c2f3f1a11")  # namespace of derived claims

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
+from kith.common.post_json import DELETED_USER as DELETED_USER
+from kith.common.post_json import typed_fields
+from kith.common.post_json import typed_user_ids as typed_user_ids
+from kith.common.post_json import when as when
 from kith.gateway.schema import (
     Schema,
     array,
@@ -18,25 +20,15 @@ from kith.gateway.schema import (
     string,
     uuid_string,
 )
-from kith.protos import feed_pb2, graph_pb2, identity_pb2, messaging_pb2, post_pb2
+from kith.protos import graph_pb2, identity_pb2, messaging_pb2, post_pb2
 
 NICHE_KINDS = ["family", "friends", "book_club", "professional", "skills", "neighbourhood",
                "custom"]
 REACTION_KINDS = ["like", "love", "hug", "congrats", "support", "laugh"]
 ROLES = {graph_pb2.MEMBER: "member", graph_pb2.ADMIN: "admin", graph_pb2.OWNER: "owner"}
 ROLE_VALUES = {name: value for value, name in ROLES.items()}
-DELETED_USER = "deleted user"
 
 TIME = string(fmt="date-time")
-
-
-@lru_cache(maxsize=1 << 16)  # a page renders the same few timestamps again and again
-def when(ms: int) -> str | None:
-    """RFC 3339 UTC from epoch milliseconds (``None`` for 0 = never)."""
-    if not ms:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds") \
-        .replace("+00:00", "Z")
 
 
 def list_of(item: Schema) -> Schema:
@@ -163,30 +155,6 @@ POST = named("Post", obj(
                 "moment adds moment"))
 
 
-def typed_fields(t: post_pb2.Typed, names: Mapping[str, str]) -> dict[str, Any]:
-    """A post's type and the fields of that type (posts from before types are text)."""
-    kind = t.type or "text"
-    out: dict[str, Any] = {"type": kind}
-    if kind == "highlight":
-        out["book"] = {"title": t.book.title, "author": t.book.author,
-                       "isbn": t.book.isbn or None}
-        out["quote"] = t.quote
-        out["page"] = t.page or None
-    elif kind == "ask":
-        out["skill"] = t.skill or None
-        out["answered_by"] = ({"comment_id": t.answered_by.comment_id,
-                               "author": {"id": t.answered_by.author_id,
-                                          "display_name": names.get(t.answered_by.author_id,
-                                                                    DELETED_USER)}}
-                              if t.HasField("answered_by") else None)
-    elif kind == "moment":
-        out["moment"] = {"kind": t.moment.kind, "date": t.moment.date}
-    return out
-
-
-def typed_user_ids(t: post_pb2.Typed) -> list[str]:
-    """Whose names a typed post's fields mention (an ask's answerer)."""
-    return [t.answered_by.author_id] if t.HasField("answered_by") else []
 COMMENT = obj({"id": uuid_string(), "post_id": uuid_string(), "author_id": uuid_string(),
                "text": string(), "created_at": TIME}, closed=False)
 
@@ -203,18 +171,6 @@ def post(p: post_pb2.Post, names: Mapping[str, str]) -> dict[str, Any]:
             "edited_at": when(p.edited_at_ms), "reactions": dict(p.reactions),
             "my_reactions": list(p.my_reactions), "comment_count": p.comment_count,
             **typed_fields(p.typed, names)}
-
-
-def feed_item(i: feed_pb2.FeedItem, names: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """A feed entry, in the shape of ``GET /v1/posts/{id}``; ``names`` override the author's."""
-    names = names or {}
-    author_name = names.get(i.author_id) or i.author_display_name or DELETED_USER
-    return {"id": i.id, "niche_id": i.niche_id,
-            "author": {"id": i.author_id, "display_name": author_name},
-            "author_id": i.author_id, "text": i.text, "created_at": when(i.created_at_ms),
-            "edited_at": when(i.edited_at_ms), "reactions": dict(i.reactions),
-            "my_reactions": list(i.my_reactions), "comment_count": i.comment_count,
-            **typed_fields(i.typed, names)}
 
 
 def comment(c: post_pb2.Comment, names: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -17,8 +17,9 @@ import threading
 import uuid
 from collections.abc import Iterator
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
+import orjson
 import pytest
 from PIL import Image
 
@@ -107,6 +108,12 @@ def test_pages_come_from_memory_and_every_change_evicts_before_it_is_read(
     def ids(viewer: str) -> set[str]:
         return set(home(viewer))
 
+    def home_json(viewer: str) -> dict[str, dict[str, Any]]:
+        """The page as the gateway asks for it: items rendered in API.md's JSON."""
+        page = feed.GetHomeFeed(feed_pb2.GetHomeFeedRequest(viewer_id=viewer, json=True))
+        assert not page.items
+        return {i["id"]: i for i in orjson.loads(page.items_json)}
+
     everything = {by_alice, by_carol, by_bob}
     for viewer in (alice, bob, carol, dave):
         eventually(partial(ids, viewer), lambda found: found == everything)
@@ -124,6 +131,11 @@ def test_pages_come_from_memory_and_every_change_evicts_before_it_is_read(
     assert cache.hits == hits + 3 and cache.sizes()["items"] == 3
     assert page[by_carol].author_display_name == "Carol" and page[by_carol].text == "slugs again"
     assert dict(page[by_carol].names) == {carol: "Carol"}
+    hits = cache.hits
+    rendered = home_json(bob)  # the same cached items, as JSON
+    assert cache.hits == hits + 3
+    assert rendered[by_carol]["author"] == {"id": carol, "display_name": "Carol"}
+    assert rendered[by_carol]["text"] == "slugs again" and rendered[by_carol]["media"] == []
 
     # Per-viewer fields are per viewer: bob's reaction is his, and evicts the post for all.
     post.AddReaction(post_pb2.ReactionRequest(actor_id=bob, post_id=by_alice, kind="love"))
@@ -132,6 +144,9 @@ def test_pages_come_from_memory_and_every_change_evicts_before_it_is_read(
     assert list(home(bob)[by_alice].my_reactions) == ["love"] and cache.hits == hits + 3
     assert list(home(carol)[by_alice].my_reactions) == []
     assert dict(home(carol)[by_alice].reactions) == {"love": 1}
+    assert home_json(bob)[by_alice]["my_reactions"] == ["love"]
+    assert home_json(carol)[by_alice]["my_reactions"] == []
+    assert home_json(carol)[by_alice]["reactions"] == {"love": 1}
 
     # A display name changed: the items showing it (author, names) are encoded afresh.
     world["identity"].UpdateProfile(identity_pb2.UpdateProfileRequest(
@@ -139,13 +154,17 @@ def test_pages_come_from_memory_and_every_change_evicts_before_it_is_read(
     eventually(lambda: home(bob)[by_carol].author_display_name,
                lambda found: found == "Caroline")
     assert dict(home(dave)[by_carol].names) == {carol: "Caroline"}
+    assert home_json(dave)[by_carol]["author"]["display_name"] == "Caroline"
 
     # An edit: the next pages show it; a delete: gone although feed's tables still list it.
     post.Edit(post_pb2.EditRequest(actor_id=alice, post_id=by_alice, text="beans are flowering"))
     eventually(lambda: home(bob)[by_alice].text, lambda found: found == "beans are flowering")
     assert home(dave)[by_alice].text == "beans are flowering"
+    assert home_json(dave)[by_alice]["text"] == "beans are flowering"
+    assert home_json(dave)[by_alice]["edited_at"] is not None
     post.Delete(post_pb2.DeleteRequest(actor_id=bob, post_id=by_bob))
     eventually(lambda: ids(carol), lambda found: found == {by_alice, by_carol})
+    assert set(home_json(carol)) == {by_alice, by_carol}
 
     # A leave and a block are enforced on feed reads without the worker's projection.
     home(dave)
@@ -160,6 +179,7 @@ def test_pages_come_from_memory_and_every_change_evicts_before_it_is_read(
     world["identity"].DeleteAccount(identity_pb2.DeleteAccountRequest(actor_id=carol,
                                                                       password=PASSWORD))
     eventually(lambda: ids(alice), lambda found: found == {by_alice})
+    assert set(home_json(alice)) == {by_alice}
     eventually(lambda: cache.posts(alice, [by_carol]) == {} and cache.names([carol]) == {})
     assert cache.items(alice, [by_carol]) == {}
 
@@ -204,6 +224,12 @@ def test_personas_and_photos_come_with_the_page_and_their_changes_evict_them(
         (found,) = feed.GetHomeFeed(feed_pb2.GetHomeFeedRequest(viewer_id=ann)).items
         return found
 
+    def rendered() -> dict[str, Any]:
+        """The item as the gateway asks for it: API.md's JSON."""
+        page = feed.GetHomeFeed(feed_pb2.GetHomeFeedRequest(viewer_id=ann, json=True))
+        (found,) = orjson.loads(page.items_json)
+        return cast(dict[str, Any], found)
+
     def persona(name: str) -> None:
         graph.PutProfile(graph_pb2.PutProfileRequest(actor_id=ben, niche_id=swap,
                                                      display_name=name))
@@ -226,8 +252,10 @@ def test_personas_and_photos_come_with_the_page_and_their_changes_evict_them(
     eventually(lambda: dict(item().names), lambda found: found == {ben: "Benji the Wrench"})
     hits = cache.hits
     assert dict(item().names) == {ben: "Benji the Wrench"} and cache.hits == hits + 1
+    assert rendered()["author"] == {"id": ben, "display_name": "Benji the Wrench"}
     persona("")
     eventually(lambda: dict(item().names), lambda found: found == {ben: "Ben"})
+    assert rendered()["author"]["display_name"] == "Ben"
 
     # A photo attached after the page was read (the gateway attaches right after a create).
     out = io.BytesIO()
@@ -240,12 +268,17 @@ def test_personas_and_photos_come_with_the_page_and_their_changes_evict_them(
     eventually(lambda: [(m.id, m.width, m.height) for m in item().media],
                lambda found: found == [(uploaded.id, 120, 90)])
     assert cache.photos([wheel])[wheel][0].id == uploaded.id
+    assert rendered()["media"] == [{
+        "id": uploaded.id, "width": 120, "height": 90, "content_type": "image/jpeg",
+        "url": f"/v1/media/{uploaded.id}?size=display",
+        "thumb_url": f"/v1/media/{uploaded.id}?size=thumb"}]
 
     # Ben leaves the niche: his persona there is no longer shown, although his post stays.
     persona("Benji the Wrench")
     eventually(lambda: dict(item().names), lambda found: found == {ben: "Benji the Wrench"})
     graph.RemoveMember(graph_pb2.RemoveMemberRequest(actor_id=ben, niche_id=swap, user_id=ben))
     eventually(lambda: dict(item().names), lambda found: found == {ben: "Ben"})
+    assert rendered()["author"]["display_name"] == "Ben"
 
     # Deleting the post detaches its photos: post and photos leave the page and the cache.
     post.Delete(post_pb2.DeleteRequest(actor_id=ann, post_id=wheel))

@@ -1,6 +1,8 @@
-"""A feed page carries names and photos from feed itself; a gateway facing a feed server older
-than ``FeedPage.hydrated`` (a rolling deploy where the gateway goes first) asks graph for
-personas and media for photos as before, and answers the same page."""
+"""A feed page comes rendered from feed itself (``FeedPage.items_json``, names and photos
+included); a gateway facing an older feed server (a rolling deploy where the gateway goes
+first) answers the same page: from ``FeedItem`` messages for a server older than ``json``,
+and for one older than ``FeedPage.hydrated`` also asking graph for personas and media for
+photos as before."""
 
 from __future__ import annotations
 
@@ -20,11 +22,13 @@ from tests.support.waiting import eventually
 
 
 class OlderFeed(feed_pb2_grpc.FeedServiceServicer):
-    """A FeedService answering as one built before ``names``, ``media`` and ``hydrated``:
-    the current feed's pages with those fields left empty."""
+    """A FeedService answering as one built before ``json`` (which it ignores: pages of
+    ``FeedItem`` messages) and, unless ``hydrated``, before ``names``, ``media`` and
+    ``hydrated`` too: the current feed's pages with those fields left empty."""
 
-    def __init__(self, feed: feed_pb2_grpc.FeedServiceStub) -> None:
+    def __init__(self, feed: feed_pb2_grpc.FeedServiceStub, hydrated: bool) -> None:
         self.feed = feed
+        self.hydrated = hydrated
 
     @staticmethod
     def _passed_on(context: grpc.ServicerContext) -> list[tuple[str, str | bytes]]:
@@ -32,8 +36,10 @@ class OlderFeed(feed_pb2_grpc.FeedServiceServicer):
         return [(m.key, m.value) for m in context.invocation_metadata()
                 if m.key != "user-agent" and not m.key.startswith(("grpc-", ":"))]
 
-    @staticmethod
-    def _older(page: feed_pb2.FeedPage) -> feed_pb2.FeedPage:
+    def _older(self, page: feed_pb2.FeedPage) -> feed_pb2.FeedPage:
+        assert not page.items_json
+        if self.hydrated:
+            return page
         page.hydrated = False
         for item in page.items:
             item.ClearField("names")
@@ -42,21 +48,23 @@ class OlderFeed(feed_pb2_grpc.FeedServiceServicer):
 
     def GetHomeFeed(self, request: feed_pb2.GetHomeFeedRequest,
                     context: grpc.ServicerContext) -> feed_pb2.FeedPage:
+        request.ClearField("json")  # unknown to it
         return self._older(self.feed.GetHomeFeed(request, metadata=self._passed_on(context)))
 
     def GetNicheFeed(self, request: feed_pb2.GetNicheFeedRequest,
                      context: grpc.ServicerContext) -> feed_pb2.FeedPage:
+        request.ClearField("json")
         return self._older(self.feed.GetNicheFeed(request, metadata=self._passed_on(context)))
 
 
-@pytest.fixture
-def older_gateway(gateway: Gateway) -> Iterator[str]:
+@pytest.fixture(params=[True, False], ids=["before-json", "before-hydrated"])
+def older_gateway(gateway: Gateway, request: pytest.FixtureRequest) -> Iterator[str]:
     """A second gateway over the same stack whose feed is an :class:`OlderFeed`."""
     settings = gateway.settings
     with grpc.insecure_channel(settings.grpc_addr("feed")) as current:
         server = grpc.server(futures.ThreadPoolExecutor(4))
         feed_pb2_grpc.add_FeedServiceServicer_to_server(
-            OlderFeed(feed_pb2_grpc.FeedServiceStub(current)), server)
+            OlderFeed(feed_pb2_grpc.FeedServiceStub(current), request.param), server)
         port = server.add_insecure_port("127.0.0.1:0")
         server.start()
         try:
@@ -68,7 +76,7 @@ def older_gateway(gateway: Gateway) -> Iterator[str]:
             server.stop(None)
 
 
-def test_an_older_feed_server_gets_the_same_page_through_graph_and_media(
+def test_an_older_feed_server_gets_the_same_page(
         gateway: Gateway, older_gateway: str) -> None:
     ann, ben = gateway.signup("ann"), gateway.signup("ben")
     swap = niche(ann, "skills", ben)
