@@ -14,7 +14,9 @@ import base64
 import binascii
 import hashlib
 import os
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -173,11 +175,19 @@ def _split(stored: bytes) -> tuple[str, bytes, bytes]:
 
 _keyring = Keyring.development()
 
+# Unwrapped data keys this process has read, by subject (see KeyTable.key_for): at most
+# CACHED_KEYS, least recently used dropped first; a key leaves with KeyTable.forget/destroy.
+CACHED_KEYS = 50_000
+_cache: OrderedDict[str, bytes] = OrderedDict()
+_cache_lock = threading.Lock()
+
 
 def use_keyring(keyring: Keyring) -> None:
     """Set the process's keyring, once, at the edge (a service's start, a CLI command)."""
     global _keyring
     _keyring = keyring
+    with _cache_lock:
+        _cache.clear()
 
 
 def keyring() -> Keyring:
@@ -219,8 +229,35 @@ class KeyTable:
                      (*ids, self.wrap(data_key, *ids)))
 
     def key_for(self, conn: psycopg.Connection, *ids: object) -> bytes:
-        """The row's data key, created (and stored wrapped) on first use."""
-        columns, k = ", ".join(self.id_columns), self.key_column
+        """The row's data key, created (and stored wrapped) on first use.
+
+        A key read from a row another transaction committed is kept in this process's
+        memory and answered from there until :meth:`forget` (or :meth:`destroy`) drops
+        it; a key this transaction created or rewrote is not kept (the transaction may
+        still roll back). Callers that must never use a shredded key (post's writes)
+        check, under their lock, that the subject still exists before asking.
+        """
+        subject = self.subject(*ids)
+        with _cache_lock:
+            cached = _cache.get(subject)
+            if cached is not None:
+                _cache.move_to_end(subject)
+                return cached
+        k = self.key_column
+        row = conn.execute(
+            # Whether the row version is this transaction's own (uncommitted) write.
+            f"SELECT {k}, xmin::text::bigint"
+            " = pg_current_xact_id_if_assigned()::text::bigint %% 4294967296"
+            f" FROM {self.table} WHERE {self._where()}", ids).fetchone()
+        if row is not None:
+            key = self.unwrap(row[0], *ids)
+            if not row[1]:
+                with _cache_lock:
+                    _cache[subject] = key
+                    while len(_cache) > CACHED_KEYS:
+                        _cache.popitem(last=False)
+            return key
+        columns = ", ".join(self.id_columns)
         row = conn.execute(
             f"INSERT INTO {self.table} ({columns}, {k}) VALUES "
             f"({', '.join(['%s'] * len(ids))}, %s) ON CONFLICT ({columns})"
@@ -238,6 +275,17 @@ class KeyTable:
     def destroy(self, conn: psycopg.Connection, *ids: object) -> None:
         """Crypto-shredding: without the key, what it sealed can never be opened again."""
         conn.execute(f"DELETE FROM {self.table} WHERE {self._where()}", ids)
+        self.forget(*ids)
+
+    def forget(self, *ids: object) -> None:
+        """Drop the row's key from this process's memory (:meth:`key_for`)."""
+        with _cache_lock:
+            _cache.pop(self.subject(*ids), None)
+
+    def cached(self, *ids: object) -> bool:
+        """Whether this process holds the row's key in memory."""
+        with _cache_lock:
+            return self.subject(*ids) in _cache
 
     def rewrap(self, conn: psycopg.Connection, batch: int = 500) -> int:
         """Wrap every row's key under the current KEK (keys stored unwrapped, or under an

@@ -30,4 +30,12 @@ def keys_of(conn: psycopg.Connection, user_ids: Collection[str]) -> dict[str, by
 
 
 def destroy(conn: psycopg.Connection, user_ids: Collection[str]) -> None:
+    """Shred the users' keys, and drop them from this process's memory at once."""
     conn.execute("DELETE FROM author_keys WHERE user_id = ANY(%s::uuid[])", (list(user_ids),))
+    forget(user_ids)
+
+
+def forget(user_ids: Collection[str]) -> None:
+    """Drop the users' keys from this process's memory (a deleted account's, however learnt)."""
+    for user_id in user_ids:
+        AUTHOR_KEYS.forget(user_id)
