@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import os
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -176,9 +177,11 @@ def _split(stored: bytes) -> tuple[str, bytes, bytes]:
 _keyring = Keyring.development()
 
 # Unwrapped data keys this process has read, by subject (see KeyTable.key_for): at most
-# CACHED_KEYS, least recently used dropped first; a key leaves with KeyTable.forget/destroy.
+# CACHED_KEYS, least recently used dropped first, each for at most CACHED_KEY_TTL_S (a key
+# another process shredded leaves this one's memory by then); KeyTable.forget/destroy at once.
 CACHED_KEYS = 50_000
-_cache: OrderedDict[str, bytes] = OrderedDict()
+CACHED_KEY_TTL_S = 60.0
+_cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()  # subject → (key, kept at)
 _cache_lock = threading.Lock()
 
 
@@ -241,8 +244,10 @@ class KeyTable:
         with _cache_lock:
             cached = _cache.get(subject)
             if cached is not None:
-                _cache.move_to_end(subject)
-                return cached
+                if time.monotonic() - cached[1] < CACHED_KEY_TTL_S:
+                    _cache.move_to_end(subject)
+                    return cached[0]
+                del _cache[subject]
         k = self.key_column
         row = conn.execute(
             # Whether the row version is this transaction's own (uncommitted) write.
@@ -253,7 +258,7 @@ class KeyTable:
             key = self.unwrap(row[0], *ids)
             if not row[1]:
                 with _cache_lock:
-                    _cache[subject] = key
+                    _cache[subject] = (key, time.monotonic())
                     while len(_cache) > CACHED_KEYS:
                         _cache.popitem(last=False)
             return key
