@@ -1,10 +1,12 @@
 """Command and query handlers of the post service.
 
 Every handler asks graph (through the :class:`Graph` port, one round trip)
-whether the user may act on or see the post, then, for a command, locks the
-post's read-model row, rebuilds the aggregate from its stream, decides, writes
-the read model and appends, in one transaction. The graph answer is taken
-before the transaction so that no row lock is held across a network call.
+whether the user may act on or see the post — except a text publish while post's
+membership view is current and vouches for the author (:mod:`kith.post.membership`) —
+then, for a command, locks the post's read-model row, rebuilds the aggregate from
+its stream, decides, writes the read model and appends, in one transaction.
+The graph answer is taken before the transaction so that no row lock is held across
+a network call.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from kith.post.events import (
     unseal,
 )
 from kith.post.readmodel import CommentView, PostView
-from kith.post.typed import TEXT, Draft, check_body, check_type_allowed
+from kith.post.typed import TEXT, Body, Draft, check_body, check_type_allowed
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,10 @@ class Graph(Protocol):
 
 
 class Members(Protocol):
-    """A local view of memberships that may vouch for one (see :mod:`kith.post.membership`)."""
+    """The lag gate of post's membership view (see :mod:`kith.post.membership`)."""
 
-    def role(self, user_id: str, niche_id: str) -> Role | None:
-        """The user's role if the view is current and holds it; ``None``: ask graph."""
+    def current(self) -> bool:
+        """Whether the view may vouch for a member now (it is known to be current)."""
         ...
 
 
@@ -94,18 +96,42 @@ class PostApplication:
     # -- commands -----------------------------------------------------------------------------
 
     def publish(self, actor_id: str, niche_id: str, draft: Draft | str) -> PostView:
-        """Publish a post; its type must be one the niche's kind unlocks (graph's table)."""
+        """Publish a post; its type must be one the niche's kind unlocks (graph's table).
+
+        The author's membership comes from the membership view, read in the publish's own
+        transaction, when the view is current (:class:`Members`) and the post is text
+        (every kind of niche takes text); a miss rolls back and asks graph, as does every
+        other case: the view can vouch, never refuse."""
         body = check_body(Draft(text=draft) if isinstance(draft, str) else draft)
-        audience = self._publisher(actor_id, niche_id, body.type)
+        event = Post.publish(str(uuid.uuid4()), niche_id, actor_id, body, self.clock())
+        if self.members is not None and body.type == TEXT and self.members.current():
+            try:
+                return self._publish(actor_id, event, body, by_view=True)
+            except _AskGraph:
+                pass
+        if self.members is not None:
+            membership.CHECKS.labels("graph").inc()
+        audience = self.graph.audience(actor_id, [niche_id], ())
         check_member(audience.role(niche_id))
         check_type_allowed(body.type, audience.post_types.get(niche_id, frozenset({TEXT})),
                            audience.kinds.get(niche_id, ""))
-        event = Post.publish(str(uuid.uuid4()), niche_id, actor_id, body, self.clock())
+        return self._publish(actor_id, event, body, by_view=False)
+
+    def _publish(self, actor_id: str, event: PostPublished, body: Body,
+                 by_view: bool) -> PostView:
+        niche_id = event.niche_id
 
         def record(command: Command) -> PostView:
             conn = command.conn
             readmodel.lock_authors(conn, [actor_id], exclusive=False)
-            _check_not_deleted(conn, actor_id, NotFound("niche not found"))
+            if by_view:  # one statement: the erased-author mark and the view's row
+                deleted, role = membership.standing(conn, actor_id, niche_id)
+                if not deleted and role is None:
+                    raise _AskGraph  # not in the view (yet): graph answers
+                _refuse_deleted(deleted, actor_id, NotFound("niche not found"))
+                membership.CHECKS.labels("view").inc()
+            else:
+                _check_not_deleted(conn, actor_id, NotFound("niche not found"))
             readmodel.record(conn, 1, [event])
             sealed = seal(event, keys.key_for(conn, actor_id))
             command.append(event.post_id, 0, [to_new_event(sealed)])
@@ -269,19 +295,6 @@ class PostApplication:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _publisher(self, actor_id: str, niche_id: str, post_type: str) -> Audience:
-        """The author's standing in the niche: from the membership view when it is current
-        and vouches for them (a text post: every kind of niche takes one), else from graph.
-        The view never refuses: a miss, a stale view or another type is graph's to answer."""
-        if self.members is not None and post_type == TEXT:
-            role = self.members.role(actor_id, niche_id)
-            if role is not None:
-                membership.CHECKS.labels("view").inc()
-                return Audience({niche_id: role})
-        if self.members is not None:
-            membership.CHECKS.labels("graph").inc()
-        return self.graph.audience(actor_id, [niche_id], ())
-
     def _authorize(self, user_id: str, post_id: str, moderators_see_all: bool = False) -> Role:
         """The user's role in the post's niche, if the post is visible to them; else NOT_FOUND.
 
@@ -348,10 +361,18 @@ class PostApplication:
         return post
 
 
+class _AskGraph(Exception):
+    """The membership view has no row for the author: roll back and ask graph."""
+
+
 def _check_not_deleted(conn: psycopg.Connection, user_id: str, error: Exception) -> None:
-    """Refuse a write by an erased account (the caller holds the author lock); its key,
-    if this process still held it, is dropped from memory."""
-    if readmodel.author_deleted(conn, user_id):
+    """Refuse a write by an erased account (the caller holds the author lock)."""
+    _refuse_deleted(readmodel.author_deleted(conn, user_id), user_id, error)
+
+
+def _refuse_deleted(deleted: bool, user_id: str, error: Exception) -> None:
+    """Refuse if ``deleted``; the account's key, if this process still held it, is dropped."""
+    if deleted:
         keys.forget([user_id])
         raise error
 

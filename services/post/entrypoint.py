@@ -16,7 +16,7 @@ from kith.post.application import PostApplication
 from kith.post.clients import GraphClient
 from kith.post.grpc_api import register
 from kith.post.keys import AUTHOR_KEYS
-from kith.post.membership import DEFAULT_MAX_LAG_MS, MembershipProjection, MembershipView
+from kith.post.membership import DEFAULT_MAX_LAG_MS, MembershipProjection
 from kith.post.membership import NAME as MEMBERSHIPS
 from kith.protos import post_pb2
 
@@ -40,7 +40,7 @@ def _freshness(ctx: ServiceContext) -> ProjectionFreshness | None:
 def _application(ctx: ServiceContext) -> PostApplication:
     freshness = _freshness(ctx)
     return PostApplication(ctx.store, GraphClient(channel(ctx.settings.grpc_addr("graph"))),
-                           members=MembershipView(ctx.pool, freshness) if freshness else None)
+                           members=freshness)
 
 
 def _projections(ctx: ServiceContext) -> list[Projection]:

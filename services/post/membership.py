@@ -6,11 +6,12 @@ asking graph costs a round trip per post. :class:`MembershipProjection` keeps
 ``MemberLeft`` (left, removed, account deleted) and ``NicheArchived``, with the
 runner's exactly-once effect (stream versions, offsets in the same transaction).
 
-:class:`MembershipView` answers from it only under two rules:
+``PostApplication.publish`` reads it (:func:`standing`, inside the publish's own
+transaction) only under two rules:
 
 * a **yes** counts only while :class:`~kith.common.freshness.ProjectionFreshness`
   says the view is current (it held every graph event as of at most ``max_lag_s``
-  ago); otherwise the caller asks graph, the truth;
+  ago); otherwise publish asks graph, the truth;
 * a **no** never counts: a member who just joined may not be in the view yet, so an
   absent row is answered by graph too. The view can only save a round trip, never
   refuse.
@@ -27,7 +28,6 @@ from collections.abc import Sequence
 
 import psycopg
 from prometheus_client import Counter
-from psycopg_pool import ConnectionPool
 
 from kith.common.contracts import (
     MEMBER_JOINED,
@@ -35,7 +35,6 @@ from kith.common.contracts import (
     MEMBER_ROLE_CHANGED,
     NICHE_ARCHIVED,
 )
-from kith.common.freshness import ProjectionFreshness
 from kith.common.projection import Event
 from kith.post.domain import Role
 
@@ -81,18 +80,11 @@ def _role(value: str) -> str:
     return Role(value).value  # an unknown role holds the partition (poison): never guessed
 
 
-class MembershipView:
-    """The view's answer to "is ``user_id`` a member of ``niche_id``?", or ``None`` for
-    "ask graph" (the view is not current, or has no row)."""
-
-    def __init__(self, pool: ConnectionPool, freshness: ProjectionFreshness) -> None:
-        self.pool = pool
-        self.freshness = freshness
-
-    def role(self, user_id: str, niche_id: str) -> Role | None:
-        if not self.freshness.current():
-            return None
-        with self.pool.connection() as conn:
-            row = conn.execute("SELECT role FROM member_view WHERE user_id = %s"
-                               " AND niche_id = %s", (user_id, niche_id)).fetchone()
-        return Role(row[0]) if row else None
+def standing(conn: psycopg.Connection, user_id: str, niche_id: str) -> tuple[bool, Role | None]:
+    """Whether the user's account was erased, and their role in the niche by the view."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM deleted_authors WHERE user_id = %(u)s),"
+        " (SELECT role FROM member_view WHERE user_id = %(u)s AND niche_id = %(n)s)",
+        {"u": user_id, "n": niche_id}).fetchone()
+    assert row is not None
+    return bool(row[0]), Role(row[1]) if row[1] else None
