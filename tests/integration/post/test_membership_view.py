@@ -114,6 +114,7 @@ def test_a_stalled_view_stops_vouching_within_the_bound(world: World) -> None:
     with view_stalled(world):
         took = refused_after(world, member, niche, remove(world, owner, niche, member))
         assert in_view(world, member, niche)  # the view still says yes: the gate shut it
+    print(f"removal → refusal with the view stalled, s: {took:.3f}")
     assert took <= BOUND_S, took
 
 
