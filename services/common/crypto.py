@@ -206,6 +206,9 @@ class KeyTable:
     table: str
     id_columns: tuple[str, ...] = ("user_id",)
     key_column: str = "key"
+    # Keep keys read by key_for in memory (only for a table whose every write checks, under
+    # a lock, that the subject still exists before asking for its key: see key_for).
+    cached_in_memory: bool = False
 
     def subject(self, *ids: object) -> str:
         return "/".join([self.service, self.table, *map(_canonical, ids)])
@@ -234,12 +237,15 @@ class KeyTable:
     def key_for(self, conn: psycopg.Connection, *ids: object) -> bytes:
         """The row's data key, created (and stored wrapped) on first use.
 
-        A key read from a row another transaction committed is kept in this process's
-        memory and answered from there until :meth:`forget` (or :meth:`destroy`) drops
-        it; a key this transaction created or rewrote is not kept (the transaction may
-        still roll back). Callers that must never use a shredded key (post's writes)
-        check, under their lock, that the subject still exists before asking.
+        With ``cached_in_memory``, a key read from a row another transaction committed is
+        kept in this process's memory and answered from there until :meth:`forget` (or
+        :meth:`destroy`) drops it or ``CACHED_KEY_TTL_S`` passes; a key this transaction
+        created or rewrote is not kept (the transaction may still roll back). Such a
+        table's writers must check, under their lock, that the subject still exists
+        before asking (post's writes check ``deleted_authors``).
         """
+        if not self.cached_in_memory:
+            return self._upsert(conn, *ids)
         subject = self.subject(*ids)
         with _cache_lock:
             cached = _cache.get(subject)
@@ -262,7 +268,10 @@ class KeyTable:
                     while len(_cache) > CACHED_KEYS:
                         _cache.popitem(last=False)
             return key
-        columns = ", ".join(self.id_columns)
+        return self._upsert(conn, *ids)
+
+    def _upsert(self, conn: psycopg.Connection, *ids: object) -> bytes:
+        columns, k = ", ".join(self.id_columns), self.key_column
         row = conn.execute(
             f"INSERT INTO {self.table} ({columns}, {k}) VALUES "
             f"({', '.join(['%s'] * len(ids))}, %s) ON CONFLICT ({columns})"

@@ -14,7 +14,7 @@ import psycopg
 
 from kith.common import crypto
 
-AUTHOR_KEYS = crypto.KeyTable("post", "author_keys")
+AUTHOR_KEYS = crypto.KeyTable("post", "author_keys", cached_in_memory=True)
 
 
 def key_for(conn: psycopg.Connection, user_id: str) -> bytes:
