@@ -26,7 +26,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ALL_COMPLETED, Future, wait
+from typing import Any
 
 import psycopg
 from confluent_kafka import TopicPartition
@@ -34,13 +37,14 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 log = logging.getLogger(__name__)
 METADATA_EVERY_S = 30.0  # how often the topics' partitions are listed again
+MAX_ROUNDS_IN_FLIGHT = 100  # unanswered rounds before the broker is deemed away (restart)
 
 
 class ProjectionFreshness:
     """The moment a projection was last known to hold every event of its topics."""
 
     def __init__(self, projection: str, topics: Sequence[str], dsn: str, bootstrap: str,
-                 max_lag_s: float, interval_s: float = 0.04,
+                 max_lag_s: float, interval_s: float = 0.03,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.projection = projection
         self.topics = list(topics)
@@ -64,7 +68,11 @@ class ProjectionFreshness:
         return None if at is None else self.clock() - at
 
     def run(self, stop: threading.Event) -> None:
-        """Advance the moment every ``interval_s`` until ``stop``; failures only let it age."""
+        """Advance the moment until ``stop``; failures only let it age.
+
+        A round starts every ``interval_s`` without waiting for the previous one (rounds
+        overlap when the broker is slow to answer), so on a busy machine the moment lags
+        one round trip behind, not two plus the interval."""
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         conn: psycopg.Connection | None = None
         try:
@@ -72,7 +80,7 @@ class ProjectionFreshness:
                 try:
                     if conn is None or conn.closed:
                         conn = psycopg.connect(self.dsn, autocommit=True)
-                    self.check(admin, conn)
+                    self._rounds(admin, conn, stop)
                 except Exception as exc:  # the gate shuts by ageing; try again shortly
                     log.warning("freshness of %s: %s: %s", self.projection,
                                 type(exc).__name__, exc)
@@ -80,28 +88,54 @@ class ProjectionFreshness:
                         conn.close()
                         conn = None
                     stop.wait(1.0)
-                    continue
-                stop.wait(self.interval_s)
         finally:
             if conn is not None:
                 conn.close()
 
-    def check(self, admin: AdminClient, conn: psycopg.Connection) -> bool:
-        """One round (see the module's docstring); whether the view was current at its start."""
-        started = self.clock()
-        if started - self._listed_at >= METADATA_EVERY_S or not self._partitions:
+    def _rounds(self, admin: AdminClient, conn: psycopg.Connection,
+                stop: threading.Event) -> None:
+        pending: deque[tuple[float, dict[TopicPartition, Future[Any]]]] = deque()
+        next_at = self.clock()
+        while not stop.is_set():
+            now = self.clock()
+            if now >= next_at:
+                if len(pending) >= MAX_ROUNDS_IN_FLIGHT:
+                    raise TimeoutError(f"{len(pending)} watermark rounds unanswered")
+                pending.append((now, self._ask(admin, now)))
+                next_at = now + self.interval_s
+            if pending:
+                wait(list(pending[0][1].values()), timeout=max(0.0, next_at - self.clock()),
+                     return_when=ALL_COMPLETED)
+            else:
+                stop.wait(max(0.0, next_at - self.clock()))
+            answered = []
+            while pending and all(f.done() for f in pending[0][1].values()):
+                answered.append(pending.popleft())
+            if answered:
+                applied = self._applied(conn)
+                for started, futures in reversed(answered):  # the newest that holds
+                    high = {(tp.topic, tp.partition): f.result().offset
+                            for tp, f in futures.items()}
+                    if all(applied.get(key, 0) >= offset for key, offset in high.items()):
+                        self._advance(started)
+                        break
+
+    def _ask(self, admin: AdminClient, now: float) -> dict[TopicPartition, Future[Any]]:
+        """The brokers' high watermarks of every partition, as futures (one round)."""
+        if now - self._listed_at >= METADATA_EVERY_S or not self._partitions:
             meta = admin.list_topics(timeout=5)
             self._partitions = [TopicPartition(t, p) for t in self.topics
                                 for p in sorted(meta.topics[t].partitions)]
-            self._listed_at = started
-        futures = admin.list_offsets({tp: OffsetSpec.latest() for tp in self._partitions},
-                                     request_timeout=5)
-        high = {(tp.topic, tp.partition): f.result(timeout=5).offset
-                for tp, f in futures.items()}
-        applied = {(t, p): o for t, p, o in conn.execute(
+            self._listed_at = now
+        futures: dict[TopicPartition, Future[Any]] = admin.list_offsets(
+            {tp: OffsetSpec.latest() for tp in self._partitions}, request_timeout=5)
+        return futures
+
+    def _applied(self, conn: psycopg.Connection) -> dict[tuple[str, int], int]:
+        return {(t, p): o for t, p, o in conn.execute(
             "SELECT topic, partition, next_offset FROM projection_offsets"
             " WHERE projection = %s", (self.projection,))}
-        if all(applied.get(key, 0) >= offset for key, offset in high.items()):
+
+    def _advance(self, started: float) -> None:
+        if self._current_as_of is None or started > self._current_as_of:
             self._current_as_of = started
-            return True
-        return False
