@@ -24,6 +24,8 @@ NICHE_CREATED = "kith.graph.NicheCreated"
 MEMBER_JOINED = "kith.graph.MemberJoined"
 MEMBER_LEFT = "kith.graph.MemberLeft"
 NICHE_ARCHIVED = "kith.graph.NicheArchived"
+# graph → post (its membership view, with roles)
+MEMBER_ROLE_CHANGED = "kith.graph.MemberRoleChanged"
 USER_BLOCKED = "kith.graph.UserBlocked"
 USER_UNBLOCKED = "kith.graph.UserUnblocked"
 # graph → feed (its page cache: personas)
@@ -46,7 +48,8 @@ MEDIA_PURGED = "kith.media.MediaPurged"
 CONSUMED: dict[str, tuple[str, ...]] = {
     ACCOUNT_DELETED: ("user_id", "deleted_at_ms"),
     NICHE_CREATED: ("niche_id", "owner_id"),
-    MEMBER_JOINED: ("niche_id", "user_id"),
+    MEMBER_JOINED: ("niche_id", "user_id", "role"),
+    MEMBER_ROLE_CHANGED: ("niche_id", "user_id", "role"),
     MEMBER_LEFT: ("niche_id", "user_id"),
     NICHE_ARCHIVED: ("niche_id",),
     USER_BLOCKED: ("blocker_id", "blocked_id"),

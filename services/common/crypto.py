@@ -14,7 +14,10 @@ import base64
 import binascii
 import hashlib
 import os
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -173,11 +176,21 @@ def _split(stored: bytes) -> tuple[str, bytes, bytes]:
 
 _keyring = Keyring.development()
 
+# Unwrapped data keys this process has read, by subject (see KeyTable.key_for): at most
+# CACHED_KEYS, least recently used dropped first, each for at most CACHED_KEY_TTL_S (a key
+# another process shredded leaves this one's memory by then); KeyTable.forget/destroy at once.
+CACHED_KEYS = 50_000
+CACHED_KEY_TTL_S = 60.0
+_cache: OrderedDict[str, tuple[bytes, float]] = OrderedDict()  # subject → (key, kept at)
+_cache_lock = threading.Lock()
+
 
 def use_keyring(keyring: Keyring) -> None:
     """Set the process's keyring, once, at the edge (a service's start, a CLI command)."""
     global _keyring
     _keyring = keyring
+    with _cache_lock:
+        _cache.clear()
 
 
 def keyring() -> Keyring:
@@ -193,6 +206,9 @@ class KeyTable:
     table: str
     id_columns: tuple[str, ...] = ("user_id",)
     key_column: str = "key"
+    # Keep keys read by key_for in memory (only for a table whose every write checks, under
+    # a lock, that the subject still exists before asking for its key: see key_for).
+    cached_in_memory: bool = False
 
     def subject(self, *ids: object) -> str:
         return "/".join([self.service, self.table, *map(_canonical, ids)])
@@ -219,7 +235,42 @@ class KeyTable:
                      (*ids, self.wrap(data_key, *ids)))
 
     def key_for(self, conn: psycopg.Connection, *ids: object) -> bytes:
-        """The row's data key, created (and stored wrapped) on first use."""
+        """The row's data key, created (and stored wrapped) on first use.
+
+        With ``cached_in_memory``, a key read from a row another transaction committed is
+        kept in this process's memory and answered from there until :meth:`forget` (or
+        :meth:`destroy`) drops it or ``CACHED_KEY_TTL_S`` passes; a key this transaction
+        created or rewrote is not kept (the transaction may still roll back). Such a
+        table's writers must check, under their lock, that the subject still exists
+        before asking (post's writes check ``deleted_authors``).
+        """
+        if not self.cached_in_memory:
+            return self._upsert(conn, *ids)
+        subject = self.subject(*ids)
+        with _cache_lock:
+            cached = _cache.get(subject)
+            if cached is not None:
+                if time.monotonic() - cached[1] < CACHED_KEY_TTL_S:
+                    _cache.move_to_end(subject)
+                    return cached[0]
+                del _cache[subject]
+        k = self.key_column
+        row = conn.execute(
+            # Whether the row version is this transaction's own (uncommitted) write.
+            f"SELECT {k}, xmin::text::bigint"
+            " = pg_current_xact_id_if_assigned()::text::bigint %% 4294967296"
+            f" FROM {self.table} WHERE {self._where()}", ids).fetchone()
+        if row is not None:
+            key = self.unwrap(row[0], *ids)
+            if not row[1]:
+                with _cache_lock:
+                    _cache[subject] = (key, time.monotonic())
+                    while len(_cache) > CACHED_KEYS:
+                        _cache.popitem(last=False)
+            return key
+        return self._upsert(conn, *ids)
+
+    def _upsert(self, conn: psycopg.Connection, *ids: object) -> bytes:
         columns, k = ", ".join(self.id_columns), self.key_column
         row = conn.execute(
             f"INSERT INTO {self.table} ({columns}, {k}) VALUES "
@@ -238,6 +289,17 @@ class KeyTable:
     def destroy(self, conn: psycopg.Connection, *ids: object) -> None:
         """Crypto-shredding: without the key, what it sealed can never be opened again."""
         conn.execute(f"DELETE FROM {self.table} WHERE {self._where()}", ids)
+        self.forget(*ids)
+
+    def forget(self, *ids: object) -> None:
+        """Drop the row's key from this process's memory (:meth:`key_for`)."""
+        with _cache_lock:
+            _cache.pop(self.subject(*ids), None)
+
+    def cached(self, *ids: object) -> bool:
+        """Whether this process holds the row's key in memory."""
+        with _cache_lock:
+            return self.subject(*ids) in _cache
 
     def rewrap(self, conn: psycopg.Connection, batch: int = 500) -> int:
         """Wrap every row's key under the current KEK (keys stored unwrapped, or under an

@@ -1,10 +1,12 @@
 """Command and query handlers of the post service.
 
 Every handler asks graph (through the :class:`Graph` port, one round trip)
-whether the user may act on or see the post, then, for a command, locks the
-post's read-model row, rebuilds the aggregate from its stream, decides, writes
-the read model and appends, in one transaction. The graph answer is taken
-before the transaction so that no row lock is held across a network call.
+whether the user may act on or see the post — except a text publish while post's
+membership view is current and vouches for the author (:mod:`kith.post.membership`) —
+then, for a command, locks the post's read-model row, rebuilds the aggregate from
+its stream, decides, writes the read model and appends, in one transaction.
+The graph answer is taken before the transaction so that no row lock is held across
+a network call.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from kith.common.commands import Command, CommandRunner, ResultCodec
 from kith.common.errors import NotFound, check, require
 from kith.common.events import to_new_event
 from kith.common.eventstore import EventStore
-from kith.post import keys, readmodel
+from kith.post import keys, membership, readmodel
 from kith.post.domain import Post, Role, can_see, check_member, check_visible
 from kith.post.events import (
     CommentAdded,
@@ -34,7 +36,7 @@ from kith.post.events import (
     unseal,
 )
 from kith.post.readmodel import CommentView, PostView
-from kith.post.typed import TEXT, Draft, check_body, check_type_allowed
+from kith.post.typed import TEXT, Body, Draft, check_body, check_type_allowed
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,14 @@ class Graph(Protocol):
         ...
 
 
+class Members(Protocol):
+    """The lag gate of post's membership view (see :mod:`kith.post.membership`)."""
+
+    def current(self) -> bool:
+        """Whether the view may vouch for a member now (it is known to be current)."""
+        ...
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -75,9 +85,10 @@ class CommentPage:
 
 class PostApplication:
     def __init__(self, store: EventStore, graph: Graph,
-                 clock: Callable[[], int] = now_ms) -> None:
+                 clock: Callable[[], int] = now_ms, members: Members | None = None) -> None:
         self.store = store
         self.graph = graph
+        self.members = members
         self.clock = clock
         self.commands = CommandRunner(store,
                                       conflict_message="the post changed concurrently; try again")
@@ -85,18 +96,42 @@ class PostApplication:
     # -- commands -----------------------------------------------------------------------------
 
     def publish(self, actor_id: str, niche_id: str, draft: Draft | str) -> PostView:
-        """Publish a post; its type must be one the niche's kind unlocks (graph's table)."""
+        """Publish a post; its type must be one the niche's kind unlocks (graph's table).
+
+        The author's membership comes from the membership view, read in the publish's own
+        transaction, when the view is current (:class:`Members`) and the post is text
+        (every kind of niche takes text); a miss rolls back and asks graph, as does every
+        other case: the view can vouch, never refuse."""
         body = check_body(Draft(text=draft) if isinstance(draft, str) else draft)
+        event = Post.publish(str(uuid.uuid4()), niche_id, actor_id, body, self.clock())
+        if self.members is not None and body.type == TEXT and self.members.current():
+            try:
+                return self._publish(actor_id, event, body, by_view=True)
+            except _AskGraph:
+                pass
+        if self.members is not None:
+            membership.CHECKS.labels("graph").inc()
         audience = self.graph.audience(actor_id, [niche_id], ())
         check_member(audience.role(niche_id))
         check_type_allowed(body.type, audience.post_types.get(niche_id, frozenset({TEXT})),
                            audience.kinds.get(niche_id, ""))
-        event = Post.publish(str(uuid.uuid4()), niche_id, actor_id, body, self.clock())
+        return self._publish(actor_id, event, body, by_view=False)
+
+    def _publish(self, actor_id: str, event: PostPublished, body: Body,
+                 by_view: bool) -> PostView:
+        niche_id = event.niche_id
 
         def record(command: Command) -> PostView:
             conn = command.conn
             readmodel.lock_authors(conn, [actor_id], exclusive=False)
-            check(not readmodel.author_deleted(conn, actor_id), NotFound("niche not found"))
+            if by_view:  # one statement: the erased-author mark and the view's row
+                deleted, role = membership.standing(conn, actor_id, niche_id)
+                if not deleted and role is None:
+                    raise _AskGraph  # not in the view (yet): graph answers
+                _refuse_deleted(deleted, actor_id, NotFound("niche not found"))
+                membership.CHECKS.labels("view").inc()
+            else:
+                _check_not_deleted(conn, actor_id, NotFound("niche not found"))
             readmodel.record(conn, 1, [event])
             sealed = seal(event, keys.key_for(conn, actor_id))
             command.append(event.post_id, 0, [to_new_event(sealed)])
@@ -293,7 +328,7 @@ class PostApplication:
             tx = command.conn
             if writer is not None:
                 readmodel.lock_authors(tx, [writer], exclusive=False)
-                check(not readmodel.author_deleted(tx, writer), NotFound("post not found"))
+                _check_not_deleted(tx, writer, NotFound("post not found"))
             check(readmodel.lock_live(tx, post_id), NotFound("post not found"))
             post = self._load(tx, post_id)
             events = decide(post)
@@ -324,6 +359,22 @@ class PostApplication:
             unseal(e, found.get(text_owner(e, author) or "")) if author else e for e in events)
         post = require(post, NotFound("post not found"))
         return post
+
+
+class _AskGraph(Exception):
+    """The membership view has no row for the author: roll back and ask graph."""
+
+
+def _check_not_deleted(conn: psycopg.Connection, user_id: str, error: Exception) -> None:
+    """Refuse a write by an erased account (the caller holds the author lock)."""
+    _refuse_deleted(readmodel.author_deleted(conn, user_id), user_id, error)
+
+
+def _refuse_deleted(deleted: bool, user_id: str, error: Exception) -> None:
+    """Refuse if ``deleted``; the account's key, if this process still held it, is dropped."""
+    if deleted:
+        keys.forget([user_id])
+        raise error
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import psycopg
 
 from kith.common import crypto
 
-AUTHOR_KEYS = crypto.KeyTable("post", "author_keys")
+AUTHOR_KEYS = crypto.KeyTable("post", "author_keys", cached_in_memory=True)
 
 
 def key_for(conn: psycopg.Connection, user_id: str) -> bytes:
@@ -30,4 +30,12 @@ def keys_of(conn: psycopg.Connection, user_ids: Collection[str]) -> dict[str, by
 
 
 def destroy(conn: psycopg.Connection, user_ids: Collection[str]) -> None:
+    """Shred the users' keys, and drop them from this process's memory at once."""
     conn.execute("DELETE FROM author_keys WHERE user_id = ANY(%s::uuid[])", (list(user_ids),))
+    forget(user_ids)
+
+
+def forget(user_ids: Collection[str]) -> None:
+    """Drop the users' keys from this process's memory (a deleted account's, however learnt)."""
+    for user_id in user_ids:
+        AUTHOR_KEYS.forget(user_id)

@@ -27,9 +27,11 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -295,6 +297,7 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rates: li
     """
     processes: list[tuple[str, Any]] = [("feed-fanout", worker)]
     addrs = {name: f"127.0.0.1:{free_port()}" for name in ("graph", "post")}
+    post_metrics = 0 if in_process else free_port()
     settings = dataclasses.replace(settings, grpc_addrs={**settings.grpc_addrs, **addrs})
     stops: list[Callable[[], Any]] = []
     pool = ThreadPoolExecutor(16)
@@ -303,7 +306,8 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rates: li
             if in_process:
                 stops.append(start_service(spec, settings, address=addrs[spec.name]).stop)
             else:
-                proc = _serve(settings, spec.name)
+                proc = _serve(settings, spec.name,
+                              metrics_port=post_metrics if spec is POST else 0)
                 processes.append((f"{spec.name}-serve", proc))
                 stops.append(lambda proc=proc: (proc.terminate(), proc.wait(30)))
         signer = ActorSigner(settings.signing_key())  # the bench stands in for the gateway
@@ -324,9 +328,14 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rates: li
             for rate in rates:
                 lags = Backlogs(settings.database_url("post"), feed_dsn, settings.topic("post"))
                 before, load_before = cpu.snapshot(), os.getloadavg()[0]
+                checks_before = _membership_checks(post_metrics)
                 result = _publish_and_watch(post_pb2_grpc.PostServiceStub(p), feed_dsn,
                                             circles, rate, seconds, rng, pool, lags)
+                checks = _membership_checks(post_metrics)
                 runs.append(result | {
+                    # Who answered publish's membership question: post's view or graph.
+                    "membership_checks": {k: checks[k] - checks_before.get(k, 0)
+                                          for k in checks},
                     "services": "in-process" if in_process else "processes",
                     # The machine's 1-minute load average at the start and end of the run:
                     # above the core count, latencies measure the queue for a CPU.
@@ -340,10 +349,26 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rates: li
             stop()
 
 
-def _serve(settings: Settings, service: str) -> subprocess.Popen[bytes]:
+def _membership_checks(port: int) -> dict[str, int]:
+    """``kith_post_membership_checks_total`` by ``answered_by`` from post's metrics endpoint
+    (empty: no endpoint, or a post without the membership view)."""
+    if not port:
+        return {}
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as page:
+            text = page.read().decode()
+    except OSError:
+        return {}
+    found = re.findall(r'^kith_post_membership_checks_total\{answered_by="(\w+)"\} (\S+)$',
+                       text, re.MULTILINE)
+    return {path: int(float(n)) for path, n in found}
+
+
+def _serve(settings: Settings, service: str, metrics_port: int = 0) -> subprocess.Popen[bytes]:
     env = child_env(settings, KITH_FEED_SIZE=str(settings.feed_size),
                     KITH_GRAPH_ADDR=settings.grpc_addr("graph"),
-                    KITH_POST_ADDR=settings.grpc_addr("post"))
+                    KITH_POST_ADDR=settings.grpc_addr("post"),
+                    **({"KITH_METRICS_PORT": str(metrics_port)} if metrics_port else {}))
     return subprocess.Popen([sys.executable, "-m", "kith.cli", service, "serve"], env=env)
 
 
