@@ -19,6 +19,11 @@ answers without it for at most ``max_lag_s`` (plus the producer's delay in putti
 it on the topic) — after that either the view has applied it or the gate is shut
 and callers ask the owning service. A stopped runner, a held partition, a broker or
 database out of reach: the moment stops advancing and the gate shuts by itself.
+
+Rounds cost a ``ListOffsets`` request and a query each, so they run only while the
+gate is asked: after ``rest_after_s`` without a :meth:`current` call they stop, and the
+next call (answered "not current": the caller asks the owning service) starts them
+again. An idle service costs the broker and its database nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 log = logging.getLogger(__name__)
 METADATA_EVERY_S = 30.0  # how often the topics' partitions are listed again
 MAX_ROUNDS_IN_FLIGHT = 100  # unanswered rounds before the broker is deemed away (restart)
+REST_AFTER_S = 5.0  # rounds stop this long after the gate was last asked
 
 
 class ProjectionFreshness:
@@ -45,6 +51,7 @@ class ProjectionFreshness:
 
     def __init__(self, projection: str, topics: Sequence[str], dsn: str, bootstrap: str,
                  max_lag_s: float, interval_s: float = 0.03,
+                 rest_after_s: float = REST_AFTER_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.projection = projection
         self.topics = list(topics)
@@ -52,15 +59,23 @@ class ProjectionFreshness:
         self.bootstrap = bootstrap
         self.max_lag_s = max_lag_s
         self.interval_s = interval_s
+        self.rest_after_s = rest_after_s
         self.clock = clock
+        self.rounds = 0  # rounds asked of the brokers (for tests and the curious)
+        self._asked_at = float("-inf")
+        self._resting = False
+        self._wake = threading.Event()
         self._current_as_of: float | None = None
         self._partitions: list[TopicPartition] = []
         self._listed_at = float("-inf")
 
     def current(self) -> bool:
         """Whether the view held every event of its topics as of ``max_lag_s`` ago or later."""
+        now = self._asked_at = self.clock()
+        if self._resting:
+            self._wake.set()
         at = self._current_as_of
-        return at is not None and self.clock() - at <= self.max_lag_s
+        return at is not None and now - at <= self.max_lag_s
 
     def age(self) -> float | None:
         """Seconds since the view was last known current (``None``: never)."""
@@ -98,10 +113,15 @@ class ProjectionFreshness:
         next_at = self.clock()
         while not stop.is_set():
             now = self.clock()
+            if not pending and now - self._asked_at > self.rest_after_s:
+                self._rest(stop)
+                next_at = self.clock()
+                continue
             if now >= next_at:
                 if len(pending) >= MAX_ROUNDS_IN_FLIGHT:
                     raise TimeoutError(f"{len(pending)} watermark rounds unanswered")
                 pending.append((now, self._ask(admin, now)))
+                self.rounds += 1
                 next_at = now + self.interval_s
             if pending:
                 wait(list(pending[0][1].values()), timeout=max(0.0, next_at - self.clock()),
@@ -119,6 +139,19 @@ class ProjectionFreshness:
                     if all(applied.get(key, 0) >= offset for key, offset in high.items()):
                         self._advance(started)
                         break
+
+    def _rest(self, stop: threading.Event) -> None:
+        """Wait (no rounds) until the gate is asked again, or ``stop``."""
+        self._wake.clear()
+        self._resting = True
+        try:
+            # Asked between the check above and ``_resting``: that call did not wake us.
+            while (self.clock() - self._asked_at > self.rest_after_s
+                   and not stop.is_set()):
+                self._wake.wait(0.5)
+                self._wake.clear()
+        finally:
+            self._resting = False
 
     def _ask(self, admin: AdminClient, now: float) -> dict[TopicPartition, Future[Any]]:
         """The brokers' high watermarks of every partition, as futures (one round)."""
