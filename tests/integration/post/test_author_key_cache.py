@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import psycopg
-import pytest
 
 from kith.common import crypto
-from kith.graph.entrypoint import SPEC as GRAPH
-from kith.post.entrypoint import SPEC as POST
 from kith.post.keys import AUTHOR_KEYS
 from tests.integration.post.post_world import World, user
 from tests.support.rpc import refused
 from tests.support.waiting import eventually
-
-
-@pytest.fixture
-def world(stack) -> Iterator[World]:
-    stack.start(GRAPH)
-    stack.start(POST)
-    w = World.connect(stack.settings)
-    yield w
-    w.close()
 
 
 def stored_key(world: World, author: str) -> bytes | None:

@@ -19,26 +19,14 @@ from collections.abc import Iterator
 
 import grpc
 import psycopg
-import pytest
 from prometheus_client import REGISTRY
 
-from kith.graph.entrypoint import SPEC as GRAPH
-from kith.post.entrypoint import SPEC as POST
 from kith.protos import graph_pb2
 from tests.integration.post.post_world import World, user
 from tests.support.waiting import eventually
 
 BOUND_S = 0.250  # API.md: eventual consistency within 250 ms
 REMOVALS = 8
-
-
-@pytest.fixture
-def world(stack) -> Iterator[World]:
-    stack.start(GRAPH)
-    stack.start(POST)
-    w = World.connect(stack.settings)
-    yield w
-    w.close()
 
 
 def answered_by(path: str) -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 
 import grpc
 import psycopg
@@ -12,8 +11,6 @@ import pytest
 
 from kith.common import crypto
 from kith.common.codec import default_codec
-from kith.graph.entrypoint import SPEC as GRAPH
-from kith.post.entrypoint import SPEC as POST
 from kith.post.keys import AUTHOR_KEYS
 from kith.protos import graph_pb2, post_pb2
 from tests.integration.post.post_world import World, user
@@ -22,15 +19,6 @@ from tests.support.rpc import refused
 from tests.support.waiting import eventually
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
-
-
-@pytest.fixture
-def world(stack) -> Iterator[World]:
-    stack.start(GRAPH)
-    stack.start(POST)
-    w = World.connect(stack.settings)
-    yield w
-    w.close()
 
 
 def test_publish_edit_and_delete_by_the_author(world: World) -> None:
