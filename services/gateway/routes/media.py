@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from kith.gateway.errors import ApiError, from_rpc_error
 from kith.gateway.operations import api
 from kith.gateway.schema import integer, obj, string, uuid_string
-from kith.gateway.views import Call, Reply
+from kith.gateway.views import Call, Reply, request_body
 from kith.protos import media_pb2
 
 TAG = "media"
@@ -45,7 +45,7 @@ def upload_media(call: Call) -> Reply:
     declared = request.headers.get("Content-Type", "")
     # With an Idempotency-Key the body was read (≤ 10 MiB) to fingerprint the request;
     # without one it is streamed straight through.
-    stream = io.BytesIO(request.get_data(cache=True)) \
+    stream = io.BytesIO(request_body()) \
         if request.headers.get("Idempotency-Key") is not None else request.stream
     seen = 0
 

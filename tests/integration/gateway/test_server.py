@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from kith.gateway.config import GatewayConfig
 from kith.gateway.server import HEADER_READ_TIMEOUT_MS
 from kith_dev.infra.processes import free_port, stop_process
 from tests.integration.gateway.harness import Client, Gateway
 
 METRICS_PORT = free_port()
+LIMIT = GatewayConfig().max_body_bytes  # the default KITH_GATEWAY_MAX_BODY_BYTES
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -108,6 +110,27 @@ def test_a_body_over_the_limit_is_413_in_the_error_shape(served: str) -> None:
                          headers={"Content-Type": "application/json"})
     assert resp.status_code == 413, resp.text
     assert resp.json()["error"]["code"] == "payload_too_large"
+
+
+def in_chunks(body: bytes) -> Iterator[bytes]:
+    """The body sent without a Content-Length (chunked transfer encoding)."""
+    for start in range(0, len(body), 8192):
+        yield body[start:start + 8192]
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_one_at_the_limit_is_read_whole(
+        served: str) -> None:
+    sign_in = b'{"username": "nobody", "password": "not this one"}'
+    over = sign_in[:-1] + b" " * (LIMIT + 1 - len(sign_in)) + b"}"
+    resp = requests.post(served + "/v1/sessions", data=in_chunks(over), timeout=10,
+                         headers={"Content-Type": "application/json"})
+    assert resp.status_code == 413, resp.text  # not a 400 for JSON cut at the limit
+    assert resp.json()["error"]["code"] == "payload_too_large"
+
+    at_limit = sign_in[:-1] + b" " * (LIMIT - len(sign_in)) + b"}"
+    resp = requests.post(served + "/v1/sessions", data=in_chunks(at_limit), timeout=10,
+                         headers={"Content-Type": "application/json"})
+    assert resp.status_code == 401, resp.text  # read whole and parsed: wrong credentials
 
 
 def test_the_client_address_comes_from_a_trusted_proxys_forwarded_for(served: str) -> None:
