@@ -77,11 +77,6 @@ class ProjectionFreshness:
         at = self._current_as_of
         return at is not None and now - at <= self.max_lag_s
 
-    def age(self) -> float | None:
-        """Seconds since the view was last known current (``None``: never)."""
-        at = self._current_as_of
-        return None if at is None else self.clock() - at
-
     def run(self, stop: threading.Event) -> None:
         """Advance the moment until ``stop``; failures only let it age.
 
