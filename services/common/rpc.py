@@ -23,7 +23,7 @@ from concurrent import futures
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -50,10 +50,18 @@ DEFAULT_DEADLINE_S = 5.0
 current_assertion: ContextVar[str | None] = ContextVar("current_assertion", default=None)
 
 
+_ACTOR_FIELD: dict[Any, str | None] = {}  # message descriptor → its acting-user field
+
+
 def actor_field(request: Any) -> str | None:
     """The name of the request's acting-user field, if it has one."""
-    fields = request.DESCRIPTOR.fields_by_name
-    return next((name for name in ACTOR_FIELDS if name in fields), None)
+    descriptor = request.DESCRIPTOR
+    try:
+        return _ACTOR_FIELD[descriptor]
+    except KeyError:
+        fields = descriptor.fields_by_name
+        name = _ACTOR_FIELD[descriptor] = next((n for n in ACTOR_FIELDS if n in fields), None)
+        return name
 
 
 def bind_actor(request: Any, actor: str) -> str | None:
@@ -79,17 +87,28 @@ class ServerInterceptor(grpc.ServerInterceptor):
 
     Every kind of handler is covered: unary calls, server streams (e.g. media's
     ``Fetch``) and client streams (media's ``Upload``, each of whose messages
-    must name the asserted actor too).
+    must name the asserted actor too). A method's wrapped handler is built once and
+    reused while the server answers that method with the same handler (gRPC asks
+    the interceptor on its polling thread for every call).
     """
 
     def __init__(self, verifier: ActorVerifier | None = None) -> None:
         self.verifier = verifier
+        self._wrapped: dict[str, tuple[Any, Any]] = {}  # method → (handler, wrapped handler)
 
     def intercept_service(self, continuation: Any, handler_call_details: Any) -> Any:
         handler = continuation(handler_call_details)
         if handler is None or handler.stream_stream is not None:
             return handler
         method = handler_call_details.method
+        known = self._wrapped.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: Any) -> Any:
         verifier = None if method.startswith(OPEN_PREFIXES) else self.verifier
         serve = _Served(method, verifier)
         codecs = {"request_deserializer": handler.request_deserializer,
@@ -98,8 +117,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
             inner = handler.unary_unary
 
             def unary(request: Any, context: grpc.ServicerContext) -> Any:
-                with serve.call(context, request):
-                    return inner(request, context)
+                return serve.unary(inner, request, context)
 
             return grpc.unary_unary_rpc_method_handler(unary, **codecs)
         if handler.unary_stream is not None:
@@ -117,6 +135,20 @@ class ServerInterceptor(grpc.ServerInterceptor):
                 return inner_su(serve.bound(requests, actor, context), context)
 
         return grpc.stream_unary_rpc_method_handler(client_stream, **codecs)
+
+
+class _Call:
+    """What :class:`_Served` set up for one call (undone by :meth:`_Served._end`)."""
+
+    __slots__ = ("actor", "code", "scope", "start", "tokens")
+
+    def __init__(self, actor: str | None, scope: deadlines.CallScope,
+                 tokens: tuple[Any, ...]) -> None:
+        self.actor = actor
+        self.scope = scope
+        self.tokens = tokens
+        self.code = grpc.StatusCode.OK
+        self.start = time.perf_counter()
 
 
 class _Served:
@@ -138,8 +170,8 @@ class _Served:
                 self._refuse(context, problem)
             yield request
 
-    @contextmanager
-    def call(self, context: grpc.ServicerContext, request: Any | None) -> Iterator[str | None]:
+    def _begin(self, context: grpc.ServicerContext, request: Any | None) -> _Call:
+        """Verify the caller (refusing the call if it fails), then bind the call's context."""
         metadata = dict(context.invocation_metadata())
         actor: str | None = None
         token = metadata.get(ASSERTION_KEY)
@@ -150,48 +182,75 @@ class _Served:
                 self._refuse(context, str(exc))
             if request is not None and (problem := bind_actor(request, actor or "")):
                 self._refuse(context, problem)
-        user_token = current_user.set(actor or None)
-        assertion_token = current_assertion.set(token if self.verifier is not None else None)
-        rid_token = request_id.set(metadata.get(REQUEST_KEY) or uuid.uuid4().hex[:16])
-        cid_token = command_id.set(_command_id(metadata.get(COMMAND_KEY)))
-        start = time.perf_counter()
-        code = grpc.StatusCode.OK
+        tokens = (current_user.set(actor or None),
+                  current_assertion.set(token if self.verifier is not None else None),
+                  request_id.set(metadata.get(REQUEST_KEY) or uuid.uuid4().hex[:16]),
+                  command_id.set(_command_id(metadata.get(COMMAND_KEY))))
         scope, scope_token = deadlines.open_scope(_time_left(context))
         context.add_callback(scope.terminated)  # the caller's deadline passed, or it cancelled
-        try:
-            with tracing.server_span(self.method, context.invocation_metadata()):
-                yield actor
-        except DomainError as exc:
-            code = exc.status
+        return _Call(actor, scope, (*tokens, scope_token))
+
+    def _failed(self, call: _Call, exc: Exception, context: grpc.ServicerContext) -> NoReturn:
+        """Answer for an exception out of the handler (always raises)."""
+        if isinstance(exc, DomainError):
+            call.code = exc.status
             context.set_trailing_metadata((
                 (ERROR_CODE_KEY, exc.code),
                 (ERROR_DETAILS_KEY, json.dumps(exc.details)),
             ))
             context.abort(exc.status, exc.message)
-        except Exception:
-            code = grpc.StatusCode.INTERNAL
-            if scope.abandoned:  # its statements were cancelled: nobody waits for an answer
-                code = grpc.StatusCode.DEADLINE_EXCEEDED
-                log.info("%s: stopped, its caller gave up", self.method)
-                context.abort(code, "the caller gave up")
-            if context.code() is None:
-                # INTERNAL (as the metric says), not grpc's UNKNOWN; the log has the cause,
-                # the caller gets nothing of it.
-                log.exception("unhandled error in %s", self.method)
-                context.abort(grpc.StatusCode.INTERNAL, "internal error")
-            raise
-        finally:
-            deadlines.close_scope(scope, scope_token)
-            if context.code() not in (None, grpc.StatusCode.OK) and code is grpc.StatusCode.OK:
-                code = context.code()
-            elapsed = time.perf_counter() - start
-            metrics.observe_rpc(self.method, code.name, elapsed)
+        call.code = grpc.StatusCode.INTERNAL
+        if call.scope.abandoned:  # its statements were cancelled: nobody waits for an answer
+            call.code = grpc.StatusCode.DEADLINE_EXCEEDED
+            log.info("%s: stopped, its caller gave up", self.method)
+            context.abort(call.code, "the caller gave up")
+        if context.code() is None:
+            # INTERNAL (as the metric says), not grpc's UNKNOWN; the log has the cause,
+            # the caller gets nothing of it.
+            log.exception("unhandled error in %s", self.method)
+            context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        raise exc
+
+    def _end(self, call: _Call, context: grpc.ServicerContext) -> None:
+        user_token, assertion_token, rid_token, cid_token, scope_token = call.tokens
+        deadlines.close_scope(call.scope, scope_token)
+        code = call.code
+        if code is grpc.StatusCode.OK and context.code() not in (None, grpc.StatusCode.OK):
+            code = context.code()
+        elapsed = time.perf_counter() - call.start
+        metrics.observe_rpc(self.method, code.name, elapsed)
+        if log.isEnabledFor(logging.INFO):
             log.info("rpc", extra={"fields": {
                 "method": self.method, "code": code.name, "ms": round(elapsed * 1000, 2)}})
-            current_user.reset(user_token)
-            current_assertion.reset(assertion_token)
-            request_id.reset(rid_token)
-            command_id.reset(cid_token)
+        current_user.reset(user_token)
+        current_assertion.reset(assertion_token)
+        request_id.reset(rid_token)
+        command_id.reset(cid_token)
+
+    def unary(self, inner: Callable[[Any, grpc.ServicerContext], Any], request: Any,
+              context: grpc.ServicerContext) -> Any:
+        """Serve one unary call with ``inner`` (what :meth:`call` does, without a generator)."""
+        call = self._begin(context, request)
+        try:
+            if tracing.enabled():
+                with tracing.server_span(self.method, context.invocation_metadata()):
+                    return inner(request, context)
+            return inner(request, context)
+        except Exception as exc:
+            self._failed(call, exc, context)
+        finally:
+            self._end(call, context)
+
+    @contextmanager
+    def call(self, context: grpc.ServicerContext, request: Any | None) -> Iterator[str | None]:
+        call = self._begin(context, request)
+        try:
+            with tracing.server_span(self.method, context.invocation_metadata()):
+                yield call.actor
+        except Exception as exc:
+            self._failed(call, exc, context)
+        finally:
+            self._end(call, context)
 
 
 NO_DEADLINE_S = 10 ** 6  # grpc reports "no deadline" as a remaining time of centuries
