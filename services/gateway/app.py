@@ -12,12 +12,13 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
 import psycopg
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from limits import parse
 from psycopg_pool import ConnectionPool, PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -38,6 +39,7 @@ from kith.gateway.pagination import Cursors
 from kith.gateway.proxies import TrustedProxies, parse_cidrs
 from kith.gateway.ratelimit import (
     Limit,
+    RateLimiter,
     RateLimits,
     account_key,
     install_limiter,
@@ -109,10 +111,10 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
     elif config.trusted_proxies:  # legacy hop count: only safe when nobody bypasses the proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
     app.wsgi_app = metrics.RefuseUnknownMethods(app.wsgi_app)  # type: ignore[method-assign]
-    limiter = install_limiter(app, pool, config.rate_limits, verifier)
-    metrics.install_metrics(app)
-    tracing.instrument_flask(app)  # a no-op unless tracing is configured
-    _install_request_ids(app)
+    if tracing.enabled():  # configured (KITH_OTLP_ENDPOINT) or installed before the app
+        tracing.instrument_flask(app)
+    limiter = install_limiter(pool, config.rate_limits, verifier)
+    _install_request_hooks(app, limiter if config.rate_limits.enabled else None)
     _install_error_handlers(app)
 
     routes.load()
@@ -193,13 +195,27 @@ def session_check(clients: Clients) -> SessionCheck:
     return check
 
 
-def _install_request_ids(app: Flask) -> None:
+def _install_request_hooks(app: Flask, limiter: RateLimiter | None) -> None:
+    """One hook before and one after every request (each hook is a call through Flask's
+    machinery): bind the request id and start the latency timer *before* the application
+    rate limits are checked, so a request refused 429 still carries its own request id and
+    is counted in the metrics; after: the ``RateLimit-*`` headers, the metrics, the id."""
+    observe = metrics.observer()
+    check = limiter.check_application if limiter is not None else None
+    rate_headers = limiter.headers if limiter is not None else None
+
     @app.before_request
-    def bind_request_id() -> None:
-        request_id.set(sane_request_id(request.headers.get("X-Request-Id")))
+    def begin() -> None:
+        request_id.set(sane_request_id(request.environ.get("HTTP_X_REQUEST_ID")))
+        g.started = time.perf_counter()
+        if check is not None:
+            check()
 
     @app.after_request
-    def echo_request_id(response: Response) -> Response:
+    def finish(response: Response) -> Response:
+        if rate_headers is not None:
+            rate_headers(response)
+        observe(response)
         if rid := request_id.get():
             response.headers["X-Request-Id"] = rid
         return response

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from flask import Flask, Response, g, request
+from flask import Response, g, request
 from limits import RateLimitItem, parse
 from limits.storage import Storage
 from psycopg_pool import ConnectionPool
@@ -369,10 +369,12 @@ def _in_order(limits: list[Limit]) -> list[Limit]:
     return sorted(limits, key=lambda lim: lim.item.GRANULARITY.seconds)
 
 
-def install_limiter(app: Flask, pool: ConnectionPool, limits: RateLimits,
+def install_limiter(pool: ConnectionPool, limits: RateLimits,
                     verifier: TokenVerifier) -> RateLimiter:
     """Per-IP and per-user limits over all ``/v1`` routes; 429s in the public error shape.
-    Route limits are added by wrapping views with :meth:`RateLimiter.wrap`."""
+    The app calls :meth:`RateLimiter.check_application` before and :meth:`RateLimiter.headers`
+    after each request (when ``limits.enabled``); route limits are added by wrapping views
+    with :meth:`RateLimiter.wrap`."""
 
     def ip_key() -> str:
         return request.remote_addr or "unknown"
@@ -390,7 +392,4 @@ def install_limiter(app: Flask, pool: ConnectionPool, limits: RateLimits,
         Limit(parse(limits.per_user), user_key, "user", shared=True, exempt_when=no_user),
         Limit(parse(limits.per_ip), ip_key, "ip", shared=True),
     ])
-    if limits.enabled:
-        app.before_request(limiter.check_application)
-        app.after_request(limiter.headers)
     return limiter
