@@ -390,6 +390,11 @@ class _DirectUnary:
         started = time.perf_counter()
         code = "OK"
         try:
+            if not tracing.enabled():  # no span: spare the context manager
+                return self._raw(request, timeout=details.timeout, metadata=details.metadata,
+                                 credentials=details.credentials,
+                                 wait_for_ready=details.wait_for_ready,
+                                 compression=details.compression)
             with tracing.client_span(details.method, details.metadata):
                 return self._raw(request, timeout=details.timeout, metadata=details.metadata,
                                  credentials=details.credentials,

@@ -15,10 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import psycopg
 from flask import Flask, Response, g, request
+from flask.sessions import NullSession, SessionInterface
 from limits import parse
 from psycopg_pool import ConnectionPool, PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -82,6 +84,40 @@ class Gateway:
         self.pool.close()
 
 
+class _NoSessions(SessionInterface):
+    """The gateway keeps no cookie sessions (bearer tokens only): one shared null session
+    instead of one made per request; nothing is ever saved."""
+
+    _null = NullSession()
+
+    def open_session(self, app: Flask, request: Any) -> NullSession:
+        return self._null
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        return None
+
+
+class GatewayFlask(Flask):
+    """Flask, routing every request as it does, with two per-request costs made once:
+    whether a view or hook is a coroutine is asked once per function instead of at every
+    call (``inspect`` on each hook and view), and no session is opened."""
+
+    session_interface = _NoSessions()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._sync[func]
+        except KeyError:
+            sync = self._sync[func] = super().ensure_sync(func)
+            return sync
+        except TypeError:  # unhashable
+            return super().ensure_sync(func)
+
+
 def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask:
     config = config or GatewayConfig.from_settings(settings)
     if not tracing.enabled():
@@ -101,7 +137,7 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
     if config.idempotency_purge_s > 0:
         gw.purger = Purger(idempotency, config.idempotency_purge_s)
 
-    app = Flask("kith.gateway")
+    app = GatewayFlask("kith.gateway")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["kith"] = gw

@@ -266,6 +266,19 @@ class Limit:
     shared: bool = False
     exempt_when: Callable[[], bool] | None = None
 
+    def storage_key(self, prefix: str, key: str) -> str:
+        """``item.key_for(prefix, key, scope)``, the storage key, from parts made once."""
+        return f"{self.item.namespace}/{prefix}/{key}{self._tail}"
+
+    @functools.cached_property
+    def _tail(self) -> str:
+        i = self.item
+        return f"/{self.scope}/{i.amount}/{i.multiples}/{i.GRANULARITY.name}"
+
+    @functools.cached_property
+    def expiry(self) -> int:
+        return self.item.get_expiry()
+
 
 @dataclass
 class _Counted:
@@ -289,6 +302,7 @@ class RateLimiter:
 
     def __init__(self, storage: Storage, application: list[Limit]) -> None:
         self.storage = storage
+        self._incr = storage.incr
         self._application = _in_order(application)
 
     def check_application(self) -> None:
@@ -321,9 +335,9 @@ class RateLimiter:
                     log.error("Skipping limit: %s. Empty value found in parameters.",
                               limit.item)
                     continue
-                full = limit.item.key_for(self.PREFIX, key, limit.scope)
+                full = limit.storage_key(self.PREFIX, key)
                 counted.append((limit, full))
-                if self.storage.incr(full, limit.item.get_expiry()) > limit.item.amount:
+                if self._incr(full, limit.expiry) > limit.item.amount:
                     log.info("ratelimit %s (%s) exceeded at endpoint: %s", limit.item, key,
                              limit.scope)
                     breached = (limit, full)
