@@ -95,6 +95,10 @@ class PostgresStorage(Storage):
                                (key,)).fetchone()
         return float(row[0]) if row else time.time()
 
+    def window(self, key: str) -> tuple[int, float]:
+        """``(get(key), get_expiry(key))``: the count so far and when the window ends."""
+        return self.get(key), self.get_expiry(key)
+
     def check(self) -> bool:
         try:
             with self._pool.connection() as conn:
@@ -181,6 +185,14 @@ class LeasedStorage(PostgresStorage):
         if lease is None or lease.ends <= now:
             return time.time()
         return time.time() + (lease.ends - now)
+
+    def window(self, key: str) -> tuple[int, float]:
+        """``(get(key), get_expiry(key))`` from one look at the lease (the headers' answer)."""
+        lease = self._leases.get(key)
+        now = time.monotonic()
+        if lease is None or lease.ends <= now:
+            return 0, time.time()
+        return lease.position, time.time() + (lease.ends - now)
 
     def reset(self) -> int | None:
         with self._lock:
@@ -300,7 +312,7 @@ class RateLimiter:
 
     PREFIX = "kith"
 
-    def __init__(self, storage: Storage, application: list[Limit]) -> None:
+    def __init__(self, storage: PostgresStorage, application: list[Limit]) -> None:
         self.storage = storage
         self._incr = storage.incr
         self._application = _in_order(application)
@@ -368,10 +380,11 @@ class RateLimiter:
         if current is None or not request.path.startswith("/v1/"):
             return response
         try:
-            remaining = self.remaining(current)
-            reset = max(0, math.ceil(self.reset_at(current) - time.time()))
+            count, expiry = self.storage.window(current.key)
         except Exception:  # the counters' store is down: the request went through anyway
             return response
+        remaining = max(0, current.item.amount - count)
+        reset = max(0, math.ceil(int(expiry + 1) - time.time()))  # as reset_at rounds it
         response.headers["RateLimit-Limit"] = str(current.item.amount)
         response.headers["RateLimit-Remaining"] = str(remaining)
         response.headers["RateLimit-Reset"] = str(reset)
