@@ -112,7 +112,9 @@ class GatewayFlask(Flask):
         try:
             return self._sync[func]
         except KeyError:
-            sync = self._sync[func] = super().ensure_sync(func)
+            sync = super().ensure_sync(func)
+            if len(self._sync) < 4096:  # views, hooks, handlers: a fixed set (bounded anyway)
+                self._sync[func] = sync
             return sync
         except TypeError:  # unhashable
             return super().ensure_sync(func)
