@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -123,8 +124,15 @@ def observe_rpc(method: str, code: str, seconds: float) -> None:
     GRPC_SERVER_SECONDS.labels(method, code).observe(seconds)
 
 
+_CLIENT_CHILDREN: dict[tuple[str, str], Any] = {}  # bounded: methods x status codes
+
+
 def observe_client_rpc(method: str, code: str, seconds: float) -> None:
-    GRPC_CLIENT_SECONDS.labels(method, code).observe(seconds)
+    # ``labels()`` validates and locks at every call: keep each child once made.
+    child = _CLIENT_CHILDREN.get((method, code))
+    if child is None:
+        child = _CLIENT_CHILDREN[(method, code)] = GRPC_CLIENT_SECONDS.labels(method, code)
+    child.observe(seconds)
 
 
 def observe_relay(topic: str, published: int, backlog: int) -> None:

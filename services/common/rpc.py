@@ -13,6 +13,7 @@ a service makes while serving one forward the same assertion.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -449,11 +450,14 @@ class _DirectUnary:
         started = time.perf_counter()
         code = "OK"
         try:
+            call = functools.partial(
+                self._raw, request, timeout=details.timeout, metadata=details.metadata,
+                credentials=details.credentials, wait_for_ready=details.wait_for_ready,
+                compression=details.compression)
+            if not tracing.enabled():  # no span: spare the context manager
+                return call()
             with tracing.client_span(details.method, details.metadata):
-                return self._raw(request, timeout=details.timeout, metadata=details.metadata,
-                                 credentials=details.credentials,
-                                 wait_for_ready=details.wait_for_ready,
-                                 compression=details.compression)
+                return call()
         except grpc.RpcError as exc:
             code = exc.code().name if isinstance(exc, grpc.Call) else "UNKNOWN"
             raise

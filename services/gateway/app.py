@@ -12,12 +12,15 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import psycopg
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
+from flask.sessions import NullSession, SessionInterface
 from limits import parse
 from psycopg_pool import ConnectionPool, PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -38,6 +41,7 @@ from kith.gateway.pagination import Cursors
 from kith.gateway.proxies import TrustedProxies, parse_cidrs
 from kith.gateway.ratelimit import (
     Limit,
+    RateLimiter,
     RateLimits,
     account_key,
     install_limiter,
@@ -80,6 +84,42 @@ class Gateway:
         self.pool.close()
 
 
+class _NoSessions(SessionInterface):
+    """The gateway keeps no cookie sessions (bearer tokens only): one shared null session
+    instead of one made per request; nothing is ever saved."""
+
+    _null = NullSession()
+
+    def open_session(self, app: Flask, request: Any) -> NullSession:
+        return self._null
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        return None
+
+
+class GatewayFlask(Flask):
+    """Flask, routing every request as it does, with two per-request costs made once:
+    whether a view or hook is a coroutine is asked once per function instead of at every
+    call (``inspect`` on each hook and view), and no session is opened."""
+
+    session_interface = _NoSessions()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._sync[func]
+        except KeyError:
+            sync = super().ensure_sync(func)
+            if len(self._sync) < 4096:  # views, hooks, handlers: a fixed set (bounded anyway)
+                self._sync[func] = sync
+            return sync
+        except TypeError:  # unhashable
+            return super().ensure_sync(func)
+
+
 def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask:
     config = config or GatewayConfig.from_settings(settings)
     if not tracing.enabled():
@@ -99,7 +139,7 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
     if config.idempotency_purge_s > 0:
         gw.purger = Purger(idempotency, config.idempotency_purge_s)
 
-    app = Flask("kith.gateway")
+    app = GatewayFlask("kith.gateway")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["kith"] = gw
@@ -109,10 +149,10 @@ def create_app(settings: Settings, config: GatewayConfig | None = None) -> Flask
     elif config.trusted_proxies:  # legacy hop count: only safe when nobody bypasses the proxy
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies)  # type: ignore
     app.wsgi_app = metrics.RefuseUnknownMethods(app.wsgi_app)  # type: ignore[method-assign]
-    limiter = install_limiter(app, pool, config.rate_limits, verifier)
-    metrics.install_metrics(app)
-    tracing.instrument_flask(app)  # a no-op unless tracing is configured
-    _install_request_ids(app)
+    if tracing.enabled():  # configured (KITH_OTLP_ENDPOINT) or installed before the app
+        tracing.instrument_flask(app)
+    limiter = install_limiter(pool, config.rate_limits, verifier)
+    _install_request_hooks(app, limiter if config.rate_limits.enabled else None)
     _install_error_handlers(app)
 
     routes.load()
@@ -193,13 +233,27 @@ def session_check(clients: Clients) -> SessionCheck:
     return check
 
 
-def _install_request_ids(app: Flask) -> None:
+def _install_request_hooks(app: Flask, limiter: RateLimiter | None) -> None:
+    """One hook before and one after every request (each hook is a call through Flask's
+    machinery): bind the request id and start the latency timer *before* the application
+    rate limits are checked, so a request refused 429 still carries its own request id and
+    is counted in the metrics; after: the ``RateLimit-*`` headers, the metrics, the id."""
+    observe = metrics.observer()
+    check = limiter.check_application if limiter is not None else None
+    rate_headers = limiter.headers if limiter is not None else None
+
     @app.before_request
-    def bind_request_id() -> None:
-        request_id.set(sane_request_id(request.headers.get("X-Request-Id")))
+    def begin() -> None:
+        request_id.set(sane_request_id(request.environ.get("HTTP_X_REQUEST_ID")))
+        g.started = time.perf_counter()
+        if check is not None:
+            check()
 
     @app.after_request
-    def echo_request_id(response: Response) -> Response:
+    def finish(response: Response) -> Response:
+        if rate_headers is not None:
+            rate_headers(response)
+        observe(response)
         if rid := request_id.get():
             response.headers["X-Request-Id"] = rid
         return response

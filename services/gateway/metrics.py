@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -43,29 +43,31 @@ STREAMS = Gauge("kith_gateway_stream_connections", "open /v1/stream connections"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def install_metrics(app: Flask) -> None:
+def observer() -> Callable[[Response], None]:
+    """An ``after_request`` step counting the response and its latency since ``g.started``
+    (set by the gateway's ``before_request``; a request refused before it is not counted)."""
     # The (counter, histogram) children per label set: ``labels()`` validates and locks on
     # every call; the set of label values is bounded (routes x methods x statuses).
     children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
-    @app.before_request
-    def start_timer() -> None:
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def observe(response: Response) -> Response:
+    def observe(response: Response) -> None:
         started = g.get("started")
-        if started is not None:
-            route = request.url_rule.rule if request.url_rule else "unmatched"
-            method = request.method if request.method in KNOWN_METHODS else "other"
-            labels = (method, route, response.status_code)
-            found = children.get(labels)
-            if found is None:
-                text = (method, route, str(response.status_code))
-                found = children[labels] = (REQUESTS.labels(*text), LATENCY.labels(*text))
-            found[0].inc()
-            found[1].observe(time.perf_counter() - started)
-        return response
+        if started is None:
+            return
+        rule = request.url_rule
+        route = rule.rule if rule is not None else "unmatched"
+        method = request.method
+        if method not in KNOWN_METHODS:
+            method = "other"
+        labels = (method, route, response.status_code)
+        found = children.get(labels)
+        if found is None:
+            text = (method, route, str(response.status_code))
+            found = children[labels] = (REQUESTS.labels(*text), LATENCY.labels(*text))
+        found[0].inc()
+        found[1].observe(time.perf_counter() - started)
+
+    return observe
 
 
 def registry() -> CollectorRegistry:

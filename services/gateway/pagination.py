@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson
+
 from kith.gateway.errors import invalid
 from kith.gateway.schema import Schema, integer, string
 
@@ -43,7 +45,9 @@ class Cursors:
         self._key = hashlib.sha256(b"kith-gateway-cursor\n" + secret.encode()).digest()
 
     def encode(self, position: Any) -> str:
-        body = json.dumps(position, separators=(",", ":")).encode()
+        # orjson: compact like json.dumps(separators=(",", ":")), non-ASCII as UTF-8 rather
+        # than \u escapes — the MAC covers the bytes as sent, decode reads either.
+        body = orjson.dumps(position)
         return f"{_b64(body)}.{_b64(self._mac(body))}"
 
     def decode(self, cursor: str | None) -> Any:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from flask import Flask, Response, g, request
+from flask import Response, g, request
 from limits import RateLimitItem, parse
 from limits.storage import Storage
 from psycopg_pool import ConnectionPool
@@ -94,6 +94,10 @@ class PostgresStorage(Storage):
             row = conn.execute("SELECT expires_at FROM rate_limits WHERE key = %s",
                                (key,)).fetchone()
         return float(row[0]) if row else time.time()
+
+    def window(self, key: str) -> tuple[int, float]:
+        """``(get(key), get_expiry(key))``: the count so far and when the window ends."""
+        return self.get(key), self.get_expiry(key)
 
     def check(self) -> bool:
         try:
@@ -182,6 +186,14 @@ class LeasedStorage(PostgresStorage):
             return time.time()
         return time.time() + (lease.ends - now)
 
+    def window(self, key: str) -> tuple[int, float]:
+        """``(get(key), get_expiry(key))`` from one look at the lease (the headers' answer)."""
+        lease = self._leases.get(key)
+        now = time.monotonic()
+        if lease is None or lease.ends <= now:
+            return 0, time.time()
+        return lease.position, time.time() + (lease.ends - now)
+
     def reset(self) -> int | None:
         with self._lock:
             self._leases.clear()
@@ -266,6 +278,19 @@ class Limit:
     shared: bool = False
     exempt_when: Callable[[], bool] | None = None
 
+    def storage_key(self, prefix: str, key: str) -> str:
+        """``item.key_for(prefix, key, scope)``, the storage key, from parts made once."""
+        return f"{self.item.namespace}/{prefix}/{key}{self._tail}"
+
+    @functools.cached_property
+    def _tail(self) -> str:
+        i = self.item
+        return f"/{self.scope}/{i.amount}/{i.multiples}/{i.GRANULARITY.name}"
+
+    @functools.cached_property
+    def expiry(self) -> int:
+        return self.item.get_expiry()
+
 
 @dataclass
 class _Counted:
@@ -287,8 +312,9 @@ class RateLimiter:
 
     PREFIX = "kith"
 
-    def __init__(self, storage: Storage, application: list[Limit]) -> None:
+    def __init__(self, storage: PostgresStorage, application: list[Limit]) -> None:
         self.storage = storage
+        self._incr = storage.incr
         self._application = _in_order(application)
 
     def check_application(self) -> None:
@@ -321,9 +347,9 @@ class RateLimiter:
                     log.error("Skipping limit: %s. Empty value found in parameters.",
                               limit.item)
                     continue
-                full = limit.item.key_for(self.PREFIX, key, limit.scope)
+                full = limit.storage_key(self.PREFIX, key)
                 counted.append((limit, full))
-                if self.storage.incr(full, limit.item.get_expiry()) > limit.item.amount:
+                if self._incr(full, limit.expiry) > limit.item.amount:
                     log.info("ratelimit %s (%s) exceeded at endpoint: %s", limit.item, key,
                              limit.scope)
                     breached = (limit, full)
@@ -354,10 +380,11 @@ class RateLimiter:
         if current is None or not request.path.startswith("/v1/"):
             return response
         try:
-            remaining = self.remaining(current)
-            reset = max(0, math.ceil(self.reset_at(current) - time.time()))
+            count, expiry = self.storage.window(current.key)
         except Exception:  # the counters' store is down: the request went through anyway
             return response
+        remaining = max(0, current.item.amount - count)
+        reset = max(0, math.ceil(int(expiry + 1) - time.time()))  # as reset_at rounds it
         response.headers["RateLimit-Limit"] = str(current.item.amount)
         response.headers["RateLimit-Remaining"] = str(remaining)
         response.headers["RateLimit-Reset"] = str(reset)
@@ -369,10 +396,12 @@ def _in_order(limits: list[Limit]) -> list[Limit]:
     return sorted(limits, key=lambda lim: lim.item.GRANULARITY.seconds)
 
 
-def install_limiter(app: Flask, pool: ConnectionPool, limits: RateLimits,
+def install_limiter(pool: ConnectionPool, limits: RateLimits,
                     verifier: TokenVerifier) -> RateLimiter:
     """Per-IP and per-user limits over all ``/v1`` routes; 429s in the public error shape.
-    Route limits are added by wrapping views with :meth:`RateLimiter.wrap`."""
+    The app calls :meth:`RateLimiter.check_application` before and :meth:`RateLimiter.headers`
+    after each request (when ``limits.enabled``); route limits are added by wrapping views
+    with :meth:`RateLimiter.wrap`."""
 
     def ip_key() -> str:
         return request.remote_addr or "unknown"
@@ -390,7 +419,4 @@ def install_limiter(app: Flask, pool: ConnectionPool, limits: RateLimits,
         Limit(parse(limits.per_user), user_key, "user", shared=True, exempt_when=no_user),
         Limit(parse(limits.per_ip), ip_key, "ip", shared=True),
     ])
-    if limits.enabled:
-        app.before_request(limiter.check_application)
-        app.after_request(limiter.headers)
     return limiter

@@ -42,9 +42,10 @@ class Reply:
 
     def to_response(self) -> Response:
         if self.body is None:
-            return Response(status=self.status, headers=self.headers)
+            return Response(status=self.status, headers=self.headers or None)
         return Response(orjson.dumps(self.body, option=orjson.OPT_NON_STR_KEYS),
-                        status=self.status, headers=self.headers, mimetype="application/json")
+                        status=self.status, headers=self.headers or None,
+                        content_type="application/json")
 
 
 @dataclass

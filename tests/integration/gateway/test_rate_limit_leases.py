@@ -13,6 +13,7 @@ from limits.strategies import FixedWindowRateLimiter
 from psycopg_pool import ConnectionPool
 
 from kith.common.db import migrate_service
+from kith.gateway import metrics
 from kith.gateway.app import create_app
 from kith.gateway.ratelimit import LeasedStorage, RateLimits
 from tests.integration.gateway.harness import Gateway, assert_error, gateway_config, serve_app
@@ -105,6 +106,39 @@ def test_every_v1_answer_states_its_budget_and_the_one_past_it_is_refused(
             "limit": "2 per 1 minute"}
         assert shared_count(pool, "LIMITER/kith/127.0.0.1:nobody_here/"
                                   "create_session:create_session:sign_in_key/2/1/minute") == 3
+    finally:
+        server.shutdown()
+        app.extensions["kith"].close()
+
+
+def _answered(method: str, route: str, status: int) -> float:
+    """``kith_gateway_requests_total`` for one label set (this process's registry)."""
+    for family in metrics.REQUESTS.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total") and sample.labels == {
+                    "method": method, "route": route, "status": str(status)}:
+                return sample.value
+    return 0.0
+
+
+def test_a_request_refused_by_the_application_limits_keeps_its_request_id_and_is_counted(
+        gateway: Gateway) -> None:
+    # The refusal comes before the route's view runs; it is still this request's answer:
+    # it echoes this request's id (not the one the serving thread handled before) and
+    # shows in the request metrics like any other answer.
+    limits = RateLimits(per_user="2/minute", per_ip="1000/minute")
+    app = create_app(gateway.settings, gateway_config(rate_limits=limits, threads=1))
+    server, url = serve_app(app)
+    try:
+        user = gateway.signup("counted")
+        user.base_url = url
+        refused_before = _answered("GET", "/v1/me", 429)
+        answers = [user.get("/v1/me", headers={"X-Request-Id": f"req-{n}"}) for n in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 429, 429]
+        assert [a.headers["X-Request-Id"] for a in answers] == [f"req-{n}" for n in range(4)]
+        fresh = user.get("/v1/me")  # no id sent: a fresh one, not the last request's
+        assert fresh.status_code == 429 and fresh.headers["X-Request-Id"] != "req-3"
+        assert _answered("GET", "/v1/me", 429) - refused_before == 3
     finally:
         server.shutdown()
         app.extensions["kith"].close()
