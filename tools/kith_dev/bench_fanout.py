@@ -441,10 +441,15 @@ class TopicArrivals:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for msg in self._consumer.consume(1000, 0.05):
+            # poll() returns at the first message (consume(n, timeout) would wait for n);
+            # then whatever else is already fetched.
+            first = self._consumer.poll(0.05)
+            if first is None:
+                continue
+            now_ms = time.time() * 1000
+            for msg in [first, *self._consumer.consume(1000, 0)]:
                 if msg.error() is None and msg.key() is not None:
-                    self.seen.setdefault(msg.key().decode(),
-                                         (msg.timestamp()[1], time.time() * 1000))
+                    self.seen.setdefault(msg.key().decode(), (msg.timestamp()[1], now_ms))
 
     def close(self) -> None:
         self._stop.set()
