@@ -132,18 +132,14 @@ class ProjectionRunner:
     def __init__(self, projection: Projection, dsn: str, bootstrap: str, codec: AvroCodec,
                  batch_size: int = 2000, poll_timeout_s: float = 0.1,
                  group_id: str | None = None, instance_id: str | None = None,
-                 gather_s: float = 0.0, **consumer_overrides: Any) -> None:
+                 **consumer_overrides: Any) -> None:
         """``instance_id`` turns on static group membership: a restarted instance with the
-        same id takes its partitions back at once instead of after the session timeout.
-        ``gather_s``: once a batch's first event has come, how long the batch waits for more
-        (up to ``batch_size``) — fewer, larger batches under a steady trickle, each event
-        delayed by at most that much; 0 takes only what is already fetched."""
+        same id takes its partitions back at once instead of after the session timeout."""
         self.projection = projection
         self.dsn = dsn
         self.codec = codec
         self.batch_size = batch_size
         self.poll_timeout_s = poll_timeout_s
-        self.gather_s = gather_s
         self.group_id = group_id or f"projection.{projection.name}"
         if instance_id:
             consumer_overrides.setdefault("group.instance.id", instance_id)
@@ -214,12 +210,12 @@ class ProjectionRunner:
         assert self._consumer is not None and self._conn is not None
         self._lag.sample(self._consumer)
         self._retry_holds()
-        # Block for the first message, then take whatever else is already fetched (or comes
-        # within ``gather_s``): low latency when idle, large batches under load.
+        # Block for the first message only, then take whatever else is already fetched:
+        # low latency when idle, large batches under load.
         first = self._consumer.poll(self.poll_timeout_s)
         if first is None:
             return 0
-        messages = [first, *self._consumer.consume(self.batch_size - 1, self.gather_s)]
+        messages = [first, *self._consumer.consume(self.batch_size - 1, 0)]
         good = []
         for msg in messages:
             err = msg.error()

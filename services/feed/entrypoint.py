@@ -37,8 +37,7 @@ from kith.protos import feed_pb2
 log = logging.getLogger(__name__)
 SERVICE_NAME = feed_pb2.DESCRIPTOR.services_by_name["FeedService"].full_name
 DEFAULT_BATCH = 2000
-DEFAULT_POLL_MS = 10  # how long an idle worker's poll waits for a first event
-DEFAULT_GATHER_MS = 0  # a batch's first event waits this long for others to join it
+DEFAULT_POLL_MS = 10  # a partial batch waits at most this long: the latency floor
 REPORT_EVERY_S = 10.0
 
 
@@ -129,14 +128,10 @@ def fanout_runner(settings: Settings, batch_size: int | None = None) -> Projecti
     extra = settings.extra
     size = batch_size or int(extra.get("KITH_FEED_BATCH_SIZE") or DEFAULT_BATCH)
     poll_ms = int(extra.get("KITH_FEED_POLL_MS") or DEFAULT_POLL_MS)
-    gather_ms = int(extra.get("KITH_FEED_GATHER_MS") or DEFAULT_GATHER_MS)
     if size < 1 or poll_ms < 1:
         raise ConfigError("KITH_FEED_BATCH_SIZE and KITH_FEED_POLL_MS must be at least 1")
-    if gather_ms < 0:
-        raise ConfigError("KITH_FEED_GATHER_MS must be at least 0")
     return ProjectionRunner(projection, dsn, settings.require_kafka(), default_codec(),
                             batch_size=size, poll_timeout_s=poll_ms / 1000,
-                            gather_s=gather_ms / 1000,
                             group_id=projection_group(settings, projection.name))
 
 

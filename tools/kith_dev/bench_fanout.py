@@ -324,6 +324,7 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rates: li
                     "SELECT count(*) FROM feed_members m JOIN feed_refs r ON r.id = m.niche_id"
                     " WHERE r.uuid = ANY(%s)", (list(circles),)).fetchone()[0] >= want,
                     300, "the worker did not apply the memberships")
+            warm_up(post_pb2_grpc.PostServiceStub(p), feed_dsn, circles)
             runs = []
             cpu = StackCpu(processes)
             for rate in rates:
@@ -349,6 +350,20 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rates: li
         pool.shutdown(wait=True)
         for stop in reversed(stops):
             stop()
+
+
+def warm_up(stub: post_pb2_grpc.PostServiceStub, feed_dsn: str,
+            circles: dict[uuid.UUID, list[str]], timeout_s: float = 300) -> None:
+    """A few posts through the whole path, untimed, until readable: a fresh broker keeps a
+    new idempotent producer waiting for its id ("coordinator load in progress") for
+    seconds, which the first timed rate would otherwise carry as latency and CPU."""
+    posts = [stub.Publish(post_pb2.PublishRequest(actor_id=members[0], niche_id=str(niche),
+                                                  text="warming up")).id
+             for niche, members in circles.items() for _ in range(3)]
+    with psycopg.connect(feed_dsn, autocommit=True) as conn:
+        _wait(lambda: conn.execute(
+            "SELECT count(DISTINCT post_id) FROM feed_entries WHERE post_id = ANY(%s::uuid[])",
+            (posts,)).fetchone()[0] >= len(posts), timeout_s, "the warm-up posts did not arrive")
 
 
 def _membership_checks(port: int) -> dict[str, int]:
@@ -402,21 +417,36 @@ class Backlogs:
         self.post_dsn, self.feed_dsn, self.topic, self.every_s = post_dsn, feed_dsn, topic, every_s
         self.relay_max = self.worker_max = 0
         self._next = 0.0
+        # Connections kept for the run (opened in the watcher's process: not picklable), so
+        # that sampling does not start two PostgreSQL backends four times a second.
+        self._conns: dict[str, psycopg.Connection] = {}
         self._applied_before = self._applied()  # the topic also holds the throughput posts
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_conns": {}}
+
+    def _conn(self, dsn: str) -> psycopg.Connection:
+        if dsn not in self._conns:
+            self._conns[dsn] = psycopg.connect(dsn, autocommit=True)
+        return self._conns[dsn]
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns = {}
 
     def _applied(self) -> int:
-        with psycopg.connect(self.feed_dsn, autocommit=True) as conn:
-            return int(conn.execute(
-                "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets"
-                " WHERE projection = 'feed.fanout' AND topic = %s", (self.topic,)).fetchone()[0])
+        return int(self._conn(self.feed_dsn).execute(
+            "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets"
+            " WHERE projection = 'feed.fanout' AND topic = %s", (self.topic,)).fetchone()[0])
 
     def sample(self) -> None:
         if time.monotonic() < self._next:
             return
         self._next = time.monotonic() + self.every_s
-        with psycopg.connect(self.post_dsn, autocommit=True) as conn:
-            appended, waiting = conn.execute(
-                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM outbox)").fetchone()
+        appended, waiting = self._conn(self.post_dsn).execute(
+            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM outbox)").fetchone()
         applied = self._applied() - self._applied_before
         self.relay_max = max(self.relay_max, waiting)
         self.worker_max = max(self.worker_max, appended - waiting - applied)
@@ -501,6 +531,7 @@ def watch_feeds(feed_dsn: str, lags: Backlogs, probes: list[tuple[str, str]], in
             lags.sample()
             time.sleep(0.002)
     arrivals.close()
+    lags.close()
     outbox.put({
         "recorded": histogram.get_total_count(),
         "p50_ms": round(histogram.get_value_at_percentile(50) / 1000, 1),
