@@ -12,7 +12,10 @@ to ``--cap - 1`` of their friends), then:
    through ``PostService.Publish`` at ``--rate`` per second, with the same worker
    running, and each is timed from the call's acknowledgement until readable.
    The worker writes a post's whole fan-out in one transaction, so the first
-   member who can read it proves every member can (checked at the end);
+   member who can read it proves every member can (checked at the end). A few
+   untimed posts warm the whole path up first. Each run also prints ``stages``
+   (:func:`stage_split`: publish acknowledged, handed to Kafka by the relay, at a
+   consumer, readable) and the CPU per post of every process;
 3. the worker's resident memory at its start and at the end.
 
 Starts an embedded PostgreSQL and Kafka unless ``KITH_PG_DSN`` and
