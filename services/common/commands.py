@@ -147,7 +147,10 @@ class Command:
         (``extra``: metadata keys beyond the command's own)."""
         stream = stream_id if isinstance(stream_id, uuid.UUID) else uuid.UUID(stream_id)
         meta = {**self.metadata, **extra} if extra else self.metadata
-        return self.store.append(stream, expected_version, events, meta, conn=self.conn)
+        # No savepoint of its own: an error ends the attempt, whose transaction (or savepoint,
+        # in a caller's transaction) the runner rolls back before deciding again.
+        return self.store.append(stream, expected_version, events, meta, conn=self.conn,
+                                 savepoint=False)
 
 
 class CommandRunner:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -95,11 +95,16 @@ class EventStore:
 
     def append(self, stream_id: uuid.UUID, expected_version: int, events: Sequence[NewEvent],
                metadata: dict[str, Any] | None = None,
-               conn: psycopg.Connection | None = None) -> list[RecordedEvent]:
+               conn: psycopg.Connection | None = None,
+               savepoint: bool = True) -> list[RecordedEvent]:
         """Record ``events`` as versions ``expected_version + 1 …``; raise on a version conflict.
 
         With ``conn`` the append joins the caller's transaction (which must commit it);
-        without, it runs in a transaction of its own.
+        without, it runs in a transaction of its own. A conflict leaves the caller's
+        transaction usable (the append runs in a savepoint) unless ``savepoint`` is false:
+        then the caller must roll back (or back to its own savepoint) on any error — as a
+        :class:`~kith.common.commands.CommandRunner` attempt does — and saves two round
+        trips (``SAVEPOINT``, ``RELEASE``).
         """
         if not events:
             return []
@@ -114,8 +119,9 @@ class EventStore:
         ]
         recorded: list[RecordedEvent] = []
         try:
-            # A savepoint: a conflict leaves the caller's transaction usable.
-            with conn.transaction(), conn.cursor() as cur:
+            # A savepoint (unless the caller rolls back itself): a conflict leaves the
+            # caller's transaction usable.
+            with conn.transaction() if savepoint else nullcontext(), conn.cursor() as cur:
                 if len(rows) == 1:  # the common case: event, outbox row and NOTIFY at once
                     (row,) = rows
                     position, recorded_at, _ = cur.execute(_APPEND_ONE, row).fetchone()  # type: ignore[misc]

@@ -12,7 +12,10 @@ to ``--cap - 1`` of their friends), then:
    through ``PostService.Publish`` at ``--rate`` per second, with the same worker
    running, and each is timed from the call's acknowledgement until readable.
    The worker writes a post's whole fan-out in one transaction, so the first
-   member who can read it proves every member can (checked at the end);
+   member who can read it proves every member can (checked at the end). A few
+   untimed posts warm the whole path up first. Each run also prints ``stages``
+   (:func:`stage_split`: publish acknowledged, handed to Kafka by the relay, at a
+   consumer, readable) and the CPU per post of every process;
 3. the worker's resident memory at its start and at the end.
 
 Starts an embedded PostgreSQL and Kafka unless ``KITH_PG_DSN`` and
@@ -30,6 +33,7 @@ import random
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -41,21 +45,21 @@ from typing import Any
 import grpc
 import psutil
 import psycopg
-from confluent_kafka import Producer
+from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 from hdrh.histogram import HdrHistogram
 
 from kith.common.assertion import ActorSigner
 from kith.common.codec import default_codec
 from kith.common.config import Settings
 from kith.common.db import make_pool
-from kith.common.kafka import event_headers, producer_config
+from kith.common.kafka import client_security, event_headers, producer_config
 from kith.common.rpc import channel
 from kith.common.service import start_service
 from kith.feed.readmodel import FeedReader
 from kith.graph.entrypoint import SPEC as GRAPH
 from kith.post.entrypoint import SPEC as POST
 from kith.protos import graph_pb2, graph_pb2_grpc, post_pb2, post_pb2_grpc
-from kith_dev.bench_gateway import StackCpu
+from kith_dev.bench_gateway import StackCpu, proc_times_s
 from kith_dev.benchkit import bench_infra, child_env
 from kith_dev.infra.processes import free_port
 from kith_dev.socialgraph import dataset_path, largest_circles, load_graph, random_circles
@@ -323,6 +327,7 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rates: li
                     "SELECT count(*) FROM feed_members m JOIN feed_refs r ON r.id = m.niche_id"
                     " WHERE r.uuid = ANY(%s)", (list(circles),)).fetchone()[0] >= want,
                     300, "the worker did not apply the memberships")
+            warm_up(post_pb2_grpc.PostServiceStub(p), feed_dsn, circles)
             runs = []
             cpu = StackCpu(processes)
             for rate in rates:
@@ -330,7 +335,8 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rates: li
                 before, load_before = cpu.snapshot(), os.getloadavg()[0]
                 checks_before = _membership_checks(post_metrics)
                 result = _publish_and_watch(post_pb2_grpc.PostServiceStub(p), feed_dsn,
-                                            circles, rate, seconds, rng, pool, lags)
+                                            circles, rate, seconds, rng, pool, lags,
+                                            settings.require_kafka(), settings.topic("post"))
                 checks = _membership_checks(post_metrics)
                 runs.append(result | {
                     # Who answered publish's membership question: post's view or graph.
@@ -347,6 +353,20 @@ def measure_latency(settings: Settings, edges: Path, niche_count: int, rates: li
         pool.shutdown(wait=True)
         for stop in reversed(stops):
             stop()
+
+
+def warm_up(stub: post_pb2_grpc.PostServiceStub, feed_dsn: str,
+            circles: dict[uuid.UUID, list[str]], timeout_s: float = 300) -> None:
+    """A few posts through the whole path, untimed, until readable: a fresh broker keeps a
+    new idempotent producer waiting for its id ("coordinator load in progress") for
+    seconds, which the first timed rate would otherwise carry as latency and CPU."""
+    posts = [stub.Publish(post_pb2.PublishRequest(actor_id=members[0], niche_id=str(niche),
+                                                  text="warming up")).id
+             for niche, members in circles.items() for _ in range(3)]
+    with psycopg.connect(feed_dsn, autocommit=True) as conn:
+        _wait(lambda: conn.execute(
+            "SELECT count(DISTINCT post_id) FROM feed_entries WHERE post_id = ANY(%s::uuid[])",
+            (posts,)).fetchone()[0] >= len(posts), timeout_s, "the warm-up posts did not arrive")
 
 
 def _membership_checks(port: int) -> dict[str, int]:
@@ -400,38 +420,94 @@ class Backlogs:
         self.post_dsn, self.feed_dsn, self.topic, self.every_s = post_dsn, feed_dsn, topic, every_s
         self.relay_max = self.worker_max = 0
         self._next = 0.0
+        # Connections kept for the run (opened in the watcher's process: not picklable), so
+        # that sampling does not start two PostgreSQL backends four times a second.
+        self._conns: dict[str, psycopg.Connection] = {}
         self._applied_before = self._applied()  # the topic also holds the throughput posts
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_conns": {}}
+
+    def _conn(self, dsn: str) -> psycopg.Connection:
+        if dsn not in self._conns:
+            self._conns[dsn] = psycopg.connect(dsn, autocommit=True)
+        return self._conns[dsn]
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns = {}
 
     def _applied(self) -> int:
-        with psycopg.connect(self.feed_dsn, autocommit=True) as conn:
-            return int(conn.execute(
-                "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets"
-                " WHERE projection = 'feed.fanout' AND topic = %s", (self.topic,)).fetchone()[0])
+        return int(self._conn(self.feed_dsn).execute(
+            "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets"
+            " WHERE projection = 'feed.fanout' AND topic = %s", (self.topic,)).fetchone()[0])
 
     def sample(self) -> None:
         if time.monotonic() < self._next:
             return
         self._next = time.monotonic() + self.every_s
-        with psycopg.connect(self.post_dsn, autocommit=True) as conn:
-            appended, waiting = conn.execute(
-                "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM outbox)").fetchone()
+        appended, waiting = self._conn(self.post_dsn).execute(
+            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM outbox)").fetchone()
         applied = self._applied() - self._applied_before
         self.relay_max = max(self.relay_max, waiting)
         self.worker_max = max(self.worker_max, appended - waiting - applied)
 
 
+class TopicArrivals:
+    """When each post's event reached a consumer of the post topic: a thread reading every
+    partition from its end, recording per stream (= post) the record's timestamp (the
+    relay's ``produce()`` call: the producer sets CreateTime) and the arrival here."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.seen: dict[str, tuple[int, float]] = {}  # post → (produced ms, arrived ms)
+        self._stop = threading.Event()
+        self._consumer = Consumer({**client_security(), "bootstrap.servers": bootstrap,
+                                   "group.id": f"bench-arrivals-{uuid.uuid4()}",
+                                   "enable.auto.commit": False, "fetch.wait.max.ms": 100,
+                                   "isolation.level": "read_committed", "log_level": 3})
+        partitions = self._consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        self._consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            # poll() returns at the first message (consume(n, timeout) would wait for n);
+            # then whatever else is already fetched.
+            first = self._consumer.poll(0.05)
+            if first is None:
+                continue
+            now_ms = time.time() * 1000
+            for msg in [first, *self._consumer.consume(1000, 0)]:
+                if msg.error() is None and msg.key() is not None:
+                    self.seen.setdefault(msg.key().decode(), (msg.timestamp()[1], now_ms))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._consumer.close()
+
+
 def watch_feeds(feed_dsn: str, lags: Backlogs, probes: list[tuple[str, str]], inbox: Any,
-                outbox: Any, measured_from_ms: int) -> None:
+                outbox: Any, measured_from_ms: int, bootstrap: str, topic: str) -> None:
     """In a process of its own, so that the load generator cannot delay it: poll one
     member's feed per niche for new entries and time each from the post's ``created_at``
     (set by post before it acknowledges, so this over-states ack → readable by the
-    command's own duration). Stops when told how many posts to expect and has seen them."""
+    command's own duration). Stops when told how many posts to expect and has seen them.
+    Also reports, per post, when its event was produced and reached a consumer of the
+    topic (:class:`TopicArrivals`) and when it became readable, for the stage split."""
     histogram = HdrHistogram(1, 60_000_000, 3)  # microseconds
     seen: set[str] = set()
+    visible: dict[str, tuple[int, float]] = {}  # post → (created ms, readable ms)
     expected: int | None = None
     since = {niche: measured_from_ms - WINDOW_MS for _, niche in probes}
     deadline = float("inf")
+    arrivals = TopicArrivals(bootstrap, topic)
     with psycopg.connect(feed_dsn, autocommit=True) as conn:
+        backend = int(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+        outbox.put({"watcher_backend_pid": backend})
         refs = dict(conn.execute("SELECT uuid::text, id FROM feed_refs WHERE uuid = ANY(%s)",
                                  ([u for pair in probes for u in pair],)).fetchall())
         users = [refs[u] for u, _ in probes]
@@ -454,8 +530,11 @@ def watch_feeds(feed_dsn: str, lags: Backlogs, probes: list[tuple[str, str]], in
                 since[key] = max(since[key], created - WINDOW_MS)  # commits may reorder
                 if created >= measured_from_ms:
                     histogram.record_value(max(1, int((now_ms - created) * 1000)))
+                    visible[post] = (created, now_ms)
             lags.sample()
             time.sleep(0.002)
+    arrivals.close()
+    lags.close()
     outbox.put({
         "recorded": histogram.get_total_count(),
         "p50_ms": round(histogram.get_value_at_percentile(50) / 1000, 1),
@@ -463,26 +542,70 @@ def watch_feeds(feed_dsn: str, lags: Backlogs, probes: list[tuple[str, str]], in
         "max_ms": round(histogram.get_max_value() / 1000, 1),
         "max_events_awaiting_relay": lags.relay_max,
         "max_events_awaiting_worker": lags.worker_max,
+        "_timeline": {post: (created, *arrivals.seen.get(post, (None, None)), shown)
+                      for post, (created, shown) in visible.items()},
     })
+
+
+def stage_split(timeline: dict[str, tuple[Any, ...]], acked_ms: dict[str, float]
+                ) -> dict[str, Any]:
+    """p50/p99/max (ms) of each stage a post goes through, over the posts timed end to end:
+
+    * ``publish_ack``: ``created_at`` (taken by post before its transaction) → the load
+      generator has the reply (the command, its commit, gRPC both ways);
+    * ``to_relay``: ``created_at`` → the relay handed the event to its producer (the
+      record's timestamp): the command, its commit and the relay's wake-up and outbox read;
+    * ``kafka``: that → a consumer of the topic has it (linger, the broker's write with
+      ``acks=all``, the fetch);
+    * ``worker``: that → readable in the feed (the fan-out worker's poll, batch and commit,
+      and this watcher's 2 ms polling).
+
+    Same clock (one machine); each stage is over the posts for which it was seen."""
+    stages: dict[str, list[float]] = {"publish_ack": [], "to_relay": [], "kafka": [],
+                                      "worker": []}
+    for post, (created, produced, arrived, shown) in timeline.items():
+        if post in acked_ms:
+            stages["publish_ack"].append(acked_ms[post] - created)
+        if produced is not None and arrived is not None:
+            stages["to_relay"].append(produced - created)
+            stages["kafka"].append(arrived - produced)
+            stages["worker"].append(shown - arrived)
+    found: dict[str, Any] = {}
+    for name, values in stages.items():
+        values.sort()
+        if values:
+            found[name] = {"p50_ms": round(_percentile(values, 50), 1),
+                           "p99_ms": round(_percentile(values, 99), 1),
+                           "max_ms": round(values[-1], 1), "posts": len(values)}
+    return found
+
+
+def _percentile(ordered: list[float], pct: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
 def _publish_and_watch(stub: post_pb2_grpc.PostServiceStub, feed_dsn: str,
                        circles: dict[uuid.UUID, list[str]], rate: float, seconds: float,
-                       rng: random.Random, pool: ThreadPoolExecutor, lags: Backlogs
-                       ) -> dict[str, Any]:
+                       rng: random.Random, pool: ThreadPoolExecutor, lags: Backlogs,
+                       bootstrap: str, topic: str) -> dict[str, Any]:
     checks: list[tuple[str, int]] = []
+    acked_ms: dict[str, float] = {}
     began = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     inbox, results = context.Queue(), context.Queue()
     probes = [(members[-1], str(niche)) for niche, members in circles.items()]
     # The relays' producers and the consumer's first fetches warm up first.
     watcher = context.Process(target=watch_feeds, daemon=True, args=(
-        feed_dsn, lags, probes, inbox, results, int((time.time() + WARMUP_S) * 1000)))
+        feed_dsn, lags, probes, inbox, results, int((time.time() + WARMUP_S) * 1000),
+        bootstrap, topic))
     watcher.start()
+    watcher_pid = results.get(timeout=120)["watcher_backend_pid"]
+    watcher_cpu = proc_times_s(watcher_pid) or (0.0, 0.0)
 
     def publish(niche: uuid.UUID, author: str) -> None:
         reply = stub.Publish(post_pb2.PublishRequest(actor_id=author, niche_id=str(niche),
                                                      text="hello, circle"))
+        acked_ms[reply.id] = time.time() * 1000
         checks.append((reply.id, len(circles[niche])))
 
     niche_ids = list(circles)
@@ -498,8 +621,10 @@ def _publish_and_watch(stub: post_pb2_grpc.PostServiceStub, feed_dsn: str,
         future.result()
     achieved = sent / (time.perf_counter() - began)
     inbox.put(sent)
+    watcher_cpu_after = proc_times_s(watcher_pid) or watcher_cpu
     measured = results.get(timeout=300)
     watcher.join(30)
+    timeline = measured.pop("_timeline")
     with psycopg.connect(feed_dsn) as conn:
         counts = dict(conn.execute(
             "SELECT post_id::text, count(*) FROM feed_entries WHERE post_id = ANY(%s::uuid[])"
@@ -512,6 +637,12 @@ def _publish_and_watch(stub: post_pb2_grpc.PostServiceStub, feed_dsn: str,
         "target_rate_per_s": rate,
         "achieved_rate_per_s": round(achieved, 1),
         **measured,
+        # Where the time goes, stage by stage (see stage_split).
+        "stages": stage_split(timeline, acked_ms),
+        # The bench's own feed polling (every 2 ms) in a PostgreSQL backend: NOT in
+        # cpu_ms_per_post (that backend ends before the window's last snapshot).
+        "watcher_postgres_cpu_ms_per_post": round(
+            (sum(watcher_cpu_after) - sum(watcher_cpu)) * 1000 / max(1, sent), 3),
         "posts_in_every_members_feed": sum(1 for post, size in checks
                                            if counts.get(post) == size),
         "path": "PostService.Publish (created_at, before the ack) → post relay → Kafka →"

@@ -4,6 +4,7 @@ command once whatever how often it is repeated."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -195,3 +196,46 @@ def test_command_records_are_forgotten_once_the_gateway_forgets_their_key(
         kept = {str(r[0]) for r in conn.execute("SELECT command_id FROM commands")}
 
     assert recent in kept and old not in kept
+
+
+def test_a_commands_append_takes_no_savepoint_of_its_own(store: EventStore) -> None:
+    """The attempt's transaction is what a conflict rolls back: an extra savepoint around
+    the append would cost two round trips per command for nothing."""
+    runner = CommandRunner(store, sleep=lambda _: None)
+
+    def record(command: Command) -> str:
+        with tempfile.TemporaryFile() as traced:
+            command.conn.pgconn.trace(traced.fileno())
+            command.append(uuid.uuid4(), 0, [deposit(1)])
+            command.conn.pgconn.untrace()
+            traced.seek(0)
+            return traced.read().decode()
+
+    sent = runner.run("record", record, actor_id="u-1")
+    assert "INSERT INTO events" in sent and "SAVEPOINT" not in sent.upper()
+
+
+def test_a_conflict_inside_a_callers_transaction_undoes_only_that_attempt(
+        store: EventStore) -> None:
+    stream, marker = uuid.uuid4(), uuid.uuid4()
+    store.append(stream, 0, [deposit(1)])
+    runner = CommandRunner(store, RetryPolicy(attempts=3), sleep=lambda _: None)
+    tries = []
+
+    def add_two(command: Command) -> None:
+        version = len(store.load(stream, command.conn))
+        tries.append(version)
+        if len(tries) == 1:  # somebody else records between our load and our append
+            store.append(stream, version, [deposit(5)])
+        command.append(stream, version, [deposit(2)])
+
+    with store.transaction() as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS ledger_marks (id uuid PRIMARY KEY)")
+        conn.execute("INSERT INTO ledger_marks VALUES (%s)", (marker,))
+        runner.run("add_two", add_two, actor_id="u-1", conn=conn)
+        conn.execute("SELECT 1")  # the caller's transaction is still usable
+    assert tries == [1, 2]
+    assert [store.decode(e)["amount"] for e in store.load(stream)] == [1, 5, 2]
+    with store.transaction() as conn:
+        assert conn.execute("SELECT count(*) FROM ledger_marks WHERE id = %s",
+                            (marker,)).fetchone()[0] == 1
