@@ -120,19 +120,25 @@ def start_metrics_server(port: int, addr: str = "0.0.0.0") -> bool:
     return True
 
 
+_CHILDREN: dict[tuple[Any, tuple[str, ...]], Any] = {}  # bounded: metrics x methods x codes
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, kept once made: ``labels()`` validates and locks at every
+    call, too much for a metric observed per RPC. Only for children never removed."""
+    key = (metric, labels)
+    child = _CHILDREN.get(key)
+    if child is None:
+        child = _CHILDREN[key] = metric.labels(*labels)
+    return child
+
+
 def observe_rpc(method: str, code: str, seconds: float) -> None:
-    GRPC_SERVER_SECONDS.labels(method, code).observe(seconds)
-
-
-_CLIENT_CHILDREN: dict[tuple[str, str], Any] = {}  # bounded: methods x status codes
+    _child(GRPC_SERVER_SECONDS, method, code).observe(seconds)
 
 
 def observe_client_rpc(method: str, code: str, seconds: float) -> None:
-    # ``labels()`` validates and locks at every call: keep each child once made.
-    child = _CLIENT_CHILDREN.get((method, code))
-    if child is None:
-        child = _CLIENT_CHILDREN[(method, code)] = GRPC_CLIENT_SECONDS.labels(method, code)
-    child.observe(seconds)
+    _child(GRPC_CLIENT_SECONDS, method, code).observe(seconds)
 
 
 def observe_relay(topic: str, published: int, backlog: int) -> None:

@@ -174,17 +174,10 @@ class LeasedStorage(PostgresStorage):
             return lease.position
 
     def get(self, key: str) -> int:
-        lease = self._leases.get(key)
-        if lease is None or lease.ends <= time.monotonic():
-            return 0
-        return lease.position
+        return self.window(key)[0]
 
     def get_expiry(self, key: str) -> float:
-        lease = self._leases.get(key)
-        now = time.monotonic()
-        if lease is None or lease.ends <= now:
-            return time.time()
-        return time.time() + (lease.ends - now)
+        return self.window(key)[1]
 
     def window(self, key: str) -> tuple[int, float]:
         """``(get(key), get_expiry(key))`` from one look at the lease (the headers' answer)."""
@@ -367,12 +360,8 @@ class RateLimiter:
             raise ApiError(429, "rate_limited", "too many requests; slow down",
                            {"limit": str(breached[0].item)}, headers={"Retry-After": str(retry)})
 
-    def remaining(self, counted: _Counted) -> int:
-        return max(0, counted.item.amount - self.storage.get(counted.key))
-
     def reset_at(self, counted: _Counted) -> int:
-        """When the window ends (epoch seconds, rounded up as flask-limiter did)."""
-        return int(self.storage.get_expiry(counted.key) + 1)
+        return _window_end(self.storage.get_expiry(counted.key))
 
     def headers(self, response: Response) -> Response:
         """``RateLimit-Limit``/``-Remaining``/``-Reset`` (IETF draft; reset in seconds)."""
@@ -384,11 +373,17 @@ class RateLimiter:
         except Exception:  # the counters' store is down: the request went through anyway
             return response
         remaining = max(0, current.item.amount - count)
-        reset = max(0, math.ceil(int(expiry + 1) - time.time()))  # as reset_at rounds it
+        reset = max(0, math.ceil(_window_end(expiry) - time.time()))
         response.headers["RateLimit-Limit"] = str(current.item.amount)
         response.headers["RateLimit-Remaining"] = str(remaining)
         response.headers["RateLimit-Reset"] = str(reset)
         return response
+
+
+def _window_end(expiry: float) -> int:
+    """When a window ending at ``expiry`` ends, in epoch seconds rounded up as flask-limiter
+    did."""
+    return int(expiry + 1)
 
 
 def _in_order(limits: list[Limit]) -> list[Limit]:
